@@ -1,0 +1,158 @@
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+
+namespace RegPS.Engine.Resampling;
+
+public enum Interpolation
+{
+    Linear,
+    Nearest,
+}
+
+/// <summary>What a sample outside the source image gets.</summary>
+public enum Boundary
+{
+    /// <summary>
+    /// DIPY's rule: trilinear with zero padding, so points in (-1, n) still get the weights of their in-bounds
+    /// corners; nearest is valid on [0, n-1].
+    /// </summary>
+    ZeroPadded,
+    /// <summary>
+    /// scipy.ndimage mode='constant' (what nibabel's resample_from_to uses): points outside [0, n-1] are 0,
+    /// points inside are interpolated from in-bounds voxels only.
+    /// </summary>
+    Constant,
+}
+
+/// <summary>Interpolation kernels and whole-image resampling into another grid.</summary>
+public static class Resampler
+{
+    /// <summary>
+    /// Resamples <paramref name="source"/> onto <paramref name="target"/>. For each target voxel i the sample point is
+    /// source.WorldToGrid * map * target.GridToWorld * i, where <paramref name="targetToSourceWorld"/> maps a target-world
+    /// point to a source-world point (identity: both headers place the images in the same world, as nibabel's
+    /// resample_from_to). All volumes and colour planes are resampled.
+    /// </summary>
+    public static Image Resample(Image source, Grid target, Matrix4? targetToSourceWorld = null,
+        Interpolation interpolation = Interpolation.Linear, Boundary boundary = Boundary.Constant, int maxDegree = 0)
+    {
+        var m = source.Grid.WorldToGrid * (targetToSourceWorld ?? Matrix4.Identity) * target.GridToWorld;
+        int nvox = target.VoxelCount;
+        var outData = new float[(long)nvox * source.Volumes];
+        for (int v = 0; v < source.Volumes; v++)
+            ResampleVolume(source.Buffer, v * source.Grid.VoxelCount, source.Grid, target, m, interpolation, boundary, outData, v * nvox, maxDegree);
+        float[]? colour = null;
+        if (source.ColourBuffer is { } c)
+        {
+            colour = new float[3 * nvox];
+            for (int p = 0; p < 3; p++)
+                ResampleVolume(c, p * source.Grid.VoxelCount, source.Grid, target, m, interpolation, boundary, colour, p * nvox, maxDegree);
+        }
+        return new Image(target, outData, source.Volumes, colour, source.SourcePath, source.DataType, source.SourceHeader);
+    }
+
+    /// <summary>Resamples one volume given the full target-voxel to source-voxel matrix.</summary>
+    internal static void ResampleVolume(float[] src, int srcOffset, Grid srcGrid, Grid target, Matrix4 voxelMap,
+        Interpolation interpolation, Boundary boundary, float[] dst, int dstOffset, int maxDegree)
+    {
+        int nx = target.NX, ny = target.NY;
+        bool twoD = srcGrid.Dimension == 2;
+        int sx = srcGrid.NX, sy = srcGrid.NY, sz = srcGrid.NZ;
+        double m00 = voxelMap[0, 0], m10 = voxelMap[1, 0], m20 = voxelMap[2, 0];
+        SliceIterator.For(target.NZ, maxDegree, k =>
+        {
+            for (int j = 0; j < ny; j++)
+            {
+                var (x0, y0, z0) = voxelMap.Apply(0, j, k);
+                int row = dstOffset + (k * ny + j) * nx;
+                for (int i = 0; i < nx; i++)
+                {
+                    double x = x0 + m00 * i, y = y0 + m10 * i, z = z0 + m20 * i;
+                    dst[row + i] = interpolation == Interpolation.Linear
+                        ? (twoD ? Bilinear(src, srcOffset, sx, sy, x, y, boundary) : Trilinear(src, srcOffset, sx, sy, sz, x, y, z, boundary))
+                        : Nearest(src, srcOffset, sx, sy, twoD ? 1 : sz, x, y, twoD ? 0 : z, boundary);
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// Trilinear interpolation at continuous index (x, y, z). ZeroPadded: points in (-1, n) blend their in-bounds
+    /// corners with zeros (DIPY). Constant: 0 outside [0, n-1], otherwise corners are clamped into the image.
+    /// </summary>
+    public static float Trilinear(float[] d, int off, int nx, int ny, int nz, double x, double y, double z, Boundary boundary)
+    {
+        if (boundary == Boundary.Constant)
+        {
+            const double tol = 1e-6;
+            if (x < -tol || y < -tol || z < -tol || x > nx - 1 + tol || y > ny - 1 + tol || z > nz - 1 + tol) return 0f;
+            x = Math.Clamp(x, 0, nx - 1); y = Math.Clamp(y, 0, ny - 1); z = Math.Clamp(z, 0, nz - 1);
+        }
+        else if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return 0f;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        double acc = 0;
+        for (int dk = 0; dk < 2; dk++)
+        {
+            int k = k0 + dk;
+            if (k < 0 || k >= nz) continue;
+            double wz = dk == 0 ? 1 - fz : fz;
+            if (wz == 0) continue;
+            for (int dj = 0; dj < 2; dj++)
+            {
+                int j = j0 + dj;
+                if (j < 0 || j >= ny) continue;
+                double wy = wz * (dj == 0 ? 1 - fy : fy);
+                if (wy == 0) continue;
+                int rowBase = off + (k * ny + j) * nx;
+                if (i0 >= 0) acc += wy * (1 - fx) * d[rowBase + i0];
+                if (i0 + 1 < nx && fx != 0) acc += wy * fx * d[rowBase + i0 + 1];
+            }
+        }
+        return (float)acc;
+    }
+
+    /// <summary>Bilinear interpolation at (x, y) in one slice, with the same boundary rules as <see cref="Trilinear"/>.</summary>
+    public static float Bilinear(float[] d, int off, int nx, int ny, double x, double y, Boundary boundary)
+    {
+        if (boundary == Boundary.Constant)
+        {
+            const double tol = 1e-6;
+            if (x < -tol || y < -tol || x > nx - 1 + tol || y > ny - 1 + tol) return 0f;
+            x = Math.Clamp(x, 0, nx - 1); y = Math.Clamp(y, 0, ny - 1);
+        }
+        else if (!(x > -1 && y > -1 && x < nx && y < ny)) return 0f;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+        double fx = x - i0, fy = y - j0;
+        double acc = 0;
+        for (int dj = 0; dj < 2; dj++)
+        {
+            int j = j0 + dj;
+            if (j < 0 || j >= ny) continue;
+            double wy = dj == 0 ? 1 - fy : fy;
+            if (wy == 0) continue;
+            int rowBase = off + j * nx;
+            if (i0 >= 0) acc += wy * (1 - fx) * d[rowBase + i0];
+            if (i0 + 1 < nx && fx != 0) acc += wy * fx * d[rowBase + i0 + 1];
+        }
+        return (float)acc;
+    }
+
+    /// <summary>
+    /// Nearest neighbour with ties rounded down. ZeroPadded: valid on [0, n-1] (DIPY);
+    /// Constant: valid on [-0.5, n-0.5) (the voxel whose cell contains the point).
+    /// </summary>
+    public static float Nearest(float[] d, int off, int nx, int ny, int nz, double x, double y, double z, Boundary boundary)
+    {
+        double lo = boundary == Boundary.ZeroPadded ? 0 : -0.5;
+        double hx = boundary == Boundary.ZeroPadded ? nx - 1 : nx - 0.5;
+        double hy = boundary == Boundary.ZeroPadded ? ny - 1 : ny - 0.5;
+        double hz = boundary == Boundary.ZeroPadded ? nz - 1 : nz - 0.5;
+        const double tol = 1e-6;
+        if (x < lo - tol || y < lo - tol || z < lo - tol || x > hx + tol || y > hy + tol || z > hz + tol) return 0f;
+        int i = Math.Clamp((int)Math.Ceiling(x - 0.5), 0, nx - 1);
+        int j = Math.Clamp((int)Math.Ceiling(y - 0.5), 0, ny - 1);
+        int k = Math.Clamp((int)Math.Ceiling(z - 0.5), 0, nz - 1);
+        return d[off + (k * ny + j) * nx + i];
+    }
+}
