@@ -1,0 +1,186 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Builds, tests, demonstrates and benchmarks RegPS.
+.DESCRIPTION
+    Build (default)  compiles the solution and lays out an importable module under out/RegPS/<version>/
+                     (manifest, assemblies, native SkiaSharp libraries per platform, compiled help, samples).
+    Test             Build, then the xunit engine tests and the Pester module tests; ends with "N passed, N failed".
+    Demo             Build, then runs module/examples/Demo.ps1 on the bundled samples.
+    Bench            Build, then the side-by-side comparisons against nibabel/DIPY (tests/RegPS.Benchmarks).
+    Run it with the pinned PowerShell: dotnet tool restore && dotnet pwsh ./build.ps1 Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Clean')]
+    [string] $Task = 'Build',
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+    # Extra arguments for the benchmark runner, e.g. 'compare affine'.
+    [string[]] $BenchArgs
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+$root = $PSScriptRoot
+$outRoot = Join-Path $root 'out'
+
+function Invoke-Native {
+    param([string] $File, [string[]] $Arguments)
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Get-ModuleVersion {
+    [xml] $props = Get-Content (Join-Path $root 'Directory.Build.props')
+    return [string] $props.Project.PropertyGroup.Version
+}
+
+function Get-PesterModulePath {
+    # tools/tools.csproj pins the Pester NuGet package through a PackageDownload; restoring it fetches the package.
+    $proj = Join-Path $root 'tools/tools.csproj'
+    [xml] $x = Get-Content $proj
+    $version = ([string] $x.Project.ItemGroup.PackageDownload.Version).Trim('[', ']')
+    $nugetRoot = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
+    $psd1 = Join-Path $nugetRoot "pester/$version/tools/Pester.psd1"
+    if (-not (Test-Path $psd1)) {
+        Invoke-Native dotnet @('restore', $proj, '--nologo', '-v', 'q')
+    }
+    if (-not (Test-Path $psd1)) { throw "Pester $version was restored but $psd1 is missing." }
+    return $psd1
+}
+
+function Build-Module {
+    $version = Get-ModuleVersion
+    $moduleDir = Join-Path $outRoot "RegPS/$version"
+    Write-Host "Building RegPS $version ($Configuration)"
+    Invoke-Native dotnet @('build', (Join-Path $root 'RegPS.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+
+    if (Test-Path $moduleDir) { Remove-Item $moduleDir -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $moduleDir -Force
+    $bin = Join-Path $root "src/RegPS/bin/$Configuration/net10.0"
+    Get-ChildItem $bin -File | Where-Object { $_.Extension -in '.dll', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
+        Copy-Item -Destination $moduleDir
+
+    # pwsh does not probe runtimes/<rid>/native for a module's native libraries; lay them out as <rid>/lib* beside
+    # the assemblies, where the module's resolver (RegPS.Rendering.SkiaNative) looks first.
+    $native = @{
+        'linux-x64'   = 'runtimes/linux-x64/native/libSkiaSharp.so'
+        'linux-arm64' = 'runtimes/linux-arm64/native/libSkiaSharp.so'
+        'osx-x64'     = 'runtimes/osx/native/libSkiaSharp.dylib'
+        'osx-arm64'   = 'runtimes/osx/native/libSkiaSharp.dylib'
+        'win-x64'     = 'runtimes/win-x64/native/libSkiaSharp.dll'
+        'win-arm64'   = 'runtimes/win-arm64/native/libSkiaSharp.dll'
+    }
+    foreach ($rid in $native.Keys) {
+        $src = Join-Path $bin $native[$rid]
+        if (-not (Test-Path $src)) { throw "Native library missing from the build output: $src" }
+        $dst = Join-Path $moduleDir $rid
+        $null = New-Item -ItemType Directory -Path $dst -Force
+        Copy-Item $src -Destination $dst
+    }
+
+    $moduleSrc = Join-Path $root 'module'
+    Copy-Item (Join-Path $moduleSrc 'RegPS.psd1') -Destination $moduleDir
+    Copy-Item (Join-Path $moduleSrc 'RegPS.Format.ps1xml') -Destination $moduleDir
+    foreach ($folder in 'samples', 'examples') {
+        $p = Join-Path $moduleSrc $folder
+        if (Test-Path $p) { Copy-Item $p -Destination $moduleDir -Recurse }
+    }
+    # Stamp the version from Directory.Build.props into the manifest.
+    $manifest = Join-Path $moduleDir 'RegPS.psd1'
+    (Get-Content $manifest -Raw) -replace "ModuleVersion\s*=\s*'[^']*'", "ModuleVersion = '$version'" | Set-Content $manifest -NoNewline
+
+    Build-Help -ModuleDir $moduleDir
+    Write-Host "Module laid out in $moduleDir"
+    return $moduleDir
+}
+
+function Build-Help {
+    param([string] $ModuleDir)
+    # Compiles module/help/*.md into MAML (en-US/RegPS.dll-Help.xml). The parameter metadata (types, positions,
+    # pipeline input, parameter sets) comes from the built cmdlets, in a child process so no assembly stays loaded here.
+    $script = Join-Path $root 'module/help/Build-Help.ps1'
+    $pwsh = (Get-Process -Id $PID).Path
+    Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', $script, '-ModuleDir', $ModuleDir, '-HelpSource', (Join-Path $root 'module/help'))
+}
+
+function Invoke-Tests {
+    param([string] $ModuleDir)
+    $passed = 0; $failed = 0; $skipped = 0
+
+    Write-Host "`n== xunit (engine) =="
+    $trxDir = Join-Path $outRoot 'TestResults'
+    if (Test-Path $trxDir) { Remove-Item $trxDir -Recurse -Force }
+    & dotnet test (Join-Path $root 'tests/RegPS.Engine.Tests') -c $Configuration --no-build --nologo `
+        --logger 'console;verbosity=normal' --logger 'trx;LogFileName=engine.trx' --results-directory $trxDir
+    $trx = Get-ChildItem $trxDir -Filter *.trx -Recurse | Select-Object -First 1
+    if ($null -eq $trx) {
+        Write-Host 'xunit produced no results file: counting the whole run as one failure.'
+        $failed++
+    }
+    else {
+        [xml] $t = Get-Content $trx.FullName
+        $c = $t.TestRun.ResultSummary.Counters
+        $passed += [int] $c.passed
+        $failed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
+        $skipped += [int] $c.notExecuted
+        Write-Host "xunit: $($c.passed) passed, $($c.failed) failed, $($c.notExecuted) skipped"
+    }
+
+    Write-Host "`n== Pester (module) =="
+    $pester = Get-PesterModulePath
+    $pwsh = (Get-Process -Id $PID).Path
+    $resultFile = Join-Path $outRoot 'pester.json'
+    # A child process, so the module under test is loaded fresh and unloaded afterwards.
+    $runner = @'
+param($PesterPath, $ModuleDir, $TestsDir, $ResultFile)
+Import-Module $PesterPath -Force
+$env:REGPS_MODULE_DIR = $ModuleDir
+$cfg = New-PesterConfiguration
+$cfg.Run.Path = $TestsDir
+$cfg.Run.PassThru = $true
+$cfg.Output.Verbosity = 'Detailed'
+$r = Invoke-Pester -Configuration $cfg
+@{ Passed = $r.PassedCount; Failed = $r.FailedCount + $r.FailedBlocksCount + $r.FailedContainersCount; Skipped = $r.SkippedCount } | ConvertTo-Json | Set-Content $ResultFile
+'@
+    $runnerFile = Join-Path $outRoot 'run-pester.ps1'
+    Set-Content -Path $runnerFile -Value $runner
+    if (Test-Path $resultFile) { Remove-Item $resultFile }
+    & $pwsh -NoProfile -NonInteractive -File $runnerFile -PesterPath $pester -ModuleDir $ModuleDir -TestsDir (Join-Path $root 'tests') -ResultFile $resultFile
+    if (Test-Path $resultFile) {
+        $p = Get-Content $resultFile -Raw | ConvertFrom-Json
+        $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+        Write-Host "Pester: $($p.Passed) passed, $($p.Failed) failed, $($p.Skipped) skipped"
+    }
+    else {
+        Write-Host 'Pester produced no results: counting the whole run as one failure.'
+        $failed++
+    }
+
+    Write-Host ''
+    if ($skipped -gt 0) { Write-Host "$passed passed, $failed failed, $skipped skipped" } else { Write-Host "$passed passed, $failed failed" }
+    if ($failed -gt 0) { exit 1 }
+}
+
+switch ($Task) {
+    'Clean' { if (Test-Path $outRoot) { Remove-Item $outRoot -Recurse -Force } }
+    'Build' { $null = Build-Module }
+    'Test' { $dir = Build-Module; Invoke-Tests -ModuleDir $dir }
+    'Demo' {
+        $dir = Build-Module
+        $pwsh = (Get-Process -Id $PID).Path
+        Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $dir 'examples/Demo.ps1'), '-OutputDirectory', (Join-Path $outRoot 'demo'))
+    }
+    'Bench' {
+        $null = Build-Module
+        $proj = Join-Path $root 'tests/RegPS.Benchmarks'
+        $args2 = if ($BenchArgs) { $BenchArgs } else { @('list') }
+        if (-not $BenchArgs) {
+            # With no arguments, run every side-by-side comparison in turn.
+            $names = & dotnet run -c Release --project $proj -- list | ForEach-Object { ($_ -split '\s+')[0] } | Where-Object { $_ }
+            foreach ($n in $names) { Invoke-Native dotnet @('run', '-c', 'Release', '--project', $proj, '--', 'compare', $n) }
+        }
+        else { Invoke-Native dotnet (@('run', '-c', 'Release', '--project', $proj, '--') + $args2) }
+    }
+}

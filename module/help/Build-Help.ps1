@@ -1,0 +1,202 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    Compiles the markdown help sources (one <Cmdlet>.md per cmdlet) into MAML: <ModuleDir>/en-US/RegPS.dll-Help.xml.
+.DESCRIPTION
+    platyPS is not available here, so this is RegPS's own small compiler. The text (synopsis, description, parameter
+    descriptions, examples, notes) comes from the markdown; the syntax (parameter sets, types, positions, pipeline
+    input, aliases, wildcards) comes from the built cmdlets themselves, so the two cannot drift apart.
+    Markdown layout:
+        # Verb-Noun
+        ## SYNOPSIS
+        ## DESCRIPTION
+        ## PARAMETERS        then one "### -Name" section per parameter
+        ## EXAMPLES          then "### Example N: title", a ```powershell block, and remarks
+        ## NOTES             (optional)
+    It fails when a cmdlet has no help file, or a parameter has no description, so help can never silently go missing.
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModuleDir,
+    [Parameter(Mandatory)] [string] $HelpSource
+)
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 3.0
+
+$common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+
+function Read-HelpMarkdown([string] $file) {
+    $doc = [ordered]@{ Synopsis = ''; Description = ''; Parameters = @{}; Examples = [System.Collections.Generic.List[object]]::new(); Notes = '' }
+    $section = ''; $sub = ''; $buf = [System.Text.StringBuilder]::new()
+    $inCode = $false
+    $flush = {
+        $text = $buf.ToString().Trim()
+        switch ($section) {
+            'SYNOPSIS' { $doc.Synopsis = $text }
+            'DESCRIPTION' { $doc.Description = $text }
+            'NOTES' { $doc.Notes = $text }
+            'PARAMETERS' { if ($sub) { $doc.Parameters[$sub.TrimStart('-')] = $text } }
+            'EXAMPLES' {
+                if ($sub) {
+                    $m = [regex]::Match($text, '(?s)```powershell\s*\n(.*?)\n```\s*(.*)')
+                    if (-not $m.Success) { throw "${file}: example '$sub' has no ``````powershell code block." }
+                    $doc.Examples.Add([pscustomobject]@{ Title = $sub; Code = $m.Groups[1].Value.TrimEnd(); Remarks = $m.Groups[2].Value.Trim() })
+                }
+            }
+        }
+        $null = $buf.Clear()
+    }
+    foreach ($line in Get-Content $file) {
+        if ($line.StartsWith('```')) { $inCode = -not $inCode }
+        if (-not $inCode -and $line -match '^## (\w+)') { & $flush; $section = $Matches[1].ToUpperInvariant(); $sub = ''; continue }
+        if (-not $inCode -and $line -match '^### (.+)$') { & $flush; $sub = $Matches[1].Trim(); continue }
+        if (-not $inCode -and $line -match '^# ') { continue }
+        $null = $buf.AppendLine($line)
+    }
+    & $flush
+    return $doc
+}
+
+function Write-Paras($w, [string] $text) {
+    foreach ($p in ($text -split '\r?\n\s*\r?\n')) {
+        if ($p.Trim()) { $w.WriteElementString('maml', 'para', $null, ($p -replace '\s*\r?\n\s*', ' ').Trim()) }
+    }
+}
+
+function Get-TypeName([type] $t) {
+    if ($t -eq [System.Management.Automation.SwitchParameter]) { return 'SwitchParameter' }
+    $n = $t.Name
+    if ($t.IsGenericType -and $t.GetGenericTypeDefinition() -eq [Nullable`1]) { $n = $t.GetGenericArguments()[0].Name }
+    return $n
+}
+
+function Get-PipelineText($attr) {
+    $kinds = @()
+    if ($attr.ValueFromPipeline) { $kinds += 'ByValue' }
+    if ($attr.ValueFromPipelineByPropertyName) { $kinds += 'ByPropertyName' }
+    if ($kinds) { return "True ($($kinds -join ', '))" } else { return 'False' }
+}
+
+function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyntax) {
+    $w.WriteStartElement('command', 'parameter', $null)
+    $w.WriteAttributeString('required', $attr.Mandatory.ToString().ToLowerInvariant())
+    $w.WriteAttributeString('variableLength', ($param.ParameterType.IsArray).ToString().ToLowerInvariant())
+    $globbing = [bool] ($param.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
+    $w.WriteAttributeString('globbing', $globbing.ToString().ToLowerInvariant())
+    $w.WriteAttributeString('pipelineInput', (Get-PipelineText $attr))
+    $w.WriteAttributeString('position', $(if ($attr.Position -ge 0) { [string] $attr.Position } else { 'named' }))
+    $w.WriteAttributeString('aliases', $(if ($param.Aliases.Count) { $param.Aliases -join ', ' } else { 'none' }))
+    $w.WriteElementString('maml', 'name', $null, $param.Name)
+    if (-not $inSyntax) {
+        $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $description; $w.WriteEndElement()
+    }
+    $typeName = Get-TypeName $param.ParameterType
+    if ($param.ParameterType -ne [System.Management.Automation.SwitchParameter]) {
+        $w.WriteStartElement('command', 'parameterValue', $null)
+        $w.WriteAttributeString('required', 'true')
+        $w.WriteAttributeString('variableLength', 'false')
+        $w.WriteString($typeName)
+        $w.WriteEndElement()
+    }
+    if (-not $inSyntax) {
+        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $param.ParameterType.FullName); $w.WriteEndElement()
+        $w.WriteElementString('dev', 'defaultValue', $null, 'None')
+    }
+    $w.WriteEndElement()
+}
+
+$manifest = Join-Path $ModuleDir 'RegPS.psd1'
+$module = Import-Module $manifest -PassThru -Force
+$commands = Get-Command -Module $module.Name -CommandType Cmdlet | Sort-Object Name
+$outDir = Join-Path $ModuleDir 'en-US'
+$null = New-Item -ItemType Directory -Path $outDir -Force
+$outFile = Join-Path $outDir 'RegPS.dll-Help.xml'
+
+$settings = [System.Xml.XmlWriterSettings]::new()
+$settings.Indent = $true
+$settings.Encoding = [System.Text.UTF8Encoding]::new($false)
+$w = [System.Xml.XmlWriter]::Create($outFile, $settings)
+$w.WriteStartDocument()
+$w.WriteStartElement('helpItems', 'http://msh')
+$w.WriteAttributeString('schema', 'maml')
+$w.WriteAttributeString('xmlns', 'maml', $null, 'http://schemas.microsoft.com/maml/2004/10')
+$w.WriteAttributeString('xmlns', 'command', $null, 'http://schemas.microsoft.com/maml/dev/command/2004/10')
+$w.WriteAttributeString('xmlns', 'dev', $null, 'http://schemas.microsoft.com/maml/dev/2004/10')
+$problems = @()
+foreach ($cmd in $commands) {
+    $file = Join-Path $HelpSource "$($cmd.Name).md"
+    if (-not (Test-Path $file)) { $problems += "$($cmd.Name): no help source $file"; continue }
+    $doc = Read-HelpMarkdown $file
+    if (-not $doc.Synopsis) { $problems += "$($cmd.Name): empty SYNOPSIS" }
+    if ($doc.Examples.Count -eq 0) { $problems += "$($cmd.Name): no example" }
+    $params = $cmd.Parameters.Values | Where-Object { $_.Name -notin $common } | Sort-Object Name
+    foreach ($p in $params) { if (-not $doc.Parameters[$p.Name]) { $problems += "$($cmd.Name): parameter -$($p.Name) has no description" } }
+    foreach ($k in $doc.Parameters.Keys) { if ($k -notin $params.Name) { $problems += "$($cmd.Name): help describes -$k, which the cmdlet does not have" } }
+
+    $w.WriteStartElement('command', 'command', $null)
+    $w.WriteStartElement('command', 'details', $null)
+    $w.WriteElementString('command', 'name', $null, $cmd.Name)
+    $w.WriteElementString('command', 'verb', $null, $cmd.Verb)
+    $w.WriteElementString('command', 'noun', $null, $cmd.Noun)
+    $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $doc.Synopsis; $w.WriteEndElement()
+    $w.WriteEndElement()
+    $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $doc.Description; $w.WriteEndElement()
+
+    $w.WriteStartElement('command', 'syntax', $null)
+    foreach ($set in $cmd.ParameterSets) {
+        $w.WriteStartElement('command', 'syntaxItem', $null)
+        $w.WriteElementString('maml', 'name', $null, $cmd.Name)
+        foreach ($sp in ($set.Parameters | Where-Object { $_.Name -notin $common } | Sort-Object @{ e = { if ($_.Position -ge 0) { $_.Position } else { 1000 } } }, Name)) {
+            $full = $cmd.Parameters[$sp.Name]
+            $attr = [pscustomobject]@{ Mandatory = $sp.IsMandatory; Position = $sp.Position; ValueFromPipeline = $sp.ValueFromPipeline; ValueFromPipelineByPropertyName = $sp.ValueFromPipelineByPropertyName }
+            Write-Parameter $w $full $attr '' $true
+        }
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+
+    $w.WriteStartElement('command', 'parameters', $null)
+    foreach ($p in $params) {
+        $a = $p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] } | Select-Object -First 1
+        $attr = [pscustomobject]@{ Mandatory = [bool] ($p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.Mandatory }); Position = $a.Position; ValueFromPipeline = $a.ValueFromPipeline; ValueFromPipelineByPropertyName = $a.ValueFromPipelineByPropertyName }
+        Write-Parameter $w $p $attr ([string] $doc.Parameters[$p.Name]) $false
+    }
+    $w.WriteEndElement()
+
+    $w.WriteStartElement('command', 'inputTypes', $null)
+    $inputs = $params | Where-Object { $_.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and ($_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName) } }
+    foreach ($p in $inputs) {
+        $w.WriteStartElement('command', 'inputType', $null)
+        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $p.ParameterType.FullName); $w.WriteEndElement()
+        $w.WriteStartElement('maml', 'description', $null); Write-Paras $w "Bound to -$($p.Name)."; $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    $w.WriteStartElement('command', 'returnValues', $null)
+    foreach ($t in $cmd.OutputType) {
+        $w.WriteStartElement('command', 'returnValue', $null)
+        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $t.Name); $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    if ($doc.Notes) {
+        $w.WriteStartElement('maml', 'alertSet', $null); $w.WriteStartElement('maml', 'alert', $null); Write-Paras $w $doc.Notes; $w.WriteEndElement(); $w.WriteEndElement()
+    }
+    $w.WriteStartElement('command', 'examples', $null)
+    foreach ($ex in $doc.Examples) {
+        $w.WriteStartElement('command', 'example', $null)
+        $w.WriteElementString('maml', 'title', $null, "-------------------------- $($ex.Title) --------------------------")
+        $w.WriteElementString('dev', 'code', $null, $ex.Code)
+        $w.WriteStartElement('dev', 'remarks', $null); Write-Paras $w $ex.Remarks; $w.WriteEndElement()
+        $w.WriteEndElement()
+    }
+    $w.WriteEndElement()
+    $w.WriteEndElement()
+}
+$w.WriteEndElement()
+$w.WriteEndDocument()
+$w.Dispose()
+if ($problems) {
+    Remove-Item $outFile
+    throw "Help is incomplete:`n  " + ($problems -join "`n  ")
+}
+Write-Host "Help for $($commands.Count) cmdlets written to $outFile"

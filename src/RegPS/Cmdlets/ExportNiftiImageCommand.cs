@@ -1,0 +1,32 @@
+using System.Management.Automation;
+using RegPS.Engine.Images;
+using RegPS.Engine.IO;
+
+namespace RegPS.Cmdlets;
+
+/// <summary>Writes an image as .nii or .nii.gz.</summary>
+[Cmdlet(VerbsData.Export, "NiftiImage", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
+[OutputType(typeof(FileInfo))]
+public sealed class ExportNiftiImageCommand : WriterCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    public Image Image { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+    public string Path { get; set; } = "";
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
+    [Alias("PSPath", "LP")]
+    public string LiteralPath { get; set; } = "";
+
+    /// <summary>The data type on disk: Float32 (default), the source's type (Source), or any NIfTI numeric type.</summary>
+    [Parameter]
+    public NiftiDataType DataType { get; set; } = NiftiDataType.Float32;
+
+    protected override void ProcessRecord()
+    {
+        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        WriteOutputFile(target, $"Write NIfTI image ({Image.Grid}, {DataType})",
+            (full, overwrite) => NiftiWriter.Write(Image, full, DataType, overwrite, StopToken));
+    }
+}

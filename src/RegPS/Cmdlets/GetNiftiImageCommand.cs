@@ -1,0 +1,46 @@
+using System.Management.Automation;
+using RegPS.Engine.Images;
+using RegPS.Engine.IO;
+
+namespace RegPS.Cmdlets;
+
+/// <summary>Reads NIfTI-1/NIfTI-2 images (.nii, .nii.gz, .nii.bz2, .hdr/.img) into image objects.</summary>
+[Cmdlet(VerbsCommon.Get, "NiftiImage", DefaultParameterSetName = "Path")]
+[OutputType(typeof(Image))]
+public sealed class GetNiftiImageCommand : RegCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    /// <summary>Read only this volume (0-based) of a 4D file.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int? Volume { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        bool literal = ParameterSetName == "LiteralPath";
+        foreach (var file in ResolveInputPaths(literal ? LiteralPath : Path, literal))
+        {
+            StopToken.ThrowIfCancellationRequested();
+            try
+            {
+                WriteVerbose($"Reading {file}");
+                WriteObject(NiftiReader.Read(file, Volume, StopToken));
+            }
+            catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
+            {
+                throw new PipelineStoppedException();
+            }
+            catch (Exception e) when (e is not PipelineStoppedException)
+            {
+                WriteInputError(e, "NiftiReadFailed", file);
+            }
+        }
+    }
+}
