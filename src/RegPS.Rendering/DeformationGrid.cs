@@ -76,14 +76,14 @@ public static class DeformationGrid
             if (u.Grid.NX != nx || u.Grid.NY != ny || u.Grid.NZ != 1 || u.Volumes != 1)
                 throw new ArgumentException($"The underlay must be one {nx}x{ny} plane like the grid; it is {u.Grid} x{u.Volumes}.", nameof(options));
             float max = Raster.FiniteMax(u.Voxels);
-            double k = max > 0 ? 255.0 * o.UnderlayOpacity / max : 0;
+            double full = 255.0 * o.UnderlayOpacity;
             var v = u.Voxels;
             for (int y = 0; y < ny; y++)
             {
                 int row = up ? ny - 1 - y : y;
                 for (int x = 0; x < nx; x++)
                 {
-                    byte b = Raster.ToByte(v[y * nx + x], k);
+                    byte b = Raster.ToByte(v[y * nx + x], max, full);
                     int d = 3 * (row * nx + x);
                     background[d] = background[d + 1] = background[d + 2] = b;
                 }

@@ -98,11 +98,14 @@ internal static class Raster
         return float.IsNegativeInfinity(max) ? 0 : max;
     }
 
-    /// <summary>DIPY-style display value: v / max * 255, negatives and NaN to 0, rounded to the nearest byte.</summary>
-    public static byte ToByte(float v, double scale)
+    /// <summary>
+    /// Display value normalised to the maximum: v * full / max (full = 255 by default), negatives and NaN to 0,
+    /// rounded half away from zero. Computed as (v * full) / max so that v = max / 2 gives exactly 127.5 -> 128.
+    /// </summary>
+    public static byte ToByte(float v, double max, double full = 255)
     {
-        if (!(v > 0) || scale <= 0) return 0;
-        double d = v * scale;
+        if (!(v > 0) || !(max > 0)) return 0;
+        double d = v * full / max;
         return d >= 255 ? (byte)255 : (byte)(d + 0.5);
     }
 }

@@ -52,10 +52,10 @@ public static class StereoOverlay
         int scale = Raster.CheckScale(o.Scale, w, h);
 
         // Normalise each image to its own maximum over the whole image (not the slice), as DIPY does over the volume.
-        double ks = NormFactor(s), km = NormFactor(m);
+        double sMax = Raster.FiniteMax(s.Voxels), mMax = Raster.FiniteMax(m.Voxels);
         var sb = new byte[n];
         var mb = new byte[n];
-        for (int i = 0; i < n; i++) { sb[i] = Raster.ToByte(sp.Values[i], ks); mb[i] = Raster.ToByte(mp.Values[i], km); }
+        for (int i = 0; i < n; i++) { sb[i] = Raster.ToByte(sp.Values[i], sMax); mb[i] = Raster.ToByte(mp.Values[i], mMax); }
 
         var overlay = new byte[3 * n];
         bool magenta = o.Colours == OverlayColours.MagentaGreen;
@@ -95,11 +95,6 @@ public static class StereoOverlay
         return rgb;
     }
 
-    private static double NormFactor(Image image)
-    {
-        float max = Raster.FiniteMax(image.Voxels);
-        return max > 0 ? 255.0 / max : 0;
-    }
 }
 
 /// <summary>One 2D plane of an image in display order (rows top to bottom), with the rule for which plane and which way up.</summary>
