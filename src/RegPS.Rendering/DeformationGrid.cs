@@ -26,8 +26,11 @@ public sealed record DeformationGridOptions
     /// <summary>Line width in output pixels.</summary>
     public float LineWidth { get; init; } = 1;
 
-    /// <summary>Anti-aliased lines (smoother when bent; straight lines stay one pixel wide either way).</summary>
-    public bool Antialias { get; init; } = true;
+    /// <summary>
+    /// Anti-aliased lines: smoother where bent, but Skia draws a straight one-pixel vertical line at 75% intensity.
+    /// Off by default, so lines are exact pixels of LineColour (and the picture does not depend on Skia's AA rasteriser).
+    /// </summary>
+    public bool Antialias { get; init; }
 
     /// <summary>Whether the y index increases upwards on screen; null: true for a 3D grid (a slice, as StereoOverlay draws 3D slices), false for a 2D grid (a picture).</summary>
     public bool? IndexIncreasesUp { get; init; }
