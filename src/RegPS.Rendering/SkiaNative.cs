@@ -90,7 +90,13 @@ public static class SkiaNative
         if (!libraryName.StartsWith(LibraryName, StringComparison.Ordinal)) return IntPtr.Zero;
         string? dir = Path.GetDirectoryName(typeof(SkiaNative).Assembly.Location);
         if (string.IsNullOrEmpty(dir)) return IntPtr.Zero;
-        foreach (var candidate in CandidatePaths(dir, CurrentOs(), RuntimeInformation.ProcessArchitecture))
+        return LoadFrom(dir, CurrentOs(), RuntimeInformation.ProcessArchitecture);
+    }
+
+    /// <summary>Loads the first candidate that exists under <paramref name="baseDirectory"/>; IntPtr.Zero when none does (default probing then runs).</summary>
+    internal static IntPtr LoadFrom(string baseDirectory, string os, Architecture architecture)
+    {
+        foreach (var candidate in CandidatePaths(baseDirectory, os, architecture))
         {
             if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out var handle)) return handle;
         }

@@ -48,4 +48,32 @@ public class SkiaNativeTests
         Assert.Equal(4, bmp.Width);
         Assert.Equal(3, bmp.Height);
     }
+
+    [Fact]
+    public void Loads_the_library_from_the_module_layout_and_falls_back_when_absent()
+    {
+        // The test run has SkiaSharp's normal runtimes/<rid>/native layout; copy the library into the flat
+        // <dir>/<rid>/ layout the module ships and check that the resolver's search finds and loads it there.
+        var mapped = SkiaNative.NativeLibraryFor(SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture);
+        Assert.NotNull(mapped);
+        string source = Path.Combine(AppContext.BaseDirectory, "runtimes", mapped.Value.Rid, "native", mapped.Value.FileName);
+        if (!File.Exists(source)) // macOS ships one universal binary under runtimes/osx/native
+            source = Path.Combine(AppContext.BaseDirectory, "runtimes", "osx", "native", mapped.Value.FileName);
+        Assert.True(File.Exists(source), $"the test output should contain {source}");
+
+        string dir = Directory.CreateTempSubdirectory("regps-native-").FullName;
+        try
+        {
+            Assert.Equal(IntPtr.Zero, SkiaNative.LoadFrom(dir, SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture));
+            Directory.CreateDirectory(Path.Combine(dir, mapped.Value.Rid));
+            File.Copy(source, Path.Combine(dir, mapped.Value.Rid, mapped.Value.FileName));
+            var handle = SkiaNative.LoadFrom(dir, SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture);
+            Assert.NotEqual(IntPtr.Zero, handle);
+            Assert.True(NativeLibrary.TryGetExport(handle, "sk_bitmap_new", out _));
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
 }
