@@ -1,0 +1,150 @@
+using RegPS.Engine.Images;
+using SkiaSharp;
+
+namespace RegPS.Rendering;
+
+/// <summary>
+/// The stereo (red/green) overlay DIPY's registration tutorials use to judge an alignment: each image is divided by
+/// its own maximum and scaled to 0..255 (negative values clamp to 0), the static image goes in the red channel
+/// (red and blue for <see cref="OverlayColours.MagentaGreen"/>) and the moving image in the green channel, so
+/// structures that agree look yellow (white), and misaligned ones show red/magenta and green fringes.
+/// Both images must share one grid: resample the moving image into the static grid first.
+/// </summary>
+public static class StereoOverlay
+{
+    /// <summary>Renders the overlay (and the grey panels, for <see cref="OverlayLayout.ThreePanel"/>) as a bitmap.</summary>
+    /// <exception cref="ArgumentException">The images are on different grids, or are 4D.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The slice is outside the image, or the scale is not positive.</exception>
+    public static SKBitmap Render(Image @static, Image moving, OverlayOptions? options = null)
+    {
+        SkiaNative.EnsureResolver();
+        var o = options ?? OverlayOptions.Default;
+        var (rgb, w, h) = RenderRgb(@static, moving, o);
+        return Raster.FromRgb(rgb, w, h);
+    }
+
+    /// <summary>Renders and writes a PNG atomically (temporary file then rename; an existing file is replaced only when <paramref name="overwrite"/>).</summary>
+    public static void WritePng(Image @static, Image moving, string path, OverlayOptions? options = null, bool overwrite = false)
+    {
+        SkiaNative.EnsureResolver();
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var bitmap = Render(@static, moving, options);
+        Raster.WritePng(bitmap, path, overwrite);
+    }
+
+    internal static (byte[] Rgb, int Width, int Height) RenderRgb(Image s, Image m, OverlayOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        ArgumentNullException.ThrowIfNull(m);
+        ArgumentNullException.ThrowIfNull(o);
+        if (!s.Grid.SameAs(m.Grid))
+            throw new ArgumentException(
+                $"The static and moving images are on different grids (static {s.Grid}, moving {m.Grid}); an overlay compares voxel by voxel. " +
+                "Resample the moving image into the static grid first, e.g. with Resampler.Resample / Convert-RegImage onto the static image's grid, or register them and transform the moving image.",
+                "moving");
+        if (s.Volumes != 1 || m.Volumes != 1)
+            throw new ArgumentException("The overlay shows one volume; pick one with Image.Volume(index) first.", "moving");
+        if (o.PanelGap < 0) throw new ArgumentOutOfRangeException(nameof(o), "PanelGap cannot be negative.");
+
+        var sp = Plane.Extract(s, o.Axis, o.Slice, o.IndexIncreasesUp);
+        var mp = Plane.Extract(m, o.Axis, o.Slice, o.IndexIncreasesUp);
+        int w = sp.Width, h = sp.Height, n = w * h;
+        int scale = Raster.CheckScale(o.Scale, w, h);
+
+        // Normalise each image to its own maximum over the whole image (not the slice), as DIPY does over the volume.
+        double sMax = Raster.FiniteMax(s.Voxels), mMax = Raster.FiniteMax(m.Voxels);
+        var sb = new byte[n];
+        var mb = new byte[n];
+        for (int i = 0; i < n; i++) { sb[i] = Raster.ToByte(sp.Values[i], sMax); mb[i] = Raster.ToByte(mp.Values[i], mMax); }
+
+        var overlay = new byte[3 * n];
+        bool magenta = o.Colours == OverlayColours.MagentaGreen;
+        for (int i = 0; i < n; i++)
+        {
+            overlay[3 * i] = sb[i];
+            overlay[3 * i + 1] = mb[i];
+            overlay[3 * i + 2] = magenta ? sb[i] : (byte)0;
+        }
+        if (o.Layout == OverlayLayout.Overlay)
+            return (Raster.Upscale(overlay, w, h, scale), w * scale, h * scale);
+
+        // Three panels: static grey | moving grey | overlay, each scaled, separated by a dark grey gap.
+        var panels = new[] { Grey(sb), Grey(mb), overlay };
+        int pw = w * scale, ph = h * scale, gap = o.PanelGap;
+        int total = 3 * pw + 2 * gap;
+        if (total > Raster.MaxSide) throw new ArgumentOutOfRangeException(nameof(o), $"The three panels would be {total} pixels wide; lower the Scale.");
+        var result = new byte[total * ph * 3];
+        result.AsSpan().Fill(GapGrey);
+        for (int p = 0; p < 3; p++)
+        {
+            var up = Raster.Upscale(panels[p], w, h, scale);
+            int x0 = p * (pw + gap);
+            for (int y = 0; y < ph; y++)
+                Array.Copy(up, y * pw * 3, result, (y * total + x0) * 3, pw * 3);
+        }
+        return (result, total, ph);
+    }
+
+    /// <summary>The dark grey of the gaps between panels.</summary>
+    internal const byte GapGrey = 48;
+
+    private static byte[] Grey(byte[] v)
+    {
+        var rgb = new byte[3 * v.Length];
+        for (int i = 0; i < v.Length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v[i];
+        return rgb;
+    }
+
+}
+
+/// <summary>One 2D plane of an image in display order (rows top to bottom), with the rule for which plane and which way up.</summary>
+internal readonly record struct Plane(float[] Values, int Width, int Height)
+{
+    /// <summary>
+    /// 2D images: the image itself. 3D images: the slice of <paramref name="axis"/> at <paramref name="slice"/> (middle
+    /// when null), with the first in-plane voxel axis across and the second one vertical. <paramref name="up"/> says
+    /// whether the vertical index increases upwards (null: true for 3D, false for 2D).
+    /// </summary>
+    public static Plane Extract(Image image, SliceAxis axis, int? slice, bool? up)
+    {
+        var g = image.Grid;
+        var v = image.Voxels;
+        if (g.Dimension == 2)
+        {
+            bool flip2 = up ?? false;
+            var values = new float[g.NX * g.NY];
+            for (int y = 0; y < g.NY; y++)
+                v.Slice(y * g.NX, g.NX).CopyTo(values.AsSpan((flip2 ? g.NY - 1 - y : y) * g.NX, g.NX));
+            return new Plane(values, g.NX, g.NY);
+        }
+
+        // (width axis, height axis, normal axis) as voxel axes 0 = i, 1 = j, 2 = k.
+        var (wa, ha, na) = axis switch
+        {
+            SliceAxis.Axial => (0, 1, 2),
+            SliceAxis.Coronal => (0, 2, 1),
+            SliceAxis.Sagittal => (1, 2, 0),
+            _ => throw new ArgumentOutOfRangeException(nameof(axis)),
+        };
+        int[] n = { g.NX, g.NY, g.NZ };
+        int s = slice ?? n[na] / 2;
+        if (s < 0 || s >= n[na])
+            throw new ArgumentOutOfRangeException(nameof(slice), $"Slice {s} is outside the image: the {axis.ToString().ToLowerInvariant()} axis has slices 0..{n[na] - 1}.");
+        int w = n[wa], h = n[ha];
+        bool flip = up ?? true;
+        var result = new float[w * h];
+        Span<int> idx = stackalloc int[3];
+        idx[na] = s;
+        for (int r = 0; r < h; r++)
+        {
+            idx[ha] = r;
+            int row = flip ? h - 1 - r : r;
+            for (int c = 0; c < w; c++)
+            {
+                idx[wa] = c;
+                result[row * w + c] = v[g.Index(idx[0], idx[1], idx[2])];
+            }
+        }
+        return new Plane(result, w, h);
+    }
+}

@@ -1,0 +1,235 @@
+using RegPS.Engine.Images;
+using RegPS.Engine.IO;
+using RegPS.Rendering;
+using SkiaSharp;
+
+namespace RegPS.Engine.Tests.Rendering;
+
+public sealed class PhotoIOTests : IDisposable
+{
+    private const string ItkData = "/usr/share/doc/insighttoolkit5-examples/examples/Data/";
+    private const string SkimageData = "/usr/lib/python3/dist-packages/skimage/data/";
+    private readonly string _dir = Directory.CreateTempSubdirectory("regps-photo-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    // Ground truth from Pillow 9.4 (Image.open(f).convert('RGB')), an independent decoder:
+    // BrainProtonDensitySlice.png is a 181x217 palette PNG whose palette is grey; sum 4860107;
+    // pixel (column 90, row 100) = 189, (20, 10) = 5, (60, 150) = 164.
+    [Fact]
+    public void Reads_itk_palette_png_as_greyscale_matching_pillow()
+    {
+        var img = PhotoIO.Read(ItkData + "BrainProtonDensitySlice.png");
+        Assert.Equal(2, img.Dimension);
+        Assert.Equal(new[] { 181, 217 }, img.Grid.Shape);
+        Assert.False(img.IsColour);
+        Assert.Equal("uint8", img.DataType);
+        Assert.Equal(Matrix4.Identity, img.Grid.GridToWorld);
+        Assert.EndsWith("BrainProtonDensitySlice.png", img.SourcePath);
+        double sum = 0;
+        foreach (var v in img.Voxels) sum += v;
+        Assert.Equal(4860107.0, sum);
+        Assert.Equal(189f, img[90, 100]);
+        Assert.Equal(5f, img[20, 10]);
+        Assert.Equal(164f, img[60, 150]);
+    }
+
+    // Pillow: coffee.png is 600x400 RGB; channel sums 38056581, 20590566, 12356340;
+    // (90, 100) = (180, 86, 34), (20, 10) = (30, 20, 11), (60, 150) = (195, 118, 66); luminance sum 24874202.721.
+    [Fact]
+    public void Reads_colour_png_with_planes_and_luminance_matching_pillow()
+    {
+        var img = PhotoIO.Read(SkimageData + "coffee.png");
+        Assert.Equal(new[] { 600, 400 }, img.Grid.Shape);
+        Assert.True(img.IsColour);
+        Assert.Equal("rgb24", img.DataType);
+        int n = 600 * 400;
+        var c = img.ColourPlanes;
+        double r = 0, g = 0, b = 0, lum = 0;
+        for (int i = 0; i < n; i++) { r += c[i]; g += c[n + i]; b += c[2 * n + i]; lum += img.Voxels[i]; }
+        Assert.Equal(38056581.0, r);
+        Assert.Equal(20590566.0, g);
+        Assert.Equal(12356340.0, b);
+        Assert.Equal(24874202.721, lum, 0.5); // float32 storage of each luminance value
+        int at = 100 * 600 + 90;
+        Assert.Equal((180f, 86f, 34f), (c[at], c[n + at], c[2 * n + at]));
+        Assert.Equal(0.299 * 180 + 0.587 * 86 + 0.114 * 34, img[90, 100], 1e-4);
+        at = 150 * 600 + 60;
+        Assert.Equal((195f, 118f, 66f), (c[at], c[n + at], c[2 * n + at]));
+    }
+
+    [Fact]
+    public void Truncated_jpeg_is_an_image_format_error_naming_the_file()
+    {
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(SkimageData + "truncated.jpg"));
+        Assert.EndsWith("truncated.jpg", ex.FilePath);
+        Assert.Contains("truncated", ex.Problem);
+    }
+
+    [Fact]
+    public void Truncated_png_and_garbage_and_empty_files_are_image_format_errors()
+    {
+        var png = File.ReadAllBytes(SkimageData + "coffee.png");
+        string cut = Path.Combine(_dir, "cut.png");
+        File.WriteAllBytes(cut, png.AsSpan(0, png.Length / 2).ToArray());
+        Assert.Throws<ImageFormatException>(() => PhotoIO.Read(cut));
+
+        string garbage = Path.Combine(_dir, "garbage.png");
+        var rnd = new Random(7);
+        var bytes = new byte[4096];
+        rnd.NextBytes(bytes);
+        File.WriteAllBytes(garbage, bytes);
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(garbage));
+        Assert.Contains("garbage.png", ex.Message);
+
+        string empty = Path.Combine(_dir, "empty.jpg");
+        File.WriteAllBytes(empty, Array.Empty<byte>());
+        Assert.Throws<ImageFormatException>(() => PhotoIO.Read(empty));
+
+        Assert.Throws<FileNotFoundException>(() => PhotoIO.Read(Path.Combine(_dir, "nope.png")));
+    }
+
+    [Fact]
+    public void Raw_png_round_trip_is_exact_and_not_flipped()
+    {
+        // A 7x5 picture whose value encodes its position: v = 10 * row + column.
+        var g = Grid.Create2D(7, 5);
+        var v = new float[35];
+        for (int y = 0; y < 5; y++) for (int x = 0; x < 7; x++) v[y * 7 + x] = 10 * y + x;
+        string path = Path.Combine(_dir, "ramp.png");
+        PhotoIO.WritePng(new Image(g, v), path, intensity: PngIntensity.Raw);
+
+        var px = PngPixels.Load(path);
+        Assert.Equal((7, 5), (px.Width, px.Height));
+        Assert.Equal((byte)0, px[0, 0].R);        // top-left of the file is voxel (0, 0)
+        Assert.Equal((byte)46, px[6, 4].R);       // bottom-right is voxel (6, 4)
+        var back = PhotoIO.Read(path);
+        Assert.Equal(v, back.ToArray());
+        Assert.False(back.IsColour);
+    }
+
+    [Fact]
+    public void MinMax_stretches_to_full_range_and_clamps_nothing_else()
+    {
+        var g = Grid.Create2D(3, 1);
+        string path = Path.Combine(_dir, "mm.png");
+        PhotoIO.WritePng(new Image(g, new[] { -2f, 0f, 2f }), path);
+        var px = PngPixels.Load(path);
+        Assert.Equal((byte)0, px[0, 0].R);
+        Assert.Equal((byte)128, px[1, 0].R);   // (0 - -2) / 4 * 255 = 127.5, rounded half away from zero
+        Assert.Equal((byte)255, px[2, 0].R);
+
+        string raw = Path.Combine(_dir, "raw.png");
+        PhotoIO.WritePng(new Image(g, new[] { -2f, 100.4f, 300f }), raw, intensity: PngIntensity.Raw);
+        px = PngPixels.Load(raw);
+        Assert.Equal(((byte)0, (byte)100, (byte)255), (px[0, 0].R, px[1, 0].R, px[2, 0].R));
+    }
+
+    [Fact]
+    public void Colour_round_trip_keeps_planes()
+    {
+        var img = PhotoIO.Read(SkimageData + "coffee.png");
+        string path = Path.Combine(_dir, "coffee.png");
+        PhotoIO.WritePng(img, path);
+        var back = PhotoIO.Read(path);
+        Assert.True(back.IsColour);
+        Assert.True(img.ColourPlanes.SequenceEqual(back.ColourPlanes));
+    }
+
+    [Fact]
+    public void Write_refuses_overwrite_and_leaves_nothing_on_failure()
+    {
+        var img = new Image(Grid.Create2D(2, 2), new float[] { 1, 2, 3, 4 });
+        string path = Path.Combine(_dir, "a.png");
+        PhotoIO.WritePng(img, path);
+        long before = new FileInfo(path).Length;
+        var ex = Assert.Throws<IOException>(() => PhotoIO.WritePng(new Image(Grid.Create2D(9, 9), new float[81]), path));
+        Assert.Contains(path, ex.Message);
+        Assert.Equal(before, new FileInfo(path).Length);
+        PhotoIO.WritePng(new Image(Grid.Create2D(9, 9), new float[81]), path, overwrite: true);
+        Assert.Equal(9, PngPixels.Load(path).Width);
+
+        string missing = Path.Combine(_dir, "no-such-dir", "b.png");
+        Assert.ThrowsAny<IOException>(() => PhotoIO.WritePng(img, missing));
+        Assert.False(File.Exists(missing));
+
+        // A 3D image cannot be one PNG: the error happens before any file is created.
+        string threeD = Path.Combine(_dir, "c.png");
+        Assert.Throws<ArgumentException>(() => PhotoIO.WritePng(new Image(Grid.Create3D(2, 2, 2), new float[8]), threeD));
+        Assert.False(File.Exists(threeD));
+        Assert.Equal(new[] { "a.png" }, Directory.GetFiles(_dir).Select(Path.GetFileName).ToArray()); // no temp files left
+    }
+
+    [Fact]
+    public void Exif_orientation_6_rotates_a_jpeg_clockwise()
+    {
+        // Stored picture 40 wide x 20 tall: left half red, right half blue. EXIF 6 (RightTop) means "rotate 90 degrees
+        // clockwise to display", so the displayed picture is 20 wide x 40 tall with red on top and blue below.
+        int w = 40, h = 20;
+        var rgb = new byte[w * h * 3];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                int i = 3 * (y * w + x);
+                if (x < w / 2) rgb[i] = 255; else rgb[i + 2] = 255;
+            }
+        byte[] jpeg;
+        using (var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque)))
+        {
+            for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) { int i = 3 * (y * w + x); bmp.SetPixel(x, y, new SKColor(rgb[i], rgb[i + 1], rgb[i + 2])); }
+            using var data = bmp.Encode(SKEncodedImageFormat.Jpeg, 95);
+            jpeg = data.ToArray();
+        }
+        string path = Path.Combine(_dir, "rot.jpg");
+        File.WriteAllBytes(path, InsertExifOrientation(jpeg, 6));
+
+        var img = PhotoIO.Read(path);
+        Assert.Equal(new[] { 20, 40 }, img.Grid.Shape);
+        int n = 20 * 40;
+        var c = img.ColourPlanes;
+        int top = 5 * 20 + 10, bottom = 35 * 20 + 10;
+        Assert.True(c[top] > 200 && c[2 * n + top] < 60, $"top should be red, got R {c[top]} B {c[2 * n + top]}");
+        Assert.True(c[bottom] < 60 && c[2 * n + bottom] > 200, $"bottom should be blue, got R {c[bottom]} B {c[2 * n + bottom]}");
+    }
+
+    [Fact]
+    public void Orient_maps_all_eight_exif_codes()
+    {
+        // A 3x2 picture with pixel value = index; check where stored pixel (2, 0) (value 2) lands for each code.
+        var rgba = new byte[3 * 2 * 4];
+        for (int i = 0; i < 6; i++) rgba[4 * i] = (byte)i;
+        var expected = new Dictionary<SKEncodedOrigin, (int W, int H, int X, int Y)>
+        {
+            [SKEncodedOrigin.TopLeft] = (3, 2, 2, 0),
+            [SKEncodedOrigin.TopRight] = (3, 2, 0, 0),
+            [SKEncodedOrigin.BottomRight] = (3, 2, 0, 1),
+            [SKEncodedOrigin.BottomLeft] = (3, 2, 2, 1),
+            [SKEncodedOrigin.LeftTop] = (2, 3, 0, 2),
+            [SKEncodedOrigin.RightTop] = (2, 3, 1, 2),
+            [SKEncodedOrigin.RightBottom] = (2, 3, 1, 0),
+            [SKEncodedOrigin.LeftBottom] = (2, 3, 0, 0),
+        };
+        foreach (var (origin, e) in expected)
+        {
+            var (ow, oh) = PhotoIO.Orient(rgba, 3, 2, origin, out var result);
+            Assert.Equal((e.W, e.H), (ow, oh));
+            Assert.Equal((byte)2, result[4 * (e.Y * ow + e.X)]);
+        }
+    }
+
+    /// <summary>Inserts an APP1 Exif segment (big-endian TIFF, one IFD entry: Orientation) right after the JPEG SOI marker.</summary>
+    private static byte[] InsertExifOrientation(byte[] jpeg, ushort orientation)
+    {
+        var tiff = new byte[]
+        {
+            (byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8,           // header, IFD at offset 8
+            0, 1,                                              // one entry
+            0x01, 0x12, 0, 3, 0, 0, 0, 1, (byte)(orientation >> 8), (byte)orientation, 0, 0, // Orientation, SHORT, 1 value
+            0, 0, 0, 0,                                        // no next IFD
+        };
+        var payload = new byte[] { (byte)'E', (byte)'x', (byte)'i', (byte)'f', 0, 0 }.Concat(tiff).ToArray();
+        int len = payload.Length + 2;
+        var segment = new byte[] { 0xFF, 0xE1, (byte)(len >> 8), (byte)len }.Concat(payload).ToArray();
+        return jpeg.Take(2).Concat(segment).Concat(jpeg.Skip(2)).ToArray();
+    }
+}
