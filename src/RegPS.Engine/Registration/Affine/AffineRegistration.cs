@@ -71,37 +71,17 @@ public static class AffineRegistration
                 var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax,
                     options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism);
                 var start = current;
-                // P_lin: how a static-side displacement moves the moving voxel index.
-                var pl = mw2g * start;
-                var a = new double[9];
-                var t = new double[3];
-                var d = new double[model.Count * 12];
-                var h = new double[12];
+                var objective = new AffineObjective(model, metric, start, mw2g, centre);
                 var p = new double[model.Count];
+                var gp = new double[model.Count];
                 int evals = 0;
                 double lastMi = double.NaN;
                 double Objective(double[] u, double[] grad)
                 {
                     for (int k = 0; k < p.Length; k++) p[k] = u[k] / scales[k];
-                    model.Evaluate(p, a, t);
-                    var m = start * TransformModel.Compose(a, t, centre);
-                    if (!m.IsFinite || Math.Abs(m.Determinant3) < 1e-12) return double.PositiveInfinity;
-                    double mi = metric.Evaluate(mw2g * m, centre, h, gradient: true);
-                    model.Derivatives(p, d);
-                    // dMI/dp_k = <P_lin^T H, [dA_k | dt_k]>
-                    for (int k = 0; k < p.Length; k++)
-                    {
-                        double s = 0;
-                        for (int r = 0; r < 3; r++)
-                            for (int c = 0; c < 4; c++)
-                            {
-                                double dk = c < 3 ? d[k * 12 + r * 3 + c] : d[k * 12 + 9 + r];
-                                if (dk == 0) continue;
-                                double gRc = pl[0, r] * h[c] + pl[1, r] * h[4 + c] + pl[2, r] * h[8 + c];
-                                s += gRc * dk;
-                            }
-                        grad[k] = -s / scales[k];
-                    }
+                    double mi = objective.Evaluate(p, gp);
+                    if (double.IsNaN(mi)) return double.PositiveInfinity;
+                    for (int k = 0; k < p.Length; k++) grad[k] = -gp[k] / scales[k];
                     evals++;
                     lastMi = mi;
                     trace.Add(mi);
@@ -112,8 +92,7 @@ public static class AffineRegistration
                 for (int k = 0; k < u0.Length; k++) u0[k] *= scales[k];
                 var result = Lbfgs.Minimize(Objective, u0, maxfun, options.GradientTolerance, options.FunctionTolerance, options.HistorySize, cancellationToken);
                 for (int k = 0; k < p.Length; k++) p[k] = result.X[k] / scales[k];
-                model.Evaluate(p, a, t);
-                current = start * TransformModel.Compose(a, t, centre);
+                current = objective.Matrix(p);
                 iterations.Add(result.Evaluations);
                 finalMi = -result.F;
                 if (double.IsNaN(finalMi)) finalMi = lastMi;
