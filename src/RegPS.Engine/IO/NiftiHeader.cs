@@ -46,12 +46,22 @@ public sealed class NiftiHeader
     /// <summary>"n+1"/"n+2" for single files, "ni1"/"ni2" for .hdr/.img pairs.</summary>
     public string Magic { get; set; } = "n+1";
 
+    /// <summary>
+    /// What the reader noticed and worked around while loading (e.g. "qfac (pixdim[0]) 0 treated as 1",
+    /// "5-D vector field: 3 components loaded as volumes"), for the caller to show as warnings. Not written to files.
+    /// </summary>
+    public List<string> Warnings { get; set; } = new();
+
+    /// <summary>The on-disk data type name for <see cref="DataType"/> ("int16", "float32", "rgb24", ...), or "code N" when unknown.</summary>
+    public string DataTypeName => NiftiFormat.TypeName(DataType);
+
     public NiftiHeader Clone()
     {
         var c = (NiftiHeader)MemberwiseClone();
         c.Dim = (long[])Dim.Clone();
         c.PixDim = (double[])PixDim.Clone();
         c.SRow = (double[])SRow.Clone();
+        c.Warnings = new List<string>(Warnings);
         return c;
     }
 }
