@@ -27,8 +27,18 @@ $outRoot = Join-Path $root 'out'
 
 function Invoke-Native {
     param([string] $File, [string[]] $Arguments)
-    & $File @Arguments
+    & $File @Arguments | Out-Host
     if ($LASTEXITCODE -ne 0) { throw "$File $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
+}
+
+function Invoke-Pwsh {
+    # A child PowerShell of the same version as this one. Under `dotnet pwsh` (the pinned local tool) the process is
+    # dotnet itself, so run pwsh.dll from $PSHOME with it; elsewhere run the pwsh executable.
+    param([string[]] $Arguments, [switch] $NoThrow)
+    $exe = Join-Path $PSHOME $(if ($IsWindows) { 'pwsh.exe' } else { 'pwsh' })
+    if (Test-Path $exe) { & $exe @Arguments | Out-Host }
+    else { & (Get-Process -Id $PID).Path (Join-Path $PSHOME 'pwsh.dll') @Arguments | Out-Host }
+    if (-not $NoThrow -and $LASTEXITCODE -ne 0) { throw "pwsh $($Arguments -join ' ') failed with exit code $LASTEXITCODE" }
 }
 
 function Get-ModuleVersion {
@@ -101,8 +111,7 @@ function Build-Help {
     # Compiles module/help/*.md into MAML (en-US/RegPS.dll-Help.xml). The parameter metadata (types, positions,
     # pipeline input, parameter sets) comes from the built cmdlets, in a child process so no assembly stays loaded here.
     $script = Join-Path $root 'module/help/Build-Help.ps1'
-    $pwsh = (Get-Process -Id $PID).Path
-    Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', $script, '-ModuleDir', $ModuleDir, '-HelpSource', (Join-Path $root 'module/help'))
+    Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', $script, '-ModuleDir', $ModuleDir, '-HelpSource', (Join-Path $root 'module/help'))
 }
 
 function Invoke-Tests {
@@ -130,7 +139,6 @@ function Invoke-Tests {
 
     Write-Host "`n== Pester (module) =="
     $pester = Get-PesterModulePath
-    $pwsh = (Get-Process -Id $PID).Path
     $resultFile = Join-Path $outRoot 'pester.json'
     # A child process, so the module under test is loaded fresh and unloaded afterwards.
     $runner = @'
@@ -147,7 +155,7 @@ $r = Invoke-Pester -Configuration $cfg
     $runnerFile = Join-Path $outRoot 'run-pester.ps1'
     Set-Content -Path $runnerFile -Value $runner
     if (Test-Path $resultFile) { Remove-Item $resultFile }
-    & $pwsh -NoProfile -NonInteractive -File $runnerFile -PesterPath $pester -ModuleDir $ModuleDir -TestsDir (Join-Path $root 'tests') -ResultFile $resultFile
+    Invoke-Pwsh -NoThrow @('-NoProfile', '-NonInteractive', '-File', $runnerFile, '-PesterPath', $pester, '-ModuleDir', $ModuleDir, '-TestsDir', (Join-Path $root 'tests'), '-ResultFile', $resultFile)
     if (Test-Path $resultFile) {
         $p = Get-Content $resultFile -Raw | ConvertFrom-Json
         $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
@@ -169,8 +177,7 @@ switch ($Task) {
     'Test' { $dir = Build-Module; Invoke-Tests -ModuleDir $dir }
     'Demo' {
         $dir = Build-Module
-        $pwsh = (Get-Process -Id $PID).Path
-        Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $dir 'examples/Demo.ps1'), '-OutputDirectory', (Join-Path $outRoot 'demo'))
+        Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $dir 'examples/Demo.ps1'), '-OutputDirectory', (Join-Path $outRoot 'demo'))
     }
     'Bench' {
         $null = Build-Module

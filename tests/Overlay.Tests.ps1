@@ -11,7 +11,7 @@ BeforeAll {
     $script:M = [RegPS.Engine.Images.Image]::FromVoxels($g, $b)
 
     function Get-Rgb($img, $x, $y) {
-        $n = $img.Grid.VoxelCount; $k = $y * $img.Grid.NX + $x; $c = $img.ColourPlanes
+        $n = $img.Grid.VoxelCount; $k = $y * $img.Grid.NX + $x; $c = $img.ColourToArray()
         @($c[$k], $c[$n + $k], $c[2 * $n + $k])
     }
 }

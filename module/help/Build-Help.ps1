@@ -22,6 +22,11 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 
+$NS = @{
+    maml    = 'http://schemas.microsoft.com/maml/2004/10'
+    command = 'http://schemas.microsoft.com/maml/dev/command/2004/10'
+    dev     = 'http://schemas.microsoft.com/maml/dev/2004/10'
+}
 $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
 
 function Read-HelpMarkdown([string] $file) {
@@ -58,7 +63,7 @@ function Read-HelpMarkdown([string] $file) {
 
 function Write-Paras($w, [string] $text) {
     foreach ($p in ($text -split '\r?\n\s*\r?\n')) {
-        if ($p.Trim()) { $w.WriteElementString('maml', 'para', $null, ($p -replace '\s*\r?\n\s*', ' ').Trim()) }
+        if ($p.Trim()) { $w.WriteElementString('maml', 'para', $NS.maml, ($p -replace '\s*\r?\n\s*', ' ').Trim()) }
     }
 }
 
@@ -77,7 +82,7 @@ function Get-PipelineText($attr) {
 }
 
 function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyntax) {
-    $w.WriteStartElement('command', 'parameter', $null)
+    $w.WriteStartElement('command', 'parameter', $NS.command)
     $w.WriteAttributeString('required', $attr.Mandatory.ToString().ToLowerInvariant())
     $w.WriteAttributeString('variableLength', ($param.ParameterType.IsArray).ToString().ToLowerInvariant())
     $globbing = [bool] ($param.Attributes | Where-Object { $_ -is [System.Management.Automation.SupportsWildcardsAttribute] })
@@ -85,21 +90,21 @@ function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyn
     $w.WriteAttributeString('pipelineInput', (Get-PipelineText $attr))
     $w.WriteAttributeString('position', $(if ($attr.Position -ge 0) { [string] $attr.Position } else { 'named' }))
     $w.WriteAttributeString('aliases', $(if ($param.Aliases.Count) { $param.Aliases -join ', ' } else { 'none' }))
-    $w.WriteElementString('maml', 'name', $null, $param.Name)
+    $w.WriteElementString('maml', 'name', $NS.maml, $param.Name)
     if (-not $inSyntax) {
-        $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $description; $w.WriteEndElement()
+        $w.WriteStartElement('maml', 'description', $NS.maml); Write-Paras $w $description; $w.WriteEndElement()
     }
     $typeName = Get-TypeName $param.ParameterType
     if ($param.ParameterType -ne [System.Management.Automation.SwitchParameter]) {
-        $w.WriteStartElement('command', 'parameterValue', $null)
+        $w.WriteStartElement('command', 'parameterValue', $NS.command)
         $w.WriteAttributeString('required', 'true')
         $w.WriteAttributeString('variableLength', 'false')
         $w.WriteString($typeName)
         $w.WriteEndElement()
     }
     if (-not $inSyntax) {
-        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $param.ParameterType.FullName); $w.WriteEndElement()
-        $w.WriteElementString('dev', 'defaultValue', $null, 'None')
+        $w.WriteStartElement('dev', 'type', $NS.dev); $w.WriteElementString('maml', 'name', $NS.maml, $param.ParameterType.FullName); $w.WriteEndElement()
+        $w.WriteElementString('dev', 'defaultValue', $NS.dev, 'None')
     }
     $w.WriteEndElement()
 }
@@ -118,9 +123,7 @@ $w = [System.Xml.XmlWriter]::Create($outFile, $settings)
 $w.WriteStartDocument()
 $w.WriteStartElement('helpItems', 'http://msh')
 $w.WriteAttributeString('schema', 'maml')
-$w.WriteAttributeString('xmlns', 'maml', $null, 'http://schemas.microsoft.com/maml/2004/10')
-$w.WriteAttributeString('xmlns', 'command', $null, 'http://schemas.microsoft.com/maml/dev/command/2004/10')
-$w.WriteAttributeString('xmlns', 'dev', $null, 'http://schemas.microsoft.com/maml/dev/2004/10')
+foreach ($p in 'maml', 'command', 'dev') { $w.WriteAttributeString('xmlns', $p, 'http://www.w3.org/2000/xmlns/', $NS[$p]) }
 $problems = @()
 foreach ($cmd in $commands) {
     $file = Join-Path $HelpSource "$($cmd.Name).md"
@@ -132,19 +135,19 @@ foreach ($cmd in $commands) {
     foreach ($p in $params) { if (-not $doc.Parameters[$p.Name]) { $problems += "$($cmd.Name): parameter -$($p.Name) has no description" } }
     foreach ($k in $doc.Parameters.Keys) { if ($k -notin $params.Name) { $problems += "$($cmd.Name): help describes -$k, which the cmdlet does not have" } }
 
-    $w.WriteStartElement('command', 'command', $null)
-    $w.WriteStartElement('command', 'details', $null)
-    $w.WriteElementString('command', 'name', $null, $cmd.Name)
-    $w.WriteElementString('command', 'verb', $null, $cmd.Verb)
-    $w.WriteElementString('command', 'noun', $null, $cmd.Noun)
-    $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $doc.Synopsis; $w.WriteEndElement()
+    $w.WriteStartElement('command', 'command', $NS.command)
+    $w.WriteStartElement('command', 'details', $NS.command)
+    $w.WriteElementString('command', 'name', $NS.command, $cmd.Name)
+    $w.WriteElementString('command', 'verb', $NS.command, $cmd.Verb)
+    $w.WriteElementString('command', 'noun', $NS.command, $cmd.Noun)
+    $w.WriteStartElement('maml', 'description', $NS.maml); Write-Paras $w $doc.Synopsis; $w.WriteEndElement()
     $w.WriteEndElement()
-    $w.WriteStartElement('maml', 'description', $null); Write-Paras $w $doc.Description; $w.WriteEndElement()
+    $w.WriteStartElement('maml', 'description', $NS.maml); Write-Paras $w $doc.Description; $w.WriteEndElement()
 
-    $w.WriteStartElement('command', 'syntax', $null)
+    $w.WriteStartElement('command', 'syntax', $NS.command)
     foreach ($set in $cmd.ParameterSets) {
-        $w.WriteStartElement('command', 'syntaxItem', $null)
-        $w.WriteElementString('maml', 'name', $null, $cmd.Name)
+        $w.WriteStartElement('command', 'syntaxItem', $NS.command)
+        $w.WriteElementString('maml', 'name', $NS.maml, $cmd.Name)
         foreach ($sp in ($set.Parameters | Where-Object { $_.Name -notin $common } | Sort-Object @{ e = { if ($_.Position -ge 0) { $_.Position } else { 1000 } } }, Name)) {
             $full = $cmd.Parameters[$sp.Name]
             $attr = [pscustomobject]@{ Mandatory = $sp.IsMandatory; Position = $sp.Position; ValueFromPipeline = $sp.ValueFromPipeline; ValueFromPipelineByPropertyName = $sp.ValueFromPipelineByPropertyName }
@@ -154,7 +157,7 @@ foreach ($cmd in $commands) {
     }
     $w.WriteEndElement()
 
-    $w.WriteStartElement('command', 'parameters', $null)
+    $w.WriteStartElement('command', 'parameters', $NS.command)
     foreach ($p in $params) {
         $a = $p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] } | Select-Object -First 1
         $attr = [pscustomobject]@{ Mandatory = [bool] ($p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.Mandatory }); Position = $a.Position; ValueFromPipeline = $a.ValueFromPipeline; ValueFromPipelineByPropertyName = $a.ValueFromPipelineByPropertyName }
@@ -162,31 +165,31 @@ foreach ($cmd in $commands) {
     }
     $w.WriteEndElement()
 
-    $w.WriteStartElement('command', 'inputTypes', $null)
+    $w.WriteStartElement('command', 'inputTypes', $NS.command)
     $inputs = $params | Where-Object { $_.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and ($_.ValueFromPipeline -or $_.ValueFromPipelineByPropertyName) } }
     foreach ($p in $inputs) {
-        $w.WriteStartElement('command', 'inputType', $null)
-        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $p.ParameterType.FullName); $w.WriteEndElement()
-        $w.WriteStartElement('maml', 'description', $null); Write-Paras $w "Bound to -$($p.Name)."; $w.WriteEndElement()
+        $w.WriteStartElement('command', 'inputType', $NS.command)
+        $w.WriteStartElement('dev', 'type', $NS.dev); $w.WriteElementString('maml', 'name', $NS.maml, $p.ParameterType.FullName); $w.WriteEndElement()
+        $w.WriteStartElement('maml', 'description', $NS.maml); Write-Paras $w "Bound to -$($p.Name)."; $w.WriteEndElement()
         $w.WriteEndElement()
     }
     $w.WriteEndElement()
-    $w.WriteStartElement('command', 'returnValues', $null)
+    $w.WriteStartElement('command', 'returnValues', $NS.command)
     foreach ($t in $cmd.OutputType) {
-        $w.WriteStartElement('command', 'returnValue', $null)
-        $w.WriteStartElement('dev', 'type', $null); $w.WriteElementString('maml', 'name', $null, $t.Name); $w.WriteEndElement()
+        $w.WriteStartElement('command', 'returnValue', $NS.command)
+        $w.WriteStartElement('dev', 'type', $NS.dev); $w.WriteElementString('maml', 'name', $NS.maml, $t.Name); $w.WriteEndElement()
         $w.WriteEndElement()
     }
     $w.WriteEndElement()
     if ($doc.Notes) {
-        $w.WriteStartElement('maml', 'alertSet', $null); $w.WriteStartElement('maml', 'alert', $null); Write-Paras $w $doc.Notes; $w.WriteEndElement(); $w.WriteEndElement()
+        $w.WriteStartElement('maml', 'alertSet', $NS.maml); $w.WriteStartElement('maml', 'alert', $NS.maml); Write-Paras $w $doc.Notes; $w.WriteEndElement(); $w.WriteEndElement()
     }
-    $w.WriteStartElement('command', 'examples', $null)
+    $w.WriteStartElement('command', 'examples', $NS.command)
     foreach ($ex in $doc.Examples) {
-        $w.WriteStartElement('command', 'example', $null)
-        $w.WriteElementString('maml', 'title', $null, "-------------------------- $($ex.Title) --------------------------")
-        $w.WriteElementString('dev', 'code', $null, $ex.Code)
-        $w.WriteStartElement('dev', 'remarks', $null); Write-Paras $w $ex.Remarks; $w.WriteEndElement()
+        $w.WriteStartElement('command', 'example', $NS.command)
+        $w.WriteElementString('maml', 'title', $NS.maml, "-------------------------- $($ex.Title) --------------------------")
+        $w.WriteElementString('dev', 'code', $NS.dev, $ex.Code)
+        $w.WriteStartElement('dev', 'remarks', $NS.dev); Write-Paras $w $ex.Remarks; $w.WriteEndElement()
         $w.WriteEndElement()
     }
     $w.WriteEndElement()

@@ -55,6 +55,9 @@ public sealed class Image
     internal float[]? ColourBuffer => _colour;
     public ReadOnlySpan<float> ColourPlanes => _colour;
 
+    /// <summary>A copy of the colour planes (R plane, G plane, B plane; 0..255), or null for a greyscale image.</summary>
+    public float[]? ColourToArray() => _colour is null ? null : (float[])_colour.Clone();
+
     public float this[int x, int y, int z = 0] => _voxels[Grid.Index(x, y, z)];
 
     /// <summary>A copy of the voxels (all volumes).</summary>

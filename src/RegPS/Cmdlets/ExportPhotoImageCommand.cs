@@ -19,9 +19,17 @@ public sealed class ExportPhotoImageCommand : WriterCmdlet
     [Alias("PSPath", "LP")]
     public string LiteralPath { get; set; } = "";
 
+    /// <summary>
+    /// How voxel values become 0..255: Raw (round and clamp) or MinMax (stretch). Default: Raw for images read from
+    /// 8-bit pictures or files (uint8, rgb24), so they are written back unchanged; MinMax for anything else.
+    /// </summary>
+    [Parameter]
+    public PngIntensity? Intensity { get; set; }
+
     protected override void ProcessRecord()
     {
         var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
-        WriteOutputFile(target, "Write PNG", (full, overwrite) => PhotoIO.WritePng(Image, full, overwrite));
+        var intensity = Intensity ?? (Image.DataType is "uint8" or "rgb24" ? PngIntensity.Raw : PngIntensity.MinMax);
+        WriteOutputFile(target, "Write PNG", (full, overwrite) => PhotoIO.WritePng(Image, full, overwrite, intensity));
     }
 }
