@@ -156,33 +156,13 @@ internal readonly record struct Plane(float[] Values, int Width, int Height)
             return new Plane(values, g.NX, g.NY);
         }
 
-        // (width axis, height axis, normal axis) as voxel axes 0 = i, 1 = j, 2 = k.
-        var (wa, ha, na) = axis switch
-        {
-            SliceAxis.Axial => (0, 1, 2),
-            SliceAxis.Coronal => (0, 2, 1),
-            SliceAxis.Sagittal => (1, 2, 0),
-            _ => throw new ArgumentOutOfRangeException(nameof(axis)),
-        };
-        int[] n = { g.NX, g.NY, g.NZ };
-        int s = slice ?? n[na] / 2;
-        if (s < 0 || s >= n[na])
-            throw new ArgumentOutOfRangeException(nameof(slice), $"Slice {s} is outside the image: the {axis.ToString().ToLowerInvariant()} axis has slices 0..{n[na] - 1}.");
-        int w = n[wa], h = n[ha];
-        bool flip = up ?? true;
-        var result = new float[w * h];
-        Span<int> idx = stackalloc int[3];
-        idx[na] = s;
-        for (int r = 0; r < h; r++)
-        {
-            idx[ha] = r;
-            int row = flip ? h - 1 - r : r;
-            for (int c = 0; c < w; c++)
-            {
-                idx[wa] = c;
-                result[row * w + c] = v[g.Index(idx[0], idx[1], idx[2])];
-            }
-        }
-        return new Plane(result, w, h);
+        int s = Slices.ResolveSlice(g, axis, slice);
+        var (wa, ha, _) = Slices.Axes(axis);
+        int w = wa == 0 ? g.NX : g.NY, h = ha == 1 ? g.NY : g.NZ;
+        var cut = Slices.Cut(g, v.Slice(0, g.VoxelCount), axis, s);
+        if (!(up ?? true)) return new Plane(cut, w, h);
+        var flipped = new float[w * h];
+        for (int r = 0; r < h; r++) Array.Copy(cut, r * w, flipped, (h - 1 - r) * w, w);
+        return new Plane(flipped, w, h);
     }
 }
