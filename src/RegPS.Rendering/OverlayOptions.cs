@@ -60,4 +60,17 @@ public sealed record OverlayOptions
     /// top (as DIPY's overlay_images and every photo viewer), so a photo read by PhotoIO is not flipped.
     /// </summary>
     public bool? IndexIncreasesUp { get; init; }
+
+    /// <summary>Title over the static panel (three-panel layout only). Titles need the font shipped in the module's fonts folder.</summary>
+    public string? StaticTitle { get; init; }
+
+    /// <summary>Title over the moving panel (three-panel layout only).</summary>
+    public string? MovingTitle { get; init; }
+
+    /// <summary>Title over the overlay (both layouts).</summary>
+    public string? OverlayTitle { get; init; }
+
+    /// <summary>True when a title will be drawn (a strip of <see cref="StereoOverlay.TitleStripHeight"/> pixels is added above the panels).</summary>
+    public bool HasTitles => !string.IsNullOrEmpty(OverlayTitle) ||
+        (Layout == OverlayLayout.ThreePanel && (!string.IsNullOrEmpty(StaticTitle) || !string.IsNullOrEmpty(MovingTitle)));
 }

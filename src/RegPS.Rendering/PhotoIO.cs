@@ -29,6 +29,7 @@ public static class PhotoIO
     /// Reads a picture. Voxels are the luminance 0.299 R + 0.587 G + 0.114 B (0..255); a colour picture keeps its
     /// R, G and B planes (0..255) and has DataType "rgb24"; a greyscale picture (decoded as grey, or every pixel with
     /// R = G = B) has no colour planes and DataType "uint8". Alpha is ignored. EXIF orientation is applied.
+    /// Limitation: SkiaSharp's PNG decoder delivers 16-bit PNGs as 8 bits a channel, so their voxels are 0..255 too.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ImageFormatException">The file is not a picture SkiaSharp can decode, or it is corrupt or truncated.</exception>

@@ -20,8 +20,46 @@ public static class StereoOverlay
         SkiaNative.EnsureResolver();
         var o = options ?? OverlayOptions.Default;
         var (rgb, w, h) = RenderRgb(@static, moving, o);
-        return Raster.FromRgb(rgb, w, h);
+        if (!o.HasTitles) return Raster.FromRgb(rgb, w, h);
+
+        // Titles: a black strip above the panels, each title centred over its panel in white and clipped to it.
+        var typeface = Fonts.Require();
+        int strip = TitleStripHeight;
+        var tall = new byte[w * (h + strip) * 3];
+        Array.Copy(rgb, 0, tall, w * strip * 3, rgb.Length);
+        var bitmap = Raster.FromRgb(tall, w, h + strip);
+        using var canvas = new SKCanvas(bitmap);
+        using var font = new SKFont(typeface, TitleFontSize);
+        using var paint = new SKPaint { Color = SKColors.White, IsAntialias = true };
+        float baseline = (strip - (font.Metrics.Ascent + font.Metrics.Descent)) / 2f;
+        void Title(string? text, int x0, int width)
+        {
+            if (string.IsNullOrEmpty(text)) return;
+            canvas.Save();
+            canvas.ClipRect(new SKRect(x0, 0, x0 + width, strip));
+            // Centred when it fits; otherwise start at the left edge so the beginning stays readable.
+            if (font.MeasureText(text) <= width - 4)
+                canvas.DrawText(text, x0 + width / 2f, baseline, SKTextAlign.Center, font, paint);
+            else
+                canvas.DrawText(text, x0 + 2, baseline, SKTextAlign.Left, font, paint);
+            canvas.Restore();
+        }
+        if (o.Layout == OverlayLayout.ThreePanel)
+        {
+            int pw = (w - 2 * o.PanelGap) / 3;
+            Title(o.StaticTitle, 0, pw);
+            Title(o.MovingTitle, pw + o.PanelGap, pw);
+            Title(o.OverlayTitle, 2 * (pw + o.PanelGap), pw);
+        }
+        else Title(o.OverlayTitle, 0, w);
+        canvas.Flush();
+        return bitmap;
     }
+
+    /// <summary>Height in pixels of the strip added above the panels when there are titles.</summary>
+    public const int TitleStripHeight = 20;
+
+    private const float TitleFontSize = 13;
 
     /// <summary>Renders and writes a PNG atomically (temporary file then rename; an existing file is replaced only when <paramref name="overwrite"/>).</summary>
     public static void WritePng(Image @static, Image moving, string path, OverlayOptions? options = null, bool overwrite = false)
@@ -118,33 +156,13 @@ internal readonly record struct Plane(float[] Values, int Width, int Height)
             return new Plane(values, g.NX, g.NY);
         }
 
-        // (width axis, height axis, normal axis) as voxel axes 0 = i, 1 = j, 2 = k.
-        var (wa, ha, na) = axis switch
-        {
-            SliceAxis.Axial => (0, 1, 2),
-            SliceAxis.Coronal => (0, 2, 1),
-            SliceAxis.Sagittal => (1, 2, 0),
-            _ => throw new ArgumentOutOfRangeException(nameof(axis)),
-        };
-        int[] n = { g.NX, g.NY, g.NZ };
-        int s = slice ?? n[na] / 2;
-        if (s < 0 || s >= n[na])
-            throw new ArgumentOutOfRangeException(nameof(slice), $"Slice {s} is outside the image: the {axis.ToString().ToLowerInvariant()} axis has slices 0..{n[na] - 1}.");
-        int w = n[wa], h = n[ha];
-        bool flip = up ?? true;
-        var result = new float[w * h];
-        Span<int> idx = stackalloc int[3];
-        idx[na] = s;
-        for (int r = 0; r < h; r++)
-        {
-            idx[ha] = r;
-            int row = flip ? h - 1 - r : r;
-            for (int c = 0; c < w; c++)
-            {
-                idx[wa] = c;
-                result[row * w + c] = v[g.Index(idx[0], idx[1], idx[2])];
-            }
-        }
-        return new Plane(result, w, h);
+        int s = Slices.ResolveSlice(g, axis, slice);
+        var (wa, ha, _) = Slices.Axes(axis);
+        int w = wa == 0 ? g.NX : g.NY, h = ha == 1 ? g.NY : g.NZ;
+        var cut = Slices.Cut(g, v.Slice(0, g.VoxelCount), axis, s);
+        if (!(up ?? true)) return new Plane(cut, w, h);
+        var flipped = new float[w * h];
+        for (int r = 0; r < h; r++) Array.Copy(cut, r * w, flipped, (h - 1 - r) * w, w);
+        return new Plane(flipped, w, h);
     }
 }

@@ -221,4 +221,45 @@ public sealed class StereoOverlayTests : IDisposable
         StereoOverlay.WritePng(img, img, b2);
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b2));
     }
+
+    [Fact]
+    public void Titles_add_a_strip_with_text_over_the_right_panels_and_leave_the_pictures_alone()
+    {
+        var (s, m) = Pair2D();
+        const int k = 2, gap = 4;
+        var plain = new OverlayOptions { Layout = OverlayLayout.ThreePanel, Scale = k, PanelGap = gap };
+        var titled = plain with { StaticTitle = "static", OverlayTitle = "overlay" };
+        var a = PngPixels.FromBitmap(StereoOverlay.Render(s, m, plain));
+        var t = PngPixels.FromBitmap(StereoOverlay.Render(s, m, titled));
+        int strip = StereoOverlay.TitleStripHeight, pw = W * k;
+        Assert.Equal((a.Width, a.Height + strip), (t.Width, t.Height));
+        for (int y = 0; y < a.Height; y++)
+            for (int x = 0; x < a.Width; x++)
+                Assert.True(a[x, y] == t[x, y + strip], $"picture pixel ({x}, {y}) changed by the titles");
+
+        int Bright(int x0, int x1)
+        {
+            int count = 0;
+            for (int y = 0; y < strip; y++)
+                for (int x = x0; x < x1; x++)
+                {
+                    var (r, g, b) = t[x, y];
+                    Assert.True(r == g && g == b, "title text is grey-white on black");
+                    if (r > 200) count++;
+                }
+            return count;
+        }
+        Assert.True(Bright(0, pw) > 20);                          // "static" over the static panel
+        Assert.Equal(0, Bright(pw + gap, 2 * pw + gap));          // no moving title: the strip stays black there
+        Assert.True(Bright(2 * (pw + gap), 3 * pw + 2 * gap) > 20);
+
+        // A static title alone means nothing in the overlay-only layout: no strip.
+        using var overlayOnly = StereoOverlay.Render(s, m, new OverlayOptions { Scale = k, StaticTitle = "ignored" });
+        Assert.Equal(H * k, overlayOnly.Height);
+
+        string p1 = Path.Combine(_dir, "t1.png"), p2 = Path.Combine(_dir, "t2.png");
+        StereoOverlay.WritePng(s, m, p1, titled);
+        StereoOverlay.WritePng(s, m, p2, titled);
+        Assert.Equal(File.ReadAllBytes(p1), File.ReadAllBytes(p2));
+    }
 }
