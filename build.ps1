@@ -72,6 +72,7 @@ function Build-Module {
     Get-ChildItem $bin -File | Where-Object { $_.Extension -in '.dll', '.json' -and $_.Name -notlike 'System.Management.Automation*' } |
         Copy-Item -Destination $moduleDir
 
+    Copy-Item (Join-Path $bin 'fonts') -Destination $moduleDir -Recurse   # the overlay titles' font and its licence
     # pwsh does not probe runtimes/<rid>/native for a module's native libraries; lay them out as <rid>/lib* beside
     # the assemblies, where the module's resolver (RegPS.Rendering.SkiaNative) looks first.
     $native = @{

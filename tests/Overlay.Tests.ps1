@@ -22,16 +22,16 @@ Describe 'Export-StereoOverlay' {
         $f | Should -BeOfType ([IO.FileInfo])
         $png = Get-PhotoImage $f.FullName
         $png.Grid.Shape | Should -Be @(40, 40)
-        # Rows are drawn with increasing y upwards, so voxel row j sits at picture row 39 - j.
-        (Get-Rgb $png 5 5) | Should -Be @(255, 255, 0)     # x<20 (static) and y>=20 (moving): yellow
-        (Get-Rgb $png 5 35) | Should -Be @(255, 0, 0)      # static only: red
-        (Get-Rgb $png 30 5) | Should -Be @(0, 255, 0)      # moving only: green (each image scaled to its own maximum)
-        (Get-Rgb $png 30 35) | Should -Be @(0, 0, 0)
+        # A 2D image is drawn as a picture (row 0 at the top), so voxel (x, y) is pixel (x, y).
+        (Get-Rgb $png 5 35) | Should -Be @(255, 255, 0)    # x<20 (static) and y>=20 (moving): yellow
+        (Get-Rgb $png 5 5) | Should -Be @(255, 0, 0)       # static only: red
+        (Get-Rgb $png 30 35) | Should -Be @(0, 255, 0)     # moving only: green (each image scaled to its own maximum)
+        (Get-Rgb $png 30 5) | Should -Be @(0, 0, 0)
     }
 
     It 'uses magenta for the static image with -Colours MagentaGreen' {
         $f = Export-StereoOverlay -Static $S -Moving $M -Path 'TestDrive:/m.png' -Scale 1 -Colours MagentaGreen
-        (Get-Rgb (Get-PhotoImage $f.FullName) 5 35) | Should -Be @(255, 0, 255)
+        (Get-Rgb (Get-PhotoImage $f.FullName) 5 5) | Should -Be @(255, 0, 255)
     }
 
     It 'draws three panels side by side with -Layout ThreePanel' {
