@@ -264,6 +264,13 @@ internal static class NiftiFormat
     {
         for (int i = 1; i <= 3; i++)
         {
+            if (i > h.Dim[0])
+            {
+                // Axes the image does not have: fix silently (they only matter to a qform).
+                if (h.PixDim[i] == 0 || !double.IsFinite(h.PixDim[i])) h.PixDim[i] = 1;
+                else if (h.PixDim[i] < 0) h.PixDim[i] = -h.PixDim[i];
+                continue;
+            }
             if (h.PixDim[i] == 0) { h.Warnings.Add($"pixdim[{i}] is 0; treated as 1 (as nibabel does)."); h.PixDim[i] = 1; }
             else if (h.PixDim[i] < 0) { h.Warnings.Add($"pixdim[{i}] is negative ({h.PixDim[i]:G6}); its absolute value is used (as nibabel does)."); h.PixDim[i] = -h.PixDim[i]; }
             else if (!double.IsFinite(h.PixDim[i])) { h.Warnings.Add($"pixdim[{i}] is not finite; treated as 1."); h.PixDim[i] = 1; }

@@ -187,6 +187,8 @@ public static class NiftiReader
         }
         if (vpv > Array.MaxLength)
             throw new ImageFormatException(path, $"one volume has {vpv:N0} voxels ({Dims(h)}), more than one image can hold ({Array.MaxLength:N0})");
+        if (type.IsColour && 3 * vpv > Array.MaxLength)
+            throw new ImageFormatException(path, $"the colour planes of one volume ({Dims(h)}, {type.Name}) would need {3 * vpv:N0} values, more than one image can hold");
         if (volumes > int.MaxValue)
             throw new ImageFormatException(path, $"the image has {volumes:N0} volumes ({Dims(h)}), more than RegPS handles");
         if (nc > 1)

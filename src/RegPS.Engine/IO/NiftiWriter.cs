@@ -20,8 +20,11 @@ namespace RegPS.Engine.IO;
 /// </remarks>
 public static class NiftiWriter
 {
-    /// <summary>gzip level for .nii.gz (Fastest is zlib level 1, nibabel's default).</summary>
-    internal static CompressionLevel GzipLevel { get; set; } = CompressionLevel.Fastest;
+    /// <summary>
+    /// gzip level for .nii.gz. Optimal (level 6): for a 193x229x193 int16 brain 3.6 MB against Fastest's 4.7 MB,
+    /// about 0.3 s against 0.2 s to write (NiftiGzipBenchmark).
+    /// </summary>
+    internal static CompressionLevel GzipLevel { get; set; } = CompressionLevel.Optimal;
 
     private const int ChunkVoxels = 1 << 18;
 

@@ -1,0 +1,277 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using RegPS.Engine.Images;
+using RegPS.Engine.IO;
+
+namespace RegPS.Engine.Tests.IO;
+
+/// <summary>Bad input gives an ImageFormatException naming the file and the problem, never a crash or a huge allocation.</summary>
+public class NiftiCorruptFileTests : IDisposable
+{
+    private readonly TempDir _dir = new("regps-corrupt");
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>A valid little-endian NIfTI-1 (or -2) file of 4x5x6 int16, as bytes.</summary>
+    private byte[] ValidFile(int version = 1, int nx = 4, int ny = 5, int nz = 6)
+    {
+        var header = new NiftiHeader { Version = version, Magic = version == 2 ? "n+2" : "n+1" };
+        var img = new Image(Grid.Create3D(nx, ny, nz, 2, 2, 2), Enumerable.Range(0, nx * ny * nz).Select(i => (float)i).ToArray(), 1, null, null, "int16", header);
+        string path = _dir.File($"valid-{Guid.NewGuid():N}.nii");
+        NiftiWriter.Write(img, path, NiftiDataType.Source);
+        var bytes = File.ReadAllBytes(path);
+        File.Delete(path);
+        return bytes;
+    }
+
+    private string Save(string name, byte[] bytes)
+    {
+        string path = _dir.File(name);
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private static byte[] Gzip(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var gz = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) gz.Write(raw);
+        return ms.ToArray();
+    }
+
+    private static ImageFormatException AssertBad(string path, params string[] problemWords)
+    {
+        var ex = Assert.Throws<ImageFormatException>(() => NiftiReader.Read(path));
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains(path, ex.Message);
+        foreach (var w in problemWords)
+            Assert.Contains(w, ex.Problem, StringComparison.OrdinalIgnoreCase);
+        return ex;
+    }
+
+    private static void I16(byte[] b, int offset, short v) => BinaryPrimitives.WriteInt16LittleEndian(b.AsSpan(offset), v);
+    private static void I32(byte[] b, int offset, int v) => BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(offset), v);
+    private static void I64(byte[] b, int offset, long v) => BinaryPrimitives.WriteInt64LittleEndian(b.AsSpan(offset), v);
+    private static void F32(byte[] b, int offset, float v) => BinaryPrimitives.WriteSingleLittleEndian(b.AsSpan(offset), v);
+
+    [Fact]
+    public void ValidFileReads()
+    {
+        var img = NiftiReader.Read(Save("ok.nii", ValidFile()));
+        Assert.Equal(119f, img[3, 4, 5]);
+        var img2 = NiftiReader.Read(Save("ok2.nii", ValidFile(2)));
+        Assert.Equal(119f, img2[3, 4, 5]);
+    }
+
+    [Fact]
+    public void WrongMagic()
+    {
+        var b = ValidFile();
+        "xyz\0"u8.CopyTo(b.AsSpan(344));
+        AssertBad(Save("magic.nii", b), "magic 'xyz'");
+    }
+
+    [Fact]
+    public void AnalyzeHeaderWithoutMagicIsNamed()
+    {
+        var b = ValidFile();
+        b.AsSpan(344, 4).Clear();
+        AssertBad(Save("analyze.hdr", b), "Analyze");
+    }
+
+    [Fact]
+    public void WrongHeaderSize()
+    {
+        var b = ValidFile();
+        I32(b, 0, 123);
+        AssertBad(Save("size.nii", b), "not a NIfTI file", "123");
+    }
+
+    [Fact]
+    public void TruncatedAndEmptyHeaders()
+    {
+        AssertBad(Save("short.nii", ValidFile()[..200]), "truncated header");
+        AssertBad(Save("empty.nii", Array.Empty<byte>()), "truncated header");
+        AssertBad(Save("short.nii.gz", Gzip(ValidFile()[..300])), "truncated header");
+    }
+
+    [Fact]
+    public void TruncatedData()
+    {
+        var b = ValidFile();
+        AssertBad(Save("trunc.nii", b[..^10]), "truncated data");
+        AssertBad(Save("trunc-in-gzip.nii.gz", Gzip(b[..^10])), "truncated data");
+    }
+
+    [Fact]
+    public void GzipStreamThatEndsEarly()
+    {
+        var gz = Gzip(Enumerable.Range(0, 1).SelectMany(_ => ValidFile(1, 40, 50, 60)).ToArray());
+        AssertBad(Save("cut.nii.gz", gz[..(gz.Length / 2)]), "truncated");
+    }
+
+    [Fact]
+    public void GzipThatDecompressesPastTheDeclaredSize()
+    {
+        var b = ValidFile().Concat(new byte[100]).ToArray();
+        AssertBad(Save("long.nii.gz", Gzip(b)), "decompresses past");
+    }
+
+    [Fact]
+    public void CorruptGzip()
+    {
+        var gz = Gzip(ValidFile());
+        for (int i = 20; i < gz.Length - 8; i++) gz[i] = (byte)(i * 37);
+        AssertBad(Save("garbage.nii.gz", gz), "gzip");
+    }
+
+    [Theory]
+    [InlineData(1, 0, "dim[1] is 0")]
+    [InlineData(2, -5, "dim[2] is -5")]
+    [InlineData(0, 0, "dim[0]")]
+    [InlineData(0, 9, "dim[0]")]
+    public void BadDims(int index, short value, string words)
+    {
+        var b = ValidFile();
+        I16(b, 40 + 2 * index, value);
+        AssertBad(Save($"dim{index}_{value}.nii", b), words);
+    }
+
+    [Fact]
+    public void DimensionsSixAndSevenAreRejected()
+    {
+        var b = ValidFile();
+        I16(b, 40, 6);
+        I16(b, 40 + 2 * 6, 2);
+        AssertBad(Save("dim6.nii", b), "dimensions 6 and 7");
+    }
+
+    [Fact]
+    public void HugeHeaderInATinyFileAllocatesNothingBig()
+    {
+        // NIfTI-1: 32767^3 voxels; NIfTI-2: 100000^3; both more than one image can hold.
+        var b1 = ValidFile();
+        for (int i = 1; i <= 3; i++) I16(b1, 40 + 2 * i, short.MaxValue);
+        var b2 = ValidFile(2);
+        for (int i = 1; i <= 3; i++) I64(b2, 16 + 8 * i, 100_000);
+        // Plausible but lying: 1000^3 int16 (2 GB) in a file of a few hundred bytes, plain and gzip.
+        var b3 = ValidFile();
+        for (int i = 1; i <= 3; i++) I16(b3, 40 + 2 * i, 1000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        AssertBad(Save("huge1.nii", b1[..400]), "more than one image can hold");
+        AssertBad(Save("huge2.nii", b2[..560]), "more than one image can hold");
+        AssertBad(Save("huge3.nii", b3), "truncated data");
+        AssertBad(Save("huge3.nii.gz", Gzip(b3)), "truncated data");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 64L << 20, $"reading lying headers allocated {allocated:N0} bytes");
+    }
+
+    [Fact]
+    public void SizesThatOverflow()
+    {
+        var b = ValidFile(2);
+        for (int i = 1; i <= 3; i++) I64(b, 16 + 8 * i, 1L << 40);
+        AssertBad(Save("overflow.nii", b), "overflows");
+    }
+
+    [Theory]
+    [InlineData(32, "complex")]
+    [InlineData(1792, "complex")]
+    [InlineData(1536, "float128")]
+    [InlineData(9999, "datatype code 9999")]
+    public void UnsupportedDatatypes(short code, string words)
+    {
+        var b = ValidFile();
+        I16(b, 70, code);
+        AssertBad(Save($"type{code}.nii", b), words);
+    }
+
+    [Fact]
+    public void BitpixInconsistentWithDatatype()
+    {
+        var b = ValidFile();
+        I16(b, 72, 32);
+        AssertBad(Save("bitpix.nii", b), "bitpix 32", "int16");
+    }
+
+    [Fact]
+    public void VoxOffsetBeyondTheFile()
+    {
+        var b = ValidFile();
+        F32(b, 108, 1_000_000);
+        AssertBad(Save("offset.nii", b), "vox_offset", "beyond the end");
+        AssertBad(Save("offset.nii.gz", Gzip(b)), "vox_offset");
+    }
+
+    [Fact]
+    public void VoxOffsetInsideTheHeader()
+    {
+        var b = ValidFile();
+        F32(b, 108, 100);
+        AssertBad(Save("inside.nii", b), "inside the header");
+    }
+
+    [Fact]
+    public void VoxOffsetZeroInASingleFileMeansRightAfterTheHeader()
+    {
+        var b = ValidFile();
+        F32(b, 108, 0);
+        var img = NiftiReader.Read(Save("zero-offset.nii", b));
+        Assert.Equal(119f, img[3, 4, 5]);
+        Assert.Contains(img.SourceHeader!.Warnings, w => w.Contains("vox_offset", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ValidSlopeWithNonFiniteIntercept()
+    {
+        var b = ValidFile();
+        F32(b, 112, 2);
+        F32(b, 116, float.NaN);
+        AssertBad(Save("inter.nii", b), "scl_inter");
+    }
+
+    [Fact]
+    public void SingularSform()
+    {
+        var b = ValidFile();
+        I16(b, 254, 1); // sform_code
+        b.AsSpan(280, 48).Clear();
+        AssertBad(Save("singular.nii", b), "singular");
+    }
+
+    [Fact]
+    public void QuaternionLongerThanOne()
+    {
+        var b = ValidFile();
+        I16(b, 254, 0); // sform_code
+        I16(b, 252, 1); // qform_code
+        for (int i = 0; i < 3; i++) F32(b, 256 + 4 * i, 0.9f);
+        AssertBad(Save("quaternion.nii", b), "quaternion");
+    }
+
+    [Fact]
+    public void PairWithoutItsImage()
+    {
+        var b = ValidFile();
+        "ni1\0"u8.CopyTo(b.AsSpan(344));
+        F32(b, 108, 0);
+        AssertBad(Save("lonely.hdr", b[..348]), ".img");
+    }
+
+    [Fact]
+    public void MissingFiles()
+    {
+        Assert.Throws<FileNotFoundException>(() => NiftiReader.Read(_dir.File("nothing.nii")));
+        File.WriteAllBytes(_dir.File("orphan.img"), new byte[10]);
+        var ex = Assert.Throws<FileNotFoundException>(() => NiftiReader.Read(_dir.File("orphan.img")));
+        Assert.Contains("orphan.hdr", ex.Message);
+    }
+
+    [Fact]
+    public void HeaderOnlyReadChecksTheHeaderToo()
+    {
+        var b = ValidFile();
+        I16(b, 72, 8);
+        var ex = Assert.Throws<ImageFormatException>(() => NiftiReader.ReadHeader(Save("hdr-bitpix.nii", b)));
+        Assert.Contains("bitpix", ex.Problem);
+    }
+}
