@@ -183,7 +183,7 @@ public sealed class TemplateFlowClient : IDisposable
             {
                 return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, bufferSize: 1);
             }
-            catch (IOException e) when (IsSharingViolation(e))
+            catch (IOException e) when (IsLockContention(e))
             {
             }
             await Task.Delay(delayMs, ct).ConfigureAwait(false);
@@ -191,8 +191,12 @@ public sealed class TemplateFlowClient : IDisposable
         }
     }
 
-    // ERROR_SHARING_VIOLATION (32) / ERROR_LOCK_VIOLATION (33); .NET maps a held flock on Unix to the same HResult.
-    private static bool IsSharingViolation(IOException e) => (e.HResult & 0xFFFF) is 32 or 33;
+    // Another holder, as opposed to a real I/O error (which must surface, not spin): on Windows the HResult carries
+    // ERROR_SHARING_VIOLATION (32) or ERROR_LOCK_VIOLATION (33); on Unix it is flock's errno, EWOULDBLOCK
+    // (11 on Linux, 35 on macOS and the BSDs).
+    private static bool IsLockContention(IOException e) =>
+        OperatingSystem.IsWindows() ? (e.HResult & 0xFFFF) is 32 or 33
+        : e.HResult == (OperatingSystem.IsLinux() ? 11 : 35);
 
     private async Task<TemplateFile> DownloadAsync(TemplateQuery query, string relativePath, IProgress<DownloadProgress>? progress, CancellationToken ct)
     {
@@ -259,7 +263,7 @@ public sealed class TemplateFlowClient : IDisposable
                         await using (body.ConfigureAwait(false))
                         {
                             var clock = Stopwatch.StartNew();
-                            TimeSpan lastReport = TimeSpan.MinValue;
+                            TimeSpan? lastReport = null;
                             while (true)
                             {
                                 int n;
@@ -283,7 +287,7 @@ public sealed class TemplateFlowClient : IDisposable
                                 received += n;
 
                                 TimeSpan now = clock.Elapsed;
-                                if (progress is not null && now - lastReport >= ProgressInterval)
+                                if (progress is not null && (lastReport is null || now - lastReport.Value >= ProgressInterval))
                                 {
                                     lastReport = now;
                                     progress.Report(new DownloadProgress(received, total, Rate(received, now)));

@@ -104,7 +104,8 @@ public sealed record TemplateQuery(string Template)
     {
         var sb = new StringBuilder();
         sb.Append("api.get('").Append(Template).Append('\'');
-        if (Cohort is not null) sb.Append(", cohort='").Append(Cohort).Append('\'');
+        // The layout declares cohort as an integer; a numeric cohort is passed as one.
+        if (Cohort is not null) sb.Append(", cohort=").Append(Cohort.All(char.IsAsciiDigit) ? Cohort : $"'{Cohort}'");
         if (Resolution is int r) sb.Append(", resolution=").Append(r.ToString(CultureInfo.InvariantCulture));
         if (Atlas is not null) sb.Append(", atlas='").Append(Atlas).Append('\'');
         if (Label is not null) sb.Append(", label='").Append(Label).Append('\'');
