@@ -305,6 +305,45 @@ public class TemplateFlowClientTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => TemplateFlowClient.AcquireLockAsync(lockPath, cts.Token).WaitAsync(Limit));
     }
 
+    /// <summary>
+    /// The lock holds against another process, not just another thread: util-linux flock(1) takes the same kind of
+    /// lock (flock(2)) that .NET's FileShare.None takes on Linux. Runs where /usr/bin/flock exists (Linux, and CI).
+    /// </summary>
+    [Fact]
+    public async Task LockFileExcludesAnotherProcess()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/flock"))
+            return; // nothing to start the other process with; the thread-level test above still runs
+        using var home = new TempHome();
+        string lockPath = Path.Combine(home.Path, "x.lock");
+        string ready = Path.Combine(home.Path, "ready");
+        string release = Path.Combine(home.Path, "release");
+
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/flock")
+        {
+            ArgumentList = { lockPath, "/bin/sh", "-c", $"touch '{ready}'; while [ ! -e '{release}' ]; do sleep 0.02; done" },
+        };
+        using var other = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var deadline = DateTime.UtcNow + Limit;
+            while (!File.Exists(ready) && DateTime.UtcNow < deadline) await Task.Delay(10);
+            Assert.True(File.Exists(ready), "the other process did not take the lock");
+
+            Task<FileStream> waiting = TemplateFlowClient.AcquireLockAsync(lockPath, CancellationToken.None);
+            await Task.Delay(200);
+            Assert.False(waiting.IsCompleted); // the other process holds it
+
+            File.WriteAllText(release, "");
+            (await waiting.WaitAsync(Limit)).Dispose();
+            Assert.True(other.WaitForExit(10_000));
+        }
+        finally
+        {
+            if (!other.HasExited) other.Kill(entireProcessTree: true);
+        }
+    }
+
     [Fact]
     public async Task OfflineMissingFileSaysWhereAndHowToFetchIt()
     {
