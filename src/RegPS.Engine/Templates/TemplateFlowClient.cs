@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Net;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -67,17 +68,18 @@ public sealed class TemplateFlowClient : IDisposable
     }
 
     /// <summary>
-    /// Where the file is, or would be, in the cache. When the file exists under the other spelling of the resolution
-    /// index (res-1 for res-01), that path is returned.
+    /// Where the file is, or would be, in the cache. When the file (or the Python client's empty placeholder for it)
+    /// exists under the other spelling of the resolution index (res-1 for res-01), that path is returned.
     /// </summary>
-    public string LocalPath(TemplateQuery query) => FindCached(query) ?? PathFor(query.RelativePath);
+    public string LocalPath(TemplateQuery query) => FindCached(query) ?? PathFor(CandidateNames(query)[0]);
 
     /// <summary>The URL the file is downloaded from.</summary>
     public Uri Url(TemplateQuery query) => new(Options.BaseAddress, query.RelativePath);
 
     /// <summary>
     /// Returns the file from the cache, downloading it first when it is missing (unless offline).
-    /// A cached file is returned as it is, with no network access.
+    /// A cached file is returned as it is, with no network access; an empty placeholder (as the Python client's
+    /// skeleton leaves) counts as missing and is replaced.
     /// </summary>
     /// <exception cref="TemplateDownloadException">The download failed; nothing was left in the cache.</exception>
     /// <exception cref="TemplateNotFoundOfflineException">Offline and not cached.</exception>
@@ -89,33 +91,35 @@ public sealed class TemplateFlowClient : IDisposable
         if (FindCached(query) is string cached)
             return await DescribeCachedAsync(query, cached, cancellationToken).ConfigureAwait(false);
 
-        string target = PathFor(query.RelativePath);
+        IReadOnlyList<string> names = CandidateNames(query);
         if (Options.Offline)
-            throw new TemplateNotFoundOfflineException(query, target, Home);
+            throw new TemplateNotFoundOfflineException(query, PathFor(names[0]), Home);
 
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        using (await AcquireLockAsync(target + ".lock", cancellationToken).ConfigureAwait(false))
+        // One lock per query, whichever spelling ends up downloaded (all spellings share the folder).
+        string lockPath = PathFor(query.RelativePath) + ".lock";
+        Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
+        using (await AcquireLockAsync(lockPath, cancellationToken).ConfigureAwait(false))
         {
             // Someone else (another thread, process, or the Python client) may have finished it while we waited.
             if (FindCached(query) is string arrived)
                 return await DescribeCachedAsync(query, arrived, cancellationToken).ConfigureAwait(false);
 
-            try
+            TemplateDownloadException? notFound = null;
+            foreach (string name in names)
             {
-                return await DownloadAsync(query, query.RelativePath, progress, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TemplateDownloadException e) when (e.StatusCode == 404 && query.AlternateRelativePath is string alternate)
-            {
-                // The archive spells the resolution index one way per template; try the other before giving up.
                 try
                 {
-                    return await DownloadAsync(query, alternate, progress, cancellationToken).ConfigureAwait(false);
+                    return await DownloadAsync(query, name, progress, cancellationToken).ConfigureAwait(false);
                 }
-                catch (TemplateDownloadException e2) when (e2.StatusCode == 404)
+                catch (TemplateDownloadException e) when (e.StatusCode == 404)
                 {
-                    throw e; // report the primary name, which is what the user expects
+                    // The archive spells the resolution index one way per template; try the other before giving up,
+                    // and report the first name tried, which is the one the user expects.
+                    notFound ??= e;
                 }
             }
+            ExceptionDispatchInfo.Throw(notFound!);
+            throw notFound!; // not reached
         }
     }
 
@@ -131,16 +135,35 @@ public sealed class TemplateFlowClient : IDisposable
     private string PathFor(string relativePath) =>
         Path.Combine(new[] { Home }.Concat(relativePath.Split('/')).ToArray());
 
-    private string? FindCached(TemplateQuery query)
+    // A usable cached file under either spelling of the resolution index.
+    private string? FindCached(TemplateQuery query) =>
+        CandidateNames(query).Select(PathFor).FirstOrDefault(IsUsable);
+
+    // The spellings of the file name to look for and download, the one the cache already has a placeholder for first
+    // (the Python client's skeleton holds every archive file under its real name), then the usual one.
+    private IReadOnlyList<string> CandidateNames(TemplateQuery query)
     {
-        string primary = PathFor(query.RelativePath);
-        if (File.Exists(primary)) return primary;
-        if (query.AlternateRelativePath is string alt)
-        {
-            string other = PathFor(alt);
-            if (File.Exists(other)) return other;
-        }
-        return null;
+        if (query.AlternateRelativePath is not string alternate) return new[] { query.RelativePath };
+        return File.Exists(PathFor(alternate)) && !File.Exists(PathFor(query.RelativePath))
+            ? new[] { alternate, query.RelativePath }
+            : new[] { query.RelativePath, alternate };
+    }
+
+    /// <summary>
+    /// Whether a file in the cache holds real content. The Python client fills a new cache with a skeleton of empty
+    /// placeholder files and downloads a file when it is empty; its older versions could also save S3's small XML
+    /// error answer as the file. Both count as missing here too, and a download replaces them.
+    /// </summary>
+    internal static bool IsUsable(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists || info.Length == 0) return false;
+        if (info.Length >= 1024) return true;
+        byte[] head = new byte[Math.Min((int)info.Length, 200)];
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete))
+            f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        string text = Encoding.ASCII.GetString(head);
+        return !(text.StartsWith("<?xml", StringComparison.Ordinal) && text.Contains("<Error><Code>", StringComparison.Ordinal));
     }
 
     private static async Task<TemplateFile> DescribeCachedAsync(TemplateQuery query, string path, CancellationToken ct)

@@ -423,6 +423,59 @@ public class TemplateFlowClientTests
     }
 
     [Fact]
+    public async Task EmptyPlaceholderFromThePythonSkeletonIsFetchedAndReplaced()
+    {
+        byte[] body = TestNifti.Gz();
+        await using var server = new LoopbackServer(ServerResponse.File(body));
+        using var home = new TempHome();
+        string placeholder = home.Place(T1wPath, Array.Empty<byte>());
+
+        using (var offline = Client(home, server, offline: true))
+        {
+            var e = await Assert.ThrowsAsync<TemplateNotFoundOfflineException>(() => offline.GetAsync(T1w).WaitAsync(Limit));
+            Assert.Equal(placeholder, e.FileName);
+        }
+        using var client = Client(home, server);
+        var got = await client.GetAsync(T1w).WaitAsync(Limit);
+        Assert.True(got.Downloaded);
+        Assert.Equal(placeholder, got.Path);
+        Assert.Equal(body, File.ReadAllBytes(placeholder));
+        Assert.Equal(1, server.RequestCount);
+    }
+
+    [Fact]
+    public async Task PlaceholderSpellingIsTheOneDownloaded()
+    {
+        // The skeleton names the file res-1: that URL is asked for first, no 404 round trip for res-01.
+        const string unpadded = "tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-1_T1w.nii.gz";
+        byte[] body = TestNifti.Gz();
+        await using var server = new LoopbackServer(p => p == "/" + unpadded ? ServerResponse.File(body) : ServerResponse.NotFound());
+        using var home = new TempHome();
+        string placeholder = home.Place(unpadded, Array.Empty<byte>());
+        using var client = Client(home, server);
+
+        Assert.Equal(placeholder, client.LocalPath(T1w));
+        var got = await client.GetAsync(T1w).WaitAsync(Limit);
+        Assert.Equal(placeholder, got.Path);
+        Assert.Equal(new[] { "/" + unpadded }, server.Paths);
+    }
+
+    [Fact]
+    public async Task SavedS3ErrorBodyCountsAsMissing()
+    {
+        byte[] body = TestNifti.Gz();
+        await using var server = new LoopbackServer(ServerResponse.File(body));
+        using var home = new TempHome();
+        home.Place(T1wPath, Encoding.ASCII.GetBytes("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"));
+        using var client = Client(home, server);
+
+        var got = await client.GetAsync(T1w).WaitAsync(Limit);
+        Assert.True(got.Downloaded);
+        Assert.Equal(body, File.ReadAllBytes(got.Path));
+        Assert.True(TemplateFlowClient.IsUsable(got.Path));
+    }
+
+    [Fact]
     public void CachedAndKnownTemplates()
     {
         using var home = new TempHome();
