@@ -40,3 +40,24 @@ public sealed class TemplateNotFoundOfflineException : FileNotFoundException
         $"  - fetch it with the Python client (with TEMPLATEFLOW_HOME={home}): python -c \"from templateflow import api; {query.ToPythonCall()}\";" + Environment.NewLine +
         $"  - copy the file from another TemplateFlow cache to {path}.";
 }
+
+/// <summary>
+/// A cached file no longer matches the <c>.sha256</c> written beside it when it was downloaded: it was damaged or
+/// replaced. Deleting the file and its checksum lets the next call download it again.
+/// </summary>
+public sealed class TemplateChecksumException : IOException
+{
+    public TemplateChecksumException(string path, string expected, string actual)
+        : base($"{path}: the content does not match the checksum recorded when it was downloaded " +
+               $"({path}.sha256: expected {expected}, found {actual}). The file was damaged or replaced; " +
+               "delete it and its .sha256 file to download it again.")
+    {
+        FilePath = path;
+        Expected = expected;
+        Actual = actual;
+    }
+
+    public string FilePath { get; }
+    public string Expected { get; }
+    public string Actual { get; }
+}

@@ -10,4 +10,10 @@ namespace RegPS.Engine.Templates;
 public sealed record TemplateFile(TemplateQuery Query, string Path, bool Downloaded, long Length, string Sha256, Uri? Source)
 {
     public string Name => System.IO.Path.GetFileName(Path);
+
+    /// <summary>
+    /// True when the content is known to be what the server sent: downloaded by this call, or found in the cache and
+    /// matching the <c>.sha256</c> written at download time. False for files without a checksum (e.g. from the Python client).
+    /// </summary>
+    public bool ChecksumVerified { get; init; }
 }

@@ -83,6 +83,7 @@ public sealed class TemplateFlowClient : IDisposable
     /// </summary>
     /// <exception cref="TemplateDownloadException">The download failed; nothing was left in the cache.</exception>
     /// <exception cref="TemplateNotFoundOfflineException">Offline and not cached.</exception>
+    /// <exception cref="TemplateChecksumException">The cached file does not match the checksum written when it was downloaded.</exception>
     public async Task<TemplateFile> GetAsync(TemplateQuery query, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
@@ -169,8 +170,18 @@ public sealed class TemplateFlowClient : IDisposable
     private static async Task<TemplateFile> DescribeCachedAsync(TemplateQuery query, string path, CancellationToken ct)
     {
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        byte[] hash = await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false);
-        return new TemplateFile(query, path, Downloaded: false, stream.Length, Convert.ToHexStringLower(hash), Source: null);
+        string actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false));
+        bool verified = false;
+        string sidecar = path + ".sha256";
+        if (File.Exists(sidecar))
+        {
+            // sha256sum format: "<hex>  <name>"; only the hex matters.
+            string recorded = (await File.ReadAllTextAsync(sidecar, ct).ConfigureAwait(false)).Split((char[]?)null, 2, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "";
+            if (!string.Equals(recorded, actual, StringComparison.OrdinalIgnoreCase))
+                throw new TemplateChecksumException(path, recorded, actual);
+            verified = true;
+        }
+        return new TemplateFile(query, path, Downloaded: false, stream.Length, actual, Source: null) { ChecksumVerified = verified };
     }
 
     private HttpClient CreateHttpClient()
@@ -342,7 +353,7 @@ public sealed class TemplateFlowClient : IDisposable
             await File.WriteAllTextAsync(tempHash, $"{sha256}  {Path.GetFileName(target)}\n", new UTF8Encoding(false), ct).ConfigureAwait(false);
             File.Move(tempHash, target + ".sha256", overwrite: true);
             File.Move(temp, target, overwrite: true);
-            return new TemplateFile(query, target, Downloaded: true, received, sha256, url);
+            return new TemplateFile(query, target, Downloaded: true, received, sha256, url) { ChecksumVerified = true };
         }
         catch
         {

@@ -73,6 +73,8 @@ public class TemplateFlowClientTests
 
         // Second call: served from the cache, the server sees nothing.
         TemplateFile again = await client.GetAsync(T1w).WaitAsync(Limit);
+        Assert.True(got.ChecksumVerified);
+        Assert.True(again.ChecksumVerified); // matched the .sha256
         Assert.False(again.Downloaded);
         Assert.Null(again.Source);
         Assert.Equal(got.Path, again.Path);
@@ -385,6 +387,7 @@ public class TemplateFlowClientTests
         var got = await client.GetAsync(T1w).WaitAsync(Limit);
         Assert.Equal(placed, got.Path);
         Assert.False(got.Downloaded);
+        Assert.False(got.ChecksumVerified); // no .sha256 beside it
         Assert.Equal(Sha(body), got.Sha256);
         Assert.Equal(body.Length, got.Length);
         Assert.Equal(0, server.RequestCount);
@@ -473,6 +476,26 @@ public class TemplateFlowClientTests
         Assert.True(got.Downloaded);
         Assert.Equal(body, File.ReadAllBytes(got.Path));
         Assert.True(TemplateFlowClient.IsUsable(got.Path));
+    }
+
+    [Fact]
+    public async Task DamagedCachedFileFailsItsChecksum()
+    {
+        byte[] body = TestNifti.Gz();
+        await using var server = new LoopbackServer(ServerResponse.File(body));
+        using var home = new TempHome();
+        using var client = Client(home, server);
+        var got = await client.GetAsync(T1w).WaitAsync(Limit);
+
+        byte[] damaged = (byte[])body.Clone();
+        damaged[^5] ^= 0xFF;
+        File.WriteAllBytes(got.Path, damaged);
+        var e = await Assert.ThrowsAsync<TemplateChecksumException>(() => client.GetAsync(T1w).WaitAsync(Limit));
+        Assert.Equal(got.Path, e.FilePath);
+        Assert.Equal(Sha(body), e.Expected);
+        Assert.Equal(Sha(damaged), e.Actual);
+        Assert.Contains("delete it", e.Message);
+        Assert.Equal(1, server.RequestCount);
     }
 
     [Fact]
