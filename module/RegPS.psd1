@@ -11,7 +11,7 @@
     FormatsToProcess     = @('RegPS.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-NiftiImage', 'Export-NiftiImage', 'Get-PhotoImage', 'Export-PhotoImage', 'Convert-RegImage',
-        'Export-StereoOverlay', 'Register-AffineImage'
+        'Export-StereoOverlay', 'Register-AffineImage', 'Get-RegTemplate'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -96,28 +96,38 @@ public abstract class RegCmdlet : PSCmdlet
     /// Runs <paramref name="work"/> on a worker thread and pumps its progress reports to Write-Progress (activity
     /// <paramref name="activity"/>) and its messages to Write-Verbose on this thread. Exceptions are rethrown here.
     /// </summary>
-    protected T RunEngine<T>(string activity, Func<IProgress<RegistrationProgress>, CancellationToken, T> work, int activityId = 1)
+    protected T RunEngine<T>(string activity, Func<IProgress<RegistrationProgress>, CancellationToken, T> work, int activityId = 1) =>
+        RunWithProgress(activity, work, p => ToRecord(activity, p, activityId), p => p.Message, activityId);
+
+    /// <summary>
+    /// The general pump: <paramref name="work"/> runs on a worker; each report it makes is turned into a progress record
+    /// (at most ten a second) and an optional verbose line on the pipeline thread. Ctrl+C cancels the worker's token and
+    /// stops the pipeline once the worker has returned; no exception escapes the worker thread.
+    /// </summary>
+    protected T RunWithProgress<TProgress, T>(string activity, Func<IProgress<TProgress>, CancellationToken, T> work,
+        Func<TProgress, ProgressRecord> toRecord, Func<TProgress, string?> toVerbose, int activityId = 1)
     {
-        using var queue = new BlockingCollection<RegistrationProgress>();
-        var progress = new QueueProgress(queue);
+        using var queue = new BlockingCollection<TProgress>();
+        var progress = new QueueProgress<TProgress>(queue);
         var task = Task.Run(() =>
         {
             try { return work(progress, _stop.Token); }
             finally { queue.CompleteAdding(); }
         });
         var last = DateTime.MinValue;
-        RegistrationProgress? pending = null;
+        bool hasPending = false;
+        TProgress pending = default!;
         foreach (var p in queue.GetConsumingEnumerable())
         {
-            if (p.Message is not null) WriteVerbose(p.Message);
-            pending = p;
-            // Rate-limit the host's progress bar; messages above are never dropped.
+            if (toVerbose(p) is { } message) WriteVerbose(message);
+            pending = p; hasPending = true;
+            // Rate-limit the host's progress bar; verbose messages above are never dropped.
             if ((DateTime.UtcNow - last).TotalMilliseconds < 100) continue;
             last = DateTime.UtcNow;
-            WriteProgress(ToRecord(activity, p, activityId));
-            pending = null;
+            WriteProgress(toRecord(p));
+            hasPending = false;
         }
-        if (pending is not null) WriteProgress(ToRecord(activity, pending, activityId));
+        if (hasPending) WriteProgress(toRecord(pending));
         WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed });
         try
         {
@@ -136,9 +146,9 @@ public abstract class RegCmdlet : PSCmdlet
         return new ProgressRecord(id, activity, status) { PercentComplete = percent };
     }
 
-    private sealed class QueueProgress(BlockingCollection<RegistrationProgress> queue) : IProgress<RegistrationProgress>
+    private sealed class QueueProgress<TProgress>(BlockingCollection<TProgress> queue) : IProgress<TProgress>
     {
-        public void Report(RegistrationProgress value)
+        public void Report(TProgress value)
         {
             try
             {
