@@ -73,7 +73,7 @@ public sealed class TemplateFlowClient : IDisposable
     /// </summary>
     public string LocalPath(TemplateQuery query) => FindCached(query) ?? PathFor(CandidateNames(query)[0]);
 
-    /// <summary>The URL the file is downloaded from.</summary>
+    /// <summary>The file's URL under its usual name (a download that gets 404 there also tries the other resolution spelling).</summary>
     public Uri Url(TemplateQuery query) => new(Options.BaseAddress, query.RelativePath);
 
     /// <summary>
