@@ -3,22 +3,25 @@ BeforeAll {
     $script:Home1 = (New-Item -ItemType Directory 'TestDrive:/tf').FullName
     $script:Sample = Join-Path $Samples 'KmeansTest_T1UCharRaw.nii.gz'
 
-    # A one-file HTTP server on the loopback interface, in a thread job; it counts the requests it answers.
+    # A one-file HTTP server on the loopback interface, in a thread job. It counts the requests it answers, says when it
+    # is listening, and stops by itself when asked (or after 60 s), so a failing test can never leave it hanging.
     function Start-LoopbackServer([string] $File) {
-        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-        $listener.Start()
-        $port = $listener.LocalEndpoint.Port
-        $listener.Stop()
-        $counter = [ref] 0
-        $job = Start-ThreadJob -ArgumentList $port, $File, $counter -ScriptBlock {
-            param($port, $file, $counter)
+        $probe = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $probe.Start(); $port = $probe.LocalEndpoint.Port; $probe.Stop()
+        $state = [hashtable]::Synchronized(@{ Requests = 0; Ready = $false; Stop = $false })
+        $job = Start-ThreadJob -ArgumentList $port, $File, $state -ScriptBlock {
+            param($port, $file, $state)
             $http = [System.Net.HttpListener]::new()
             $http.Prefixes.Add("http://127.0.0.1:$port/")
             $http.Start()
+            $state.Ready = $true
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
             try {
-                while ($true) {
-                    $ctx = $http.GetContext()
-                    $counter.Value++
+                $pending = $http.GetContextAsync()
+                while (-not $state.Stop -and [DateTime]::UtcNow -lt $deadline) {
+                    if (-not $pending.Wait(100)) { continue }
+                    $ctx = $pending.Result
+                    $state.Requests++
                     if ($ctx.Request.Url.AbsolutePath -like '*_res-01_T1w.nii.gz') {
                         $bytes = [IO.File]::ReadAllBytes($file)
                         $ctx.Response.ContentType = 'application/octet-stream'
@@ -27,11 +30,20 @@ BeforeAll {
                     }
                     else { $ctx.Response.StatusCode = 404 }
                     $ctx.Response.Close()
+                    $pending = $http.GetContextAsync()
                 }
             }
-            finally { $http.Stop() }
+            finally { $http.Close() }
         }
-        [pscustomobject]@{ Uri = [uri] "http://127.0.0.1:$port/"; Job = $job; Requests = $counter }
+        $wait = [DateTime]::UtcNow.AddSeconds(20)
+        while (-not $state.Ready -and [DateTime]::UtcNow -lt $wait) { Start-Sleep -Milliseconds 20 }
+        [pscustomobject]@{ Uri = [uri] "http://127.0.0.1:$port/"; Job = $job; State = $state }
+    }
+
+    function Stop-LoopbackServer($server) {
+        $server.State.Stop = $true
+        $null = $server.Job | Wait-Job -Timeout 10
+        $server.Job | Remove-Job -Force
     }
 }
 
@@ -60,16 +72,17 @@ Describe 'Get-RegTemplate' {
             $f.FullName | Should -Be (Join-Path $home2 'tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz')
             (Get-FileHash $f.FullName).Hash | Should -Be (Get-FileHash $Sample).Hash
             (Get-Content "$($f.FullName).sha256" -Raw) | Should -Match ((Get-FileHash $Sample).Hash.ToLowerInvariant())
-            $server.Requests.Value | Should -Be 1
+            $server.State.Requests | Should -Be 1
             $again = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -TemplateFlowHome $home2 -BaseUri $server.Uri
             $again.FullName | Should -Be $f.FullName
-            $server.Requests.Value | Should -Be 1
+            $server.State.Requests | Should -Be 1
             # A file the server does not have is an error naming the status.
             $null = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -Suffix T2w -TemplateFlowHome $home2 -BaseUri $server.Uri -ErrorVariable errs -ErrorAction SilentlyContinue
             $errs[0].Exception.Message | Should -Match '404'
-            Get-ChildItem "$home2/tpl-MNI152NLin2009cAsym" -Filter '*T2w*' | Should -BeNullOrEmpty
+            "$home2/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_T2w.nii.gz" | Should -Not -Exist
+            Get-ChildItem "$home2/tpl-MNI152NLin2009cAsym" -Force -Filter '*.part' | Should -BeNullOrEmpty
         }
-        finally { $server.Job | Stop-Job -PassThru | Remove-Job -Force }
+        finally { Stop-LoopbackServer $server }
     }
 
     It 'completes template names' {

@@ -31,7 +31,10 @@ public sealed class GetNiftiImageCommand : RegCmdlet
             try
             {
                 WriteVerbose($"Reading {file}");
-                WriteObject(NiftiReader.Read(file, Volume, StopToken));
+                var image = NiftiReader.Read(file, Volume, StopToken);
+                // nibabel's load-time repairs (zero pixdim, odd qfac, out-of-range codes) are applied and said aloud.
+                foreach (var w in image.SourceHeader?.Warnings ?? Enumerable.Empty<string>()) WriteWarning($"{file}: {w}");
+                WriteObject(image);
             }
             catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
             {
