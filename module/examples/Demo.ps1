@@ -32,7 +32,9 @@ Write-Host "`n== 2D: a proton-density slice and a copy rotated by 10 degrees and
 $pd = Get-PhotoImage "$samples/BrainProtonDensitySlice.png"
 $pdMoved = Get-PhotoImage "$samples/BrainProtonDensitySliceR10X13Y17.png"
 $pd, $pdMoved | Format-Table | Out-Host
-Add-Picture (Export-StereoOverlay -Static $pd -Moving $pdMoved -Path "$out/2d-rigid-before.png" -Layout ThreePanel -Force) '2D slice and its rotated copy, before registration'
+# The moved copy is larger (221x257): put it on the static grid through the headers to compare before registering.
+$before = $pdMoved | Convert-RegImage -Reference $pd
+Add-Picture (Export-StereoOverlay -Static $pd -Moving $before -Path "$out/2d-rigid-before.png" -Layout ThreePanel -Force) '2D slice and its rotated copy, before registration'
 $rigid = Register-AffineImage -Static $pd -Moving $pdMoved -Transform Rigid
 $rigid | Out-Host
 Add-Picture ($rigid | Export-StereoOverlay -Static $pd -Moving $pdMoved -Path "$out/2d-rigid-after.png" -Layout ThreePanel -Force) '2D slice after rigid registration (yellow = aligned)'

@@ -61,6 +61,23 @@ public sealed class ExportStereoOverlayCommand : WriterCmdlet
         }
         var options = new OverlayOptions { Axis = Axis, Slice = Slice, Layout = Layout, Colours = Colours, Scale = Scale };
         var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
-        WriteOutputFile(target, "Write stereo overlay PNG", (full, overwrite) => StereoOverlay.WritePng(Static, moving, full, options, overwrite));
+        WriteOutputFile(target, "Write stereo overlay PNG", (full, overwrite) =>
+        {
+            var (s, m) = ForDisplay(Static, moving);
+            StereoOverlay.WritePng(s, m, full, options, overwrite);
+        });
+    }
+
+    /// <summary>
+    /// 3D pairs are shown in the closest RAS orientation with cubic voxels, so Axial/Coronal/Sagittal name anatomical
+    /// planes whatever the file's storage order, superior/anterior is up, and anisotropic volumes are not squashed.
+    /// Images on different grids are passed on unchanged, for the renderer to refuse with its guidance.
+    /// </summary>
+    internal static (Image Static, Image Moving) ForDisplay(Image @static, Image moving)
+    {
+        if (@static.Dimension != 3 || !@static.Grid.SameAs(moving.Grid)) return (@static, moving);
+        var s = Reorient.ToIsotropic(Reorient.ToClosestCanonical(@static));
+        var m = Reorient.ToIsotropic(Reorient.ToClosestCanonical(moving));
+        return (s, m);
     }
 }
