@@ -1,0 +1,374 @@
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+
+namespace RegPS.Engine.Fields;
+
+/// <summary>
+/// Kernels on working displacement fields: 3 interleaved float32 world-mm components per voxel, x fastest
+/// (see <see cref="FieldGrid"/>). Every kernel runs in parallel over rows (j, k) of the field grid; each output voxel
+/// depends only on the inputs, and reductions keep one partial per row combined in row order afterwards, so results
+/// are bit-identical at any thread count. Arithmetic is double inside a voxel, storage float32.
+/// </summary>
+internal static class VectorFields
+{
+    // ---------------------------------------------------------------- interpolation
+
+    /// <summary>
+    /// Trilinear interpolation of a 3-component field at continuous voxel (x, y, z) with the composition rule:
+    /// the point must lie in [0, n-1] on every axis (all corners with a non-zero weight exist), else the result is
+    /// zero and false is returned. DIPY asks for all 8 corners, which also rejects points exactly on the last
+    /// voxel of an axis; accepting them keeps the far faces from being forced to zero (identical everywhere else).
+    /// </summary>
+    public static bool InterpolateInside(float[] f, int nx, int ny, int nz, double x, double y, double z,
+        out double ox, out double oy, out double oz)
+    {
+        ox = oy = oz = 0;
+        if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return false;
+        int i0 = (int)x, j0 = (int)y, k0 = (int)z;
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        int i1 = i0 + 1, j1 = j0 + 1, k1 = k0 + 1;
+        if (i1 >= nx) { i1 = i0; fx = 0; }
+        if (j1 >= ny) { j1 = j0; fy = 0; }
+        if (k1 >= nz) { k1 = k0; fz = 0; }
+        double gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
+        int r00 = (k0 * ny + j0) * nx, r01 = (k0 * ny + j1) * nx, r10 = (k1 * ny + j0) * nx, r11 = (k1 * ny + j1) * nx;
+        double w000 = gz * gy * gx, w001 = gz * gy * fx, w010 = gz * fy * gx, w011 = gz * fy * fx;
+        double w100 = fz * gy * gx, w101 = fz * gy * fx, w110 = fz * fy * gx, w111 = fz * fy * fx;
+        int a = 3 * (r00 + i0), b = 3 * (r00 + i1), c = 3 * (r01 + i0), d = 3 * (r01 + i1);
+        int e = 3 * (r10 + i0), g = 3 * (r10 + i1), h = 3 * (r11 + i0), m = 3 * (r11 + i1);
+        ox = w000 * f[a] + w001 * f[b] + w010 * f[c] + w011 * f[d] + w100 * f[e] + w101 * f[g] + w110 * f[h] + w111 * f[m];
+        oy = w000 * f[a + 1] + w001 * f[b + 1] + w010 * f[c + 1] + w011 * f[d + 1] + w100 * f[e + 1] + w101 * f[g + 1] + w110 * f[h + 1] + w111 * f[m + 1];
+        oz = w000 * f[a + 2] + w001 * f[b + 2] + w010 * f[c + 2] + w011 * f[d + 2] + w100 * f[e + 2] + w101 * f[g + 2] + w110 * f[h + 2] + w111 * f[m + 2];
+        return true;
+    }
+
+    /// <summary>
+    /// Trilinear interpolation of a 3-component field with DIPY's zero padding: points in (-1, n) blend the corners that
+    /// exist with zeros, points further out give zero. Used to resample fields (level expansion, warping onto other grids).
+    /// </summary>
+    public static void InterpolateZeroPadded(float[] f, int nx, int ny, int nz, double x, double y, double z,
+        out double ox, out double oy, out double oz)
+    {
+        ox = oy = oz = 0;
+        if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        for (int dk = 0; dk < 2; dk++)
+        {
+            int k = k0 + dk;
+            double wz = dk == 0 ? 1 - fz : fz;
+            if (k < 0 || k >= nz || wz == 0) continue;
+            for (int dj = 0; dj < 2; dj++)
+            {
+                int j = j0 + dj;
+                double wy = wz * (dj == 0 ? 1 - fy : fy);
+                if (j < 0 || j >= ny || wy == 0) continue;
+                for (int di = 0; di < 2; di++)
+                {
+                    int i = i0 + di;
+                    double w = wy * (di == 0 ? 1 - fx : fx);
+                    if (i < 0 || i >= nx || w == 0) continue;
+                    int o = 3 * ((k * ny + j) * nx + i);
+                    ox += w * f[o]; oy += w * f[o + 1]; oz += w * f[o + 2];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Scalar trilinear (bilinear when nz = 1) interpolation with DIPY's zero padding: partial weights in (-1, n).
+    /// The fast path (all corners inside) has no per-corner tests.
+    /// </summary>
+    public static float SampleZeroPadded(float[] img, int nx, int ny, int nz, double x, double y, double z)
+    {
+        if (nz == 1)
+        {
+            if (!(x > -1 && y > -1 && x < nx && y < ny && z > -1 && z < 1)) return 0f;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+            double fx = x - i0, fy = y - j0, wz = z >= 0 ? 1 - z : 1 + z;
+            if (i0 >= 0 && j0 >= 0 && i0 + 1 < nx && j0 + 1 < ny)
+            {
+                int o = j0 * nx + i0;
+                double a = img[o] + fx * (img[o + 1] - img[o]);
+                double b = img[o + nx] + fx * (img[o + nx + 1] - img[o + nx]);
+                return (float)(wz * (a + fy * (b - a)));
+            }
+            double acc = 0;
+            for (int dj = 0; dj < 2; dj++)
+            {
+                int j = j0 + dj;
+                double wy = dj == 0 ? 1 - fy : fy;
+                if (j < 0 || j >= ny || wy == 0) continue;
+                if (i0 >= 0) acc += wy * (1 - fx) * img[j * nx + i0];
+                if (i0 + 1 < nx && fx != 0) acc += wy * fx * img[j * nx + i0 + 1];
+            }
+            return (float)(wz * acc);
+        }
+        else
+        {
+            if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return 0f;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+            double fx = x - i0, fy = y - j0, fz = z - k0;
+            if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 + 1 < nx && j0 + 1 < ny && k0 + 1 < nz)
+            {
+                int o = (k0 * ny + j0) * nx + i0, sxy = nx * ny;
+                double a = img[o] + fx * (img[o + 1] - img[o]);
+                double b = img[o + nx] + fx * (img[o + nx + 1] - img[o + nx]);
+                double c = img[o + sxy] + fx * (img[o + sxy + 1] - img[o + sxy]);
+                double d = img[o + sxy + nx] + fx * (img[o + sxy + nx + 1] - img[o + sxy + nx]);
+                double ab = a + fy * (b - a), cd = c + fy * (d - c);
+                return (float)(ab + fz * (cd - ab));
+            }
+            double acc = 0;
+            for (int dk = 0; dk < 2; dk++)
+            {
+                int k = k0 + dk;
+                double wz = dk == 0 ? 1 - fz : fz;
+                if (k < 0 || k >= nz || wz == 0) continue;
+                for (int dj = 0; dj < 2; dj++)
+                {
+                    int j = j0 + dj;
+                    double wy = wz * (dj == 0 ? 1 - fy : fy);
+                    if (j < 0 || j >= ny || wy == 0) continue;
+                    int row = (k * ny + j) * nx;
+                    if (i0 >= 0) acc += wy * (1 - fx) * img[row + i0];
+                    if (i0 + 1 < nx && fx != 0) acc += wy * fx * img[row + i0 + 1];
+                }
+            }
+            return (float)acc;
+        }
+    }
+
+    // ---------------------------------------------------------------- composition and inversion
+
+    /// <summary>
+    /// comp(x) = d1(x) + t * d2(x + d1(x)) (DIPY's compose_vector_fields with both fields on grid g): the point
+    /// x + d1(x) is taken to voxel units with W and d2 is interpolated there; off-domain points give comp = 0 (DIPY).
+    /// comp may be d1 (in-place update) but not d2. Per-row partials of the voxel norms of comp (sum, max) are written
+    /// when the arrays are given. One pass, O(1) per voxel.
+    /// </summary>
+    public static void Compose(float[] d1, float[] d2, FieldGrid g, double t, float[] comp, double[]? rowSum, double[]? rowMax, int maxDegree)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var w = g.W;
+        SliceIterator.For(g.Rows, maxDegree, r =>
+        {
+            int j = r % ny, k = r / ny;
+            double sum = 0, max = 0;
+            int o = 3 * r * nx;
+            for (int i = 0; i < nx; i++, o += 3)
+            {
+                double ax = d1[o], ay = d1[o + 1], az = d1[o + 2];
+                double x = i + w[0] * ax + w[1] * ay + w[2] * az;
+                double y = j + w[3] * ax + w[4] * ay + w[5] * az;
+                double z = k + w[6] * ax + w[7] * ay + w[8] * az;
+                if (InterpolateInside(d2, nx, ny, nz, x, y, z, out double bx, out double by, out double bz))
+                {
+                    double cx = ax + t * bx, cy = ay + t * by, cz = az + t * bz;
+                    comp[o] = (float)cx; comp[o + 1] = (float)cy; comp[o + 2] = (float)cz;
+                    if (rowSum is not null)
+                    {
+                        double nrm = g.VoxelNorm(comp[o], comp[o + 1], comp[o + 2]);
+                        sum += nrm;
+                        if (nrm > max) max = nrm;
+                    }
+                }
+                else
+                {
+                    comp[o] = 0; comp[o + 1] = 0; comp[o + 2] = 0;
+                }
+            }
+            if (rowSum is not null) { rowSum[r] = sum; rowMax![r] = max; }
+        });
+    }
+
+    /// <summary>
+    /// Fixed-point inversion (Chen et al. 2008, DIPY's schedule): p is the warm start and the result. Each iteration
+    /// computes the residual q = p + d(x + p(x)) and its voxel norms, then p -= s q with s = eps (0.75 first, then 0.5),
+    /// except that residuals longer than maxlen = eps * max|q| are shrunk to length maxlen. Stops after maxIter
+    /// iterations, when the mean residual is at most tol voxels, or when the largest is at most maxTol voxels
+    /// (ITK's InvertDisplacementFieldImageFilter criterion). q is scratch of the same size as p.
+    /// </summary>
+    public static (int Iterations, double Mean, double Max) Invert(float[] d, FieldGrid g, int maxIter, double tol, double maxTol,
+        float[] p, float[] q, double[] rowSum, double[] rowMax, int maxDegree)
+    {
+        int rows = g.Rows, nx = g.NX;
+        double mean = double.PositiveInfinity, max = double.PositiveInfinity;
+        int it = 0;
+        while (it < maxIter)
+        {
+            double eps = it == 0 ? 0.75 : 0.5;
+            Compose(p, d, g, 1.0, q, rowSum, rowMax, maxDegree);
+            double sum = 0; max = 0;
+            for (int r = 0; r < rows; r++) { sum += rowSum[r]; if (rowMax[r] > max) max = rowMax[r]; }
+            mean = sum / g.Count;
+            double maxlen = max * eps;
+            SliceIterator.For(rows, maxDegree, r =>
+            {
+                int o = 3 * r * nx;
+                for (int i = 0; i < nx; i++, o += 3)
+                {
+                    double nrm = g.VoxelNorm(q[o], q[o + 1], q[o + 2]);
+                    double s = nrm > maxlen ? maxlen / nrm : eps;
+                    p[o] = (float)(p[o] - s * q[o]);
+                    p[o + 1] = (float)(p[o + 1] - s * q[o + 1]);
+                    p[o + 2] = (float)(p[o + 2] - s * q[o + 2]);
+                }
+            });
+            it++;
+            if (mean <= tol || max <= maxTol) break;
+        }
+        return (it, mean, max);
+    }
+
+    // ---------------------------------------------------------------- warping and resampling
+
+    /// <summary>
+    /// Pulls a scalar image through a field on grid g: dst(x) = img(Wimg * B * (X + d(x))) where X is the world point of
+    /// voxel x of g and B a world-to-world affine (the prealign, or identity). Trilinear with DIPY's zero padding.
+    /// The affine part is folded into one 4x4 map from (voxel index, field) to image index, so a voxel costs one
+    /// 3x3 product and one interpolation.
+    /// </summary>
+    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree)
+    {
+        var M = imgGrid.WorldToGrid * worldMap;
+        var A = M * g.Grid.GridToWorld;
+        double a00 = A[0, 0], a01 = A[0, 1], a02 = A[0, 2], a03 = A[0, 3];
+        double a10 = A[1, 0], a11 = A[1, 1], a12 = A[1, 2], a13 = A[1, 3];
+        double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
+        double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
+        int nx = g.NX, ny = g.NY, sx = imgGrid.NX, sy = imgGrid.NY, sz = imgGrid.NZ;
+        SliceIterator.For(g.Rows, maxDegree, r =>
+        {
+            int j = r % ny, k = r / ny;
+            double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+            int o = r * nx;
+            for (int i = 0; i < nx; i++, o++)
+            {
+                double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+                double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+                double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+                double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+                dst[o] = SampleZeroPadded(img, sx, sy, sz, x, y, z);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Resamples a field to a finer grid: fine voxel x reads the coarse field at x * factors (voxel units), trilinear with
+    /// zero padding (DIPY's resample_displacement_field). Values are world mm, so they are not rescaled.
+    /// </summary>
+    public static void Expand(float[] coarse, FieldGrid cg, FieldGrid fg, double[] factors, float[] fine, int maxDegree)
+    {
+        int nx = fg.NX, ny = fg.NY;
+        SliceIterator.For(fg.Rows, maxDegree, r =>
+        {
+            int j = r % ny, k = r / ny;
+            int o = 3 * r * nx;
+            for (int i = 0; i < nx; i++, o += 3)
+            {
+                InterpolateZeroPadded(coarse, cg.NX, cg.NY, cg.NZ, i * factors[0], j * factors[1], k * factors[2], out double x, out double y, out double z);
+                fine[o] = (float)x; fine[o + 1] = (float)y; fine[o + 2] = (float)z;
+            }
+        });
+    }
+
+    /// <summary>Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step.</summary>
+    public static void ZeroBoundary(float[] f, FieldGrid g)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+            {
+                int row = 3 * (k * ny + j) * nx;
+                bool whole = j == 0 || j == ny - 1 || (!g.TwoD && (k == 0 || k == nz - 1));
+                if (whole) Array.Clear(f, row, 3 * nx);
+                else
+                {
+                    f[row] = f[row + 1] = f[row + 2] = 0;
+                    int e = row + 3 * (nx - 1);
+                    f[e] = f[e + 1] = f[e + 2] = 0;
+                }
+            }
+    }
+
+    /// <summary>Largest voxel-unit length |W v| over the field (row partials, order-independent max).</summary>
+    public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
+    {
+        int nx = g.NX;
+        SliceIterator.For(g.Rows, maxDegree, r =>
+        {
+            double m = 0;
+            int o = 3 * r * nx;
+            for (int i = 0; i < nx; i++, o += 3)
+            {
+                double n = g.VoxelNorm(f[o], f[o + 1], f[o + 2]);
+                if (n > m) m = n;
+            }
+            rowMax[r] = m;
+        });
+        double max = 0;
+        for (int r = 0; r < g.Rows; r++) if (rowMax[r] > max) max = rowMax[r];
+        return max;
+    }
+
+    public static void Scale(float[] f, int count, double s, int maxDegree)
+    {
+        float fs = (float)s;
+        int blocks = (count + 65535) / 65536;
+        SliceIterator.For(blocks, maxDegree, b =>
+        {
+            int end = Math.Min(count, (b + 1) * 65536);
+            for (int i = b * 65536; i < end; i++) f[i] *= fs;
+        });
+    }
+
+    /// <summary>
+    /// det(I + Df) of the map x -> x + f(x) in world coordinates, times <paramref name="linearDet"/> (the prealign's).
+    /// Derivatives along voxel axes are numpy.gradient's (central inside, one-sided on the faces), taken to world
+    /// axes with W (chain rule). 2D uses the 2x2 block.
+    /// </summary>
+    public static void JacobianDeterminant(float[] f, FieldGrid g, double linearDet, float[] dst, int maxDegree)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var w = g.W;
+        bool twoD = g.TwoD;
+        SliceIterator.For(g.Rows, maxDegree, r =>
+        {
+            int j = r % ny, k = r / ny;
+            Span<double> dv = stackalloc double[9]; // dv[a*3+c] = d f_a / d index_c
+            for (int i = 0; i < nx; i++)
+            {
+                int v = (k * ny + j) * nx + i;
+                Deriv(f, v, i, nx, 1, dv, 0);
+                Deriv(f, v, j, ny, nx, dv, 1);
+                if (twoD) { dv[2] = dv[5] = dv[8] = 0; } else Deriv(f, v, k, nz, nx * ny, dv, 2);
+                // J[a][b] = delta_ab + sum_c dv[a][c] W[c][b]
+                double j00 = 1 + dv[0] * w[0] + dv[1] * w[3] + dv[2] * w[6];
+                double j01 = dv[0] * w[1] + dv[1] * w[4] + dv[2] * w[7];
+                double j10 = dv[3] * w[0] + dv[4] * w[3] + dv[5] * w[6];
+                double j11 = 1 + dv[3] * w[1] + dv[4] * w[4] + dv[5] * w[7];
+                double det;
+                if (twoD) det = j00 * j11 - j01 * j10;
+                else
+                {
+                    double j02 = dv[0] * w[2] + dv[1] * w[5] + dv[2] * w[8];
+                    double j12 = dv[3] * w[2] + dv[4] * w[5] + dv[5] * w[8];
+                    double j20 = dv[6] * w[0] + dv[7] * w[3] + dv[8] * w[6];
+                    double j21 = dv[6] * w[1] + dv[7] * w[4] + dv[8] * w[7];
+                    double j22 = 1 + dv[6] * w[2] + dv[7] * w[5] + dv[8] * w[8];
+                    det = j00 * (j11 * j22 - j12 * j21) - j01 * (j10 * j22 - j12 * j20) + j02 * (j10 * j21 - j11 * j20);
+                }
+                dst[v] = (float)(det * linearDet);
+            }
+        });
+    }
+
+    private static void Deriv(float[] f, int v, int pos, int n, int stride, Span<double> dv, int c)
+    {
+        if (n == 1) { dv[c] = dv[3 + c] = dv[6 + c] = 0; return; }
+        int lo = pos > 0 ? v - stride : v, hi = pos < n - 1 ? v + stride : v;
+        double h = (pos > 0 && pos < n - 1) ? 0.5 : 1.0;
+        for (int a = 0; a < 3; a++) dv[a * 3 + c] = h * (f[3 * hi + a] - f[3 * lo + a]);
+    }
+}
