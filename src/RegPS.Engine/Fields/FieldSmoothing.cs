@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -25,7 +26,7 @@ internal static class FieldSmoothing
             var w = Weights(sigma[0]);
             int r = w.Length / 2;
             int padded = (nx + 2 * r) * comps;
-            SliceIterator.For(ny * nz, maxDegree, row =>
+            SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
             {
                 var line = ArrayPool<float>.Shared.Rent(padded);
                 try
@@ -48,7 +49,7 @@ internal static class FieldSmoothing
             var w = Weights(sigma[1]);
             int r = w.Length / 2;
             int sliceLen = rowLen * ny;
-            SliceIterator.For(nz, maxDegree, k =>
+            SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
             {
                 var copy = ArrayPool<float>.Shared.Rent(sliceLen);
                 try
@@ -69,7 +70,7 @@ internal static class FieldSmoothing
             var w = Weights(sigma[2]);
             int r = w.Length / 2;
             int sliceLen = rowLen * ny;
-            SliceIterator.For(ny, maxDegree, j =>
+            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) =>
             {
                 var copy = ArrayPool<float>.Shared.Rent(rowLen * nz);
                 try

@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
 
@@ -19,6 +22,7 @@ internal static class VectorFields
     /// zero and false is returned. DIPY asks for all 8 corners, which also rejects points exactly on the last
     /// voxel of an axis; accepting them keeps the far faces from being forced to zero (identical everywhere else).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool InterpolateInside(float[] f, int nx, int ny, int nz, double x, double y, double z,
         out double ox, out double oy, out double oz)
     {
@@ -30,12 +34,37 @@ internal static class VectorFields
         if (i1 >= nx) { i1 = i0; fx = 0; }
         if (j1 >= ny) { j1 = j0; fy = 0; }
         if (k1 >= nz) { k1 = k0; fz = 0; }
-        double gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
         int r00 = (k0 * ny + j0) * nx, r01 = (k0 * ny + j1) * nx, r10 = (k1 * ny + j0) * nx, r11 = (k1 * ny + j1) * nx;
+        int m = 3 * (r11 + i1);
+        if (m + 3 < f.Length)
+        {
+            // Fast path: each corner's 3 components (plus one neighbour float, weight-free) as one Vector128 load,
+            // blended in float with 7 lerps; no bounds checks (every index is inside the array by construction).
+            ref float f0 = ref MemoryMarshal.GetArrayDataReference(f);
+            var c000 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r00 + i0)));
+            var c001 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r00 + i1)));
+            var c010 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r01 + i0)));
+            var c011 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r01 + i1)));
+            var c100 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r10 + i0)));
+            var c101 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r10 + i1)));
+            var c110 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r11 + i0)));
+            var c111 = Vector128.LoadUnsafe(ref f0, (nuint)m);
+            var vx = Vector128.Create((float)fx); var vy = Vector128.Create((float)fy); var vz = Vector128.Create((float)fz);
+            var a0 = c000 + vx * (c001 - c000);
+            var a1 = c010 + vx * (c011 - c010);
+            var a2 = c100 + vx * (c101 - c100);
+            var a3 = c110 + vx * (c111 - c110);
+            var b0 = a0 + vy * (a1 - a0);
+            var b1 = a2 + vy * (a3 - a2);
+            var res = b0 + vz * (b1 - b0);
+            ox = res.GetElement(0); oy = res.GetElement(1); oz = res.GetElement(2);
+            return true;
+        }
+        double gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
         double w000 = gz * gy * gx, w001 = gz * gy * fx, w010 = gz * fy * gx, w011 = gz * fy * fx;
         double w100 = fz * gy * gx, w101 = fz * gy * fx, w110 = fz * fy * gx, w111 = fz * fy * fx;
         int a = 3 * (r00 + i0), b = 3 * (r00 + i1), c = 3 * (r01 + i0), d = 3 * (r01 + i1);
-        int e = 3 * (r10 + i0), g = 3 * (r10 + i1), h = 3 * (r11 + i0), m = 3 * (r11 + i1);
+        int e = 3 * (r10 + i0), g = 3 * (r10 + i1), h = 3 * (r11 + i0);
         ox = w000 * f[a] + w001 * f[b] + w010 * f[c] + w011 * f[d] + w100 * f[e] + w101 * f[g] + w110 * f[h] + w111 * f[m];
         oy = w000 * f[a + 1] + w001 * f[b + 1] + w010 * f[c + 1] + w011 * f[d + 1] + w100 * f[e + 1] + w101 * f[g + 1] + w110 * f[h + 1] + w111 * f[m + 1];
         oz = w000 * f[a + 2] + w001 * f[b + 2] + w010 * f[c + 2] + w011 * f[d + 2] + w100 * f[e + 2] + w101 * f[g + 2] + w110 * f[h + 2] + w111 * f[m + 2];
@@ -79,6 +108,7 @@ internal static class VectorFields
     /// Scalar trilinear (bilinear when nz = 1) interpolation with DIPY's zero padding: partial weights in (-1, n).
     /// The fast path (all corners inside) has no per-corner tests.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SampleZeroPadded(float[] img, int nx, int ny, int nz, double x, double y, double z)
     {
         if (nz == 1)
@@ -149,37 +179,43 @@ internal static class VectorFields
     /// </summary>
     public static void Compose(float[] d1, float[] d2, FieldGrid g, double t, float[] comp, double[]? rowSum, double[]? rowMax, int maxDegree)
     {
+        SliceIterator.For(g.Rows, maxDegree, r => ComposeRow(r, d1, d2, g, t, comp, rowSum, rowMax));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ComposeRow(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, double[]? rowSum, double[]? rowMax)
+    {
         int nx = g.NX, ny = g.NY, nz = g.NZ;
         var w = g.W;
-        SliceIterator.For(g.Rows, maxDegree, r =>
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        bool stats = rowSum is not null;
+        int j = r % ny, k = r / ny;
+        double sum = 0, max = 0;
+        int o = 3 * r * nx;
+        for (int i = 0; i < nx; i++, o += 3)
         {
-            int j = r % ny, k = r / ny;
-            double sum = 0, max = 0;
-            int o = 3 * r * nx;
-            for (int i = 0; i < nx; i++, o += 3)
+            double ax = d1[o], ay = d1[o + 1], az = d1[o + 2];
+            double x = i + w0 * ax + w1 * ay + w2 * az;
+            double y = j + w3 * ax + w4 * ay + w5 * az;
+            double z = k + w6 * ax + w7 * ay + w8 * az;
+            if (InterpolateInside(d2, nx, ny, nz, x, y, z, out double bx, out double by, out double bz))
             {
-                double ax = d1[o], ay = d1[o + 1], az = d1[o + 2];
-                double x = i + w[0] * ax + w[1] * ay + w[2] * az;
-                double y = j + w[3] * ax + w[4] * ay + w[5] * az;
-                double z = k + w[6] * ax + w[7] * ay + w[8] * az;
-                if (InterpolateInside(d2, nx, ny, nz, x, y, z, out double bx, out double by, out double bz))
+                float cx = (float)(ax + t * bx), cy = (float)(ay + t * by), cz = (float)(az + t * bz);
+                comp[o] = cx; comp[o + 1] = cy; comp[o + 2] = cz;
+                if (stats)
                 {
-                    double cx = ax + t * bx, cy = ay + t * by, cz = az + t * bz;
-                    comp[o] = (float)cx; comp[o + 1] = (float)cy; comp[o + 2] = (float)cz;
-                    if (rowSum is not null)
-                    {
-                        double nrm = g.VoxelNorm(comp[o], comp[o + 1], comp[o + 2]);
-                        sum += nrm;
-                        if (nrm > max) max = nrm;
-                    }
-                }
-                else
-                {
-                    comp[o] = 0; comp[o + 1] = 0; comp[o + 2] = 0;
+                    double vx = w0 * cx + w1 * cy + w2 * cz, vy = w3 * cx + w4 * cy + w5 * cz, vz = w6 * cx + w7 * cy + w8 * cz;
+                    double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+                    sum += nrm;
+                    if (nrm > max) max = nrm;
                 }
             }
-            if (rowSum is not null) { rowSum[r] = sum; rowMax![r] = max; }
-        });
+            else
+            {
+                comp[o] = 0; comp[o + 1] = 0; comp[o + 2] = 0;
+            }
+        }
+        if (stats) { rowSum![r] = sum; rowMax![r] = max; }
     }
 
     /// <summary>
@@ -203,22 +239,30 @@ internal static class VectorFields
             for (int r = 0; r < rows; r++) { sum += rowSum[r]; if (rowMax[r] > max) max = rowMax[r]; }
             mean = sum / g.Count;
             double maxlen = max * eps;
-            SliceIterator.For(rows, maxDegree, r =>
-            {
-                int o = 3 * r * nx;
-                for (int i = 0; i < nx; i++, o += 3)
-                {
-                    double nrm = g.VoxelNorm(q[o], q[o + 1], q[o + 2]);
-                    double s = nrm > maxlen ? maxlen / nrm : eps;
-                    p[o] = (float)(p[o] - s * q[o]);
-                    p[o + 1] = (float)(p[o + 1] - s * q[o + 1]);
-                    p[o + 2] = (float)(p[o + 2] - s * q[o + 2]);
-                }
-            });
+            SliceIterator.For(rows, maxDegree, r => InvertUpdateRow(r, g, p, q, maxlen, eps));
             it++;
             if (mean <= tol || max <= maxTol) break;
         }
         return (it, mean, max);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InvertUpdateRow(int r, FieldGrid g, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w = g.W;
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        int nx = g.NX;
+        int o = 3 * r * nx;
+        for (int i = 0; i < nx; i++, o += 3)
+        {
+            double qx = q[o], qy = q[o + 1], qz = q[o + 2];
+            double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
+            double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+            double sc = nrm > maxlen ? maxlen / nrm : eps;
+            p[o] = (float)(p[o] - sc * qx);
+            p[o + 1] = (float)(p[o + 1] - sc * qy);
+            p[o + 2] = (float)(p[o + 2] - sc * qz);
+        }
     }
 
     // ---------------------------------------------------------------- warping and resampling
@@ -237,21 +281,26 @@ internal static class VectorFields
         double a10 = A[1, 0], a11 = A[1, 1], a12 = A[1, 2], a13 = A[1, 3];
         double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
         double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
-        int nx = g.NX, ny = g.NY, sx = imgGrid.NX, sy = imgGrid.NY, sz = imgGrid.NZ;
-        SliceIterator.For(g.Rows, maxDegree, r =>
+        var a = new[] { a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, m00, m01, m02, m10, m11, m12, m20, m21, m22 };
+        SliceIterator.For(g.Rows, maxDegree, r => WarpRow(r, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WarpRow(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+        double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+        int j = r % ny, k = r / ny;
+        double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+        int o = r * nx;
+        for (int i = 0; i < nx; i++, o++)
         {
-            int j = r % ny, k = r / ny;
-            double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
-            int o = r * nx;
-            for (int i = 0; i < nx; i++, o++)
-            {
-                double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
-                double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
-                double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
-                double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
-                dst[o] = SampleZeroPadded(img, sx, sy, sz, x, y, z);
-            }
-        });
+            double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+            double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+            double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+            double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+            dst[o] = SampleZeroPadded(img, sx, sy, sz, x, y, z);
+        }
     }
 
     /// <summary>
@@ -261,7 +310,7 @@ internal static class VectorFields
     public static void Expand(float[] coarse, FieldGrid cg, FieldGrid fg, double[] factors, float[] fine, int maxDegree)
     {
         int nx = fg.NX, ny = fg.NY;
-        SliceIterator.For(fg.Rows, maxDegree, r =>
+        SliceIterator.For(fg.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             int j = r % ny, k = r / ny;
             int o = 3 * r * nx;
@@ -296,7 +345,7 @@ internal static class VectorFields
     public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
     {
         int nx = g.NX;
-        SliceIterator.For(g.Rows, maxDegree, r =>
+        SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             double m = 0;
             int o = 3 * r * nx;
@@ -316,7 +365,7 @@ internal static class VectorFields
     {
         float fs = (float)s;
         int blocks = (count + 65535) / 65536;
-        SliceIterator.For(blocks, maxDegree, b =>
+        SliceIterator.For(blocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b) =>
         {
             int end = Math.Min(count, (b + 1) * 65536);
             for (int i = b * 65536; i < end; i++) f[i] *= fs;
@@ -333,7 +382,7 @@ internal static class VectorFields
         int nx = g.NX, ny = g.NY, nz = g.NZ;
         var w = g.W;
         bool twoD = g.TwoD;
-        SliceIterator.For(g.Rows, maxDegree, r =>
+        SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             int j = r % ny, k = r / ny;
             Span<double> dv = stackalloc double[9]; // dv[a*3+c] = d f_a / d index_c

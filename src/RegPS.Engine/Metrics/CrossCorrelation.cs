@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
@@ -59,7 +60,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     internal static void BoxSums(float[] I, float[] J, int nx, int ny, int nz, int r, double[] sums, int maxDegree)
     {
         // x pass: running sum along each row, moments computed on the fly.
-        SliceIterator.For(ny * nz, maxDegree, row =>
+        SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
         {
             int b = row * nx;
             double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
@@ -81,13 +82,13 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         const int block = 64;
         int nblocks = (nx + block - 1) / block;
         if (ny > 1)
-            SliceIterator.For(nz * nblocks, maxDegree, task =>
+            SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
                 int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
                 RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
             });
         if (nz > 1)
-            SliceIterator.For(ny, maxDegree, j => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
+            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
     }
 
     /// <summary>
@@ -130,6 +131,56 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StepRow(int row, float[] I, float[] J, double[] s, double[] w, int nx, int ny, int nz, int r, bool twoD, float[] u, float[] v, double[] energy)
+    {
+        int sxy = nx * ny;
+        int j = row % ny, k = row / ny;
+        int b = row * nx;
+        double e = 0;
+        bool rowInterior = j >= r && j < ny - r && (twoD || (k >= r && k < nz - r));
+        if (!rowInterior)
+        {
+            Array.Clear(u, 3 * b, 3 * nx);
+            Array.Clear(v, 3 * b, 3 * nx);
+            energy[row] = 0;
+            return;
+        }
+        double cyz = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r));
+        for (int i = 0; i < nx; i++)
+        {
+            int o = b + i, o3 = 3 * o;
+            if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+            double cnt = cyz * Clipped(i, nx, r);
+            int q = 5 * o;
+            double sI = s[q], sJ = s[q + 1];
+            double A = s[q + 4] - sI * sJ / cnt;
+            double B = s[q + 2] - sI * sI / cnt;
+            double C = s[q + 3] - sJ * sJ / cnt;
+            if (B <= 1e-9 * cnt || C <= 1e-9 * cnt) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+            double Ii = I[o] - sI / cnt, Ji = J[o] - sJ / cnt;
+            double BC = B * C;
+            if (BC > 1e-5)
+            {
+                double cc = A * A / BC;
+                if (cc < 1) e -= cc;
+            }
+            double f = 2.0 * A / BC;
+            double tf = f * (Ji - A / B * Ii);
+            double tb = f * (Ii - A / C * Ji);
+            // gradients in voxel units (central differences; interior voxels only), then world: g_w = W^T g_v
+            double gi0 = 0.5 * (I[o + 1] - I[o - 1]), gi1 = 0.5 * (I[o + nx] - I[o - nx]), gi2 = twoD ? 0 : 0.5 * (I[o + sxy] - I[o - sxy]);
+            double gj0 = 0.5 * (J[o + 1] - J[o - 1]), gj1 = 0.5 * (J[o + nx] - J[o - nx]), gj2 = twoD ? 0 : 0.5 * (J[o + sxy] - J[o - sxy]);
+            u[o3] = (float)(-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2));
+            u[o3 + 1] = (float)(-tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2));
+            u[o3 + 2] = twoD ? 0f : (float)(-tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2));
+            v[o3] = (float)(-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2));
+            v[o3 + 1] = (float)(-tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2));
+            v[o3 + 2] = twoD ? 0f : (float)(-tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2));
+        }
+        energy[row] = e;
+            }
+
     private static int Clipped(int p, int n, int r) => Math.Min(p + r, n - 1) - Math.Max(p - r, 0) + 1;
 
     public double ComputeSteps(float[] I, float[] J, FieldGrid g, float[] u, float[] v, int maxDegree)
@@ -141,53 +192,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         var w = g.W;
         var energy = _rowEnergy;
         int sxy = nx * ny;
-        SliceIterator.For(g.Rows, maxDegree, row =>
-        {
-            int j = row % ny, k = row / ny;
-            int b = row * nx;
-            double e = 0;
-            bool rowInterior = j >= r && j < ny - r && (twoD || (k >= r && k < nz - r));
-            if (!rowInterior)
-            {
-                Array.Clear(u, 3 * b, 3 * nx);
-                Array.Clear(v, 3 * b, 3 * nx);
-                energy[row] = 0;
-                return;
-            }
-            double cyz = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r));
-            for (int i = 0; i < nx; i++)
-            {
-                int o = b + i, o3 = 3 * o;
-                if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
-                double cnt = cyz * Clipped(i, nx, r);
-                int q = 5 * o;
-                double sI = s[q], sJ = s[q + 1];
-                double A = s[q + 4] - sI * sJ / cnt;
-                double B = s[q + 2] - sI * sI / cnt;
-                double C = s[q + 3] - sJ * sJ / cnt;
-                if (B <= 1e-9 * cnt || C <= 1e-9 * cnt) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
-                double Ii = I[o] - sI / cnt, Ji = J[o] - sJ / cnt;
-                double BC = B * C;
-                if (BC > 1e-5)
-                {
-                    double cc = A * A / BC;
-                    if (cc < 1) e -= cc;
-                }
-                double f = 2.0 * A / BC;
-                double tf = f * (Ji - A / B * Ii);
-                double tb = f * (Ii - A / C * Ji);
-                // gradients in voxel units (central differences; interior voxels only), then world: g_w = W^T g_v
-                double gi0 = 0.5 * (I[o + 1] - I[o - 1]), gi1 = 0.5 * (I[o + nx] - I[o - nx]), gi2 = twoD ? 0 : 0.5 * (I[o + sxy] - I[o - sxy]);
-                double gj0 = 0.5 * (J[o + 1] - J[o - 1]), gj1 = 0.5 * (J[o + nx] - J[o - nx]), gj2 = twoD ? 0 : 0.5 * (J[o + sxy] - J[o - sxy]);
-                u[o3] = (float)(-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2));
-                u[o3 + 1] = (float)(-tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2));
-                u[o3 + 2] = twoD ? 0f : (float)(-tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2));
-                v[o3] = (float)(-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2));
-                v[o3 + 1] = (float)(-tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2));
-                v[o3 + 2] = twoD ? 0f : (float)(-tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2));
-            }
-            energy[row] = e;
-        });
+        int radius = r;
+        SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, w, nx, ny, nz, radius, twoD, u, v, energy));
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];
         var sig = new[] { _sigmaDiff, _sigmaDiff, twoD ? 0 : _sigmaDiff };

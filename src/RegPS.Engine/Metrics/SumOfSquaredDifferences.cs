@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
 
@@ -32,7 +33,7 @@ internal sealed class SumOfSquaredDifferencesMetric : ISynStepMetric
         foreach (var x in sp) sx2 += x * x;
         sx2 /= sp.Length;
         var energy = _rowEnergy;
-        SliceIterator.For(g.Rows, maxDegree, row =>
+        SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
         {
             int j = row % ny, k = row / ny;
             double e = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
@@ -125,7 +126,7 @@ public sealed class DiffeomorphicMap
         int off = vol * sg.VoxelCount;
         float[] vol0 = off == 0 && buf.Length == sg.VoxelCount ? buf : buf.AsSpan(off, sg.VoxelCount).ToArray();
         int nx = target.NX, ny = target.NY;
-        SliceIterator.For(target.Rows, maxDegree, r =>
+        SliceIterator.For(target.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             int j = r % ny, k = r / ny;
             for (int i = 0; i < nx; i++)

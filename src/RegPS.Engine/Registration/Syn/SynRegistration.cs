@@ -26,6 +26,7 @@ namespace RegPS.Engine.Registration;
 /// </summary>
 public static class SynRegistration
 {
+    private static readonly bool Profile = Environment.GetEnvironmentVariable("REGPS_SYN_PROFILE") == "1";
     public static DiffeomorphicMap Register(Image @static, Image moving, Matrix4? prealign, SynOptions options,
         IProgress<RegistrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -67,6 +68,7 @@ public static class SynRegistration
         var energyTrace = new List<double>();
         var itersPerLevel = new int[levels];
         FieldGrid? prev = null;
+        var prof = new double[5];
         for (int li = 0; li < levels; li++)
         {
             int L = levels - 1 - li;
@@ -96,22 +98,29 @@ public static class SynRegistration
             while (niter < maxIter && options.OptTol < derivative)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                double t0 = Cpu();
                 VectorFields.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
                 VectorFields.Warp(smM, mGrid, P, bM, fg, wM, deg);
+                double t1 = Cpu();
                 double e = metric.ComputeSteps(wS, wM, fg, u, v, deg);
+                double t2 = Cpu();
                 Step(fS, u, fg, options.StepLength, rowMax, deg);
                 Step(fM, v, fg, options.StepLength, rowMax, deg);
                 if (levelEnergies.Count >= options.EnergyWindow)
                     derivative = EnergyDerivative(levelEnergies, options.EnergyWindow);
                 levelEnergies.Add(2 * e);
-                VectorFields.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, q, rowSum, rowMax, deg);
-                VectorFields.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, q, rowSum, rowMax, deg);
-                VectorFields.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, q, rowSum, rowMax, deg);
-                VectorFields.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, q, rowSum, rowMax, deg);
+                double t3 = Cpu();
+                var i1 = VectorFields.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, q, rowSum, rowMax, deg);
+                var i2 = VectorFields.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, q, rowSum, rowMax, deg);
+                var i3 = VectorFields.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, q, rowSum, rowMax, deg);
+                var i4 = VectorFields.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, q, rowSum, rowMax, deg);
+                double t4 = Cpu();
+                if (Profile) { prof[0] += t1 - t0; prof[1] += t2 - t1; prof[2] += t3 - t2; prof[3] += t4 - t3; prof[4] += i1.Iterations + i2.Iterations + i3.Iterations + i4.Iterations; }
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));
             }
             itersPerLevel[li] = niter;
+            if (Profile) { Console.Error.WriteLine($"level {L} {fg.Grid}: {niter} iters, CPU s: warp {prof[0]:0.00} metric {prof[1]:0.00} step {prof[2]:0.00} invert {prof[3]:0.00} ({prof[4]} inversion iterations)"); Array.Clear(prof); }
             energyTrace.AddRange(levelEnergies);
             prev = fg;
         }
@@ -136,6 +145,8 @@ public static class SynRegistration
         if (nrm > 0) VectorFields.Scale(step, 3 * g.Count, 1.0 / nrm, deg);
         VectorFields.Compose(field, step, g, t, field, null, null, deg);
     }
+
+    private static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
 
     internal sealed record Level(Grid Grid, double[] Scaling, double[] Sigmas);
 
