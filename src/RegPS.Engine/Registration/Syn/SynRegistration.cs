@@ -142,8 +142,8 @@ public static class SynRegistration
     {
         VectorFields.ZeroBoundary(step, g);
         double nrm = VectorFields.MaxVoxelNorm(step, g, rowMax, deg);
-        if (nrm > 0) VectorFields.Scale(step, 3 * g.Count, 1.0 / nrm, deg);
-        VectorFields.Compose(field, step, g, t, field, null, null, deg);
+        // the normalisation 1/nrm is folded into the composition weight (one pass less than scaling the step)
+        VectorFields.Compose(field, step, g, nrm > 0 ? t / nrm : t, field, null, null, deg);
     }
 
     private static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
