@@ -53,21 +53,27 @@ public sealed class SynComparison : IComparison
             var st = Load(Path.Combine(cdir, "static"));
             var mv = Load(Path.Combine(cdir, "moving"));
             Console.Error.WriteLine($"[{c}] running RegPS on {st.Grid} ...");
+            var proc = Process.GetCurrentProcess();
+            var cpu0 = proc.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             var map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
             sw.Stop();
+            proc.Refresh();
+            double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
             double peak = PeakMb();
             WriteField(Path.Combine(cdir, "regps_forward.raw"), map.Forward);
             var ev = new Dictionary<string, JsonElement>();
             foreach (var who in new[] { "dipy", "regps" })
                 ev[who] = JsonDocument.Parse(Python(script, "evaluate", dir, c, who).Trim().Split('\n').Last()).RootElement;
             double dt = dipy.GetProperty("seconds").GetDouble();
+            double dcpu = dipy.TryGetProperty("cpu_seconds", out var dc) ? dc.GetDouble() : double.NaN;
             string Err(string who, string key) => ev[who].TryGetProperty(key, out var e) ? e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture) : "-";
             rows.Add(new[]
             {
                 c, string.Join("x", st.Grid.Shape),
                 dt.ToString("0.00", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
                 (dt / sw.Elapsed.TotalSeconds).ToString("0.0", CultureInfo.InvariantCulture) + "x",
+                dcpu.ToString("0.00", CultureInfo.InvariantCulture) + " / " + cpu.ToString("0.00", CultureInfo.InvariantCulture),
                 dipy.GetProperty("peak_mb").GetDouble().ToString("0", CultureInfo.InvariantCulture), peak.ToString("0", CultureInfo.InvariantCulture),
                 Err("dipy", "median_err_vox") + " / " + Err("regps", "median_err_vox"),
                 Err("dipy", "median_err_mm") + " / " + Err("regps", "median_err_mm"),
@@ -75,9 +81,10 @@ public sealed class SynComparison : IComparison
                 string.Join("+", map.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
             });
         }
-        var header = new[] { "case", "shape", "DIPY s", "RegPS s", "speed-up", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
+        var header = new[] { "case", "shape", "DIPY s", "RegPS s", "speed-up", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
         Print(header, rows);
-        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
+        Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
         return 0;
     }
 
@@ -104,6 +111,9 @@ public sealed class SynComparison : IComparison
             var cpu = p.TotalProcessorTime - c0;
             Console.WriteLine($"{name,-22} wall {sw.Elapsed.TotalMilliseconds * 1e5 / n:0.0} ns/voxel, cpu {cpu.TotalMilliseconds * 1e5 / n:0.0} ns/voxel");
         }
+        var z0 = new float[3 * n];
+        T("compose zero d1", () => RegPS.Engine.Fields.VectorFields.Compose(z0, b, fg, 1, c, rs, rm, threads));
+        T("compose no stats", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, null, null, threads));
         T("compose", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, rs, rm, threads));
         T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
         T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));

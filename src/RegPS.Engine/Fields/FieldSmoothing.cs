@@ -117,19 +117,4 @@ internal static class FieldSmoothing
             dst[m] = acc;
         }
     }
-
-    /// <summary>dst += w * src, SIMD with a scalar tail.</summary>
-    internal static void Axpy(Span<float> dst, ReadOnlySpan<float> src, float w)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && dst.Length >= Vector<float>.Count)
-        {
-            var vd = MemoryMarshal.Cast<float, Vector<float>>(dst);
-            var vs = MemoryMarshal.Cast<float, Vector<float>>(src);
-            var vw = new Vector<float>(w);
-            for (int v = 0; v < vd.Length; v++) vd[v] += vw * vs[v];
-            i = vd.Length * Vector<float>.Count;
-        }
-        for (; i < dst.Length; i++) dst[i] += w * src[i];
-    }
 }

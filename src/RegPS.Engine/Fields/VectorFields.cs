@@ -408,17 +408,6 @@ internal static class VectorFields
         return max;
     }
 
-    public static void Scale(float[] f, int count, double s, int maxDegree)
-    {
-        float fs = (float)s;
-        int blocks = (count + 65535) / 65536;
-        SliceIterator.For(blocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b) =>
-        {
-            int end = Math.Min(count, (b + 1) * 65536);
-            for (int i = b * 65536; i < end; i++) f[i] *= fs;
-        });
-    }
-
     /// <summary>
     /// det(I + Df) of the map x -> x + f(x) in world coordinates, times <paramref name="linearDet"/> (the prealign's).
     /// Derivatives along voxel axes are numpy.gradient's (central inside, one-sided on the faces), taken to world
