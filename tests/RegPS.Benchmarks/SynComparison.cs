@@ -13,7 +13,7 @@ namespace RegPS.Benchmarks;
 /// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
 /// once in the background) and scores both recovered static->moving fields against the known warp.
 ///
-/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy] [--threads N] [--only case1,case2]
+/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--micro]
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -25,7 +25,10 @@ public sealed class SynComparison : IComparison
     public int Run(string[] args)
     {
         string dir = Path.Combine(Path.GetTempPath(), "regps-syn-bench");
-        bool big = args.Contains("--big"), rerun = args.Contains("--rerun-dipy");
+        bool big = args.Contains("--big");
+        int rr = Array.IndexOf(args, "--rerun-dipy");
+        // --rerun-dipy alone reruns DIPY for every case; --rerun-dipy a,b only for those cases
+        var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
         int threads = 0;
         for (int i = 0; i < args.Length - 1; i++)
         {
@@ -44,6 +47,7 @@ public sealed class SynComparison : IComparison
         foreach (var c in cases)
         {
             string cdir = Path.Combine(dir, c);
+            bool rerun = rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c));
             if (rerun || !File.Exists(Path.Combine(cdir, "dipy.json")))
             {
                 Console.Error.WriteLine($"[{c}] running DIPY ...");

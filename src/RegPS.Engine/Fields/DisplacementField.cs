@@ -73,7 +73,7 @@ public sealed class DisplacementField
     /// with the width index fastest. For a 2D grid axis and slice are ignored. World vectors are taken to voxel
     /// units with the grid's world-to-grid matrix, so oblique and permuted grids come out right.
     /// </summary>
-    public (float[] Dx, float[] Dy, int Width, int Height) SliceInVoxels(int axis, int slice)
+    public (float[] dx, float[] dy, int width, int height) SliceInVoxels(int axis, int slice)
     {
         var g = Grid;
         if (g.Dimension == 2) { axis = 2; slice = 0; }

@@ -292,14 +292,14 @@ public class FieldKernelTests
         var f = new DisplacementField(g, data);
         // voxel units: di = 4 / -2 = -2, dj = -1 / 2 = -0.5, dk = 6 / 3 = 2
         var ax = f.SliceInVoxels(2, 1);
-        Assert.Equal((6, 5), (ax.Width, ax.Height));
-        Assert.All(ax.Dx, x => Assert.Equal(-2, x, 5)); Assert.All(ax.Dy, y => Assert.Equal(-0.5, y, 5));
+        Assert.Equal((6, 5), (ax.width, ax.height));
+        Assert.All(ax.dx, x => Assert.Equal(-2, x, 5)); Assert.All(ax.dy, y => Assert.Equal(-0.5, y, 5));
         var co = f.SliceInVoxels(1, 2);
-        Assert.Equal((6, 4), (co.Width, co.Height));
-        Assert.All(co.Dx, x => Assert.Equal(-2, x, 5)); Assert.All(co.Dy, y => Assert.Equal(2, y, 5));
+        Assert.Equal((6, 4), (co.width, co.height));
+        Assert.All(co.dx, x => Assert.Equal(-2, x, 5)); Assert.All(co.dy, y => Assert.Equal(2, y, 5));
         var sa = f.SliceInVoxels(0, 3);
-        Assert.Equal((5, 4), (sa.Width, sa.Height));
-        Assert.All(sa.Dx, x => Assert.Equal(-0.5, x, 5)); Assert.All(sa.Dy, y => Assert.Equal(2, y, 5));
+        Assert.Equal((5, 4), (sa.width, sa.height));
+        Assert.All(sa.dx, x => Assert.Equal(-0.5, x, 5)); Assert.All(sa.dy, y => Assert.Equal(2, y, 5));
         Assert.Equal(6, f.Component(1).Voxels[7]);
         Assert.Throws<ArgumentException>(() => new DisplacementField(g, new float[5]));
     }
