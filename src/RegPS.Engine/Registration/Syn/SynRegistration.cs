@@ -45,6 +45,8 @@ public static class SynRegistration
         if (dim == 2 && (P[0, 2] != 0 || P[1, 2] != 0 || P[2, 0] != 0 || P[2, 1] != 0 || P[2, 2] != 1 || P[2, 3] != 0))
             throw new ArgumentException("A 2D prealign must leave z alone (third row and column of the identity).", nameof(prealign));
         _ = pInv;
+        if (options.Metric == SynMetric.CC && @static.Grid.Shape.Any(n => n < 2 * options.Radius + 1))
+            throw new ArgumentException($"The static image ({string.Join("x", @static.Grid.Shape)}) needs at least 2*Radius+1 = {2 * options.Radius + 1} voxels along every axis for the CC metric (a single-slice volume should be registered as a 2D image).");
 
         var sw = Stopwatch.StartNew();
         int deg = options.MaxDegreeOfParallelism;

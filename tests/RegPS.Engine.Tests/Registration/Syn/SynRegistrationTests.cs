@@ -159,6 +159,9 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         var three = SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1);
         var ex = Assert.Throws<ArgumentException>(() => SynRegistration.Register(st, three, null, new SynOptions()));
         Assert.Contains("2D", ex.Message);
+        var slab = SynTestData.Phantom(Grid.Create3D(20, 20, 3), 1);
+        ex = Assert.Throws<ArgumentException>(() => SynRegistration.Register(slab, slab, null, new SynOptions()));
+        Assert.Contains("2*Radius+1", ex.Message);
         var nan = st.ToArray(); nan[5] = float.NaN;
         ex = Assert.Throws<ArgumentException>(() => SynRegistration.Register(Image.FromVoxels(grid, nan), mv, null, new SynOptions()));
         Assert.Contains("NaN", ex.Message);
