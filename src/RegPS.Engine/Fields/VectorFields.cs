@@ -1,0 +1,459 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+
+namespace RegPS.Engine.Fields;
+
+/// <summary>
+/// Kernels on working displacement fields: 3 interleaved float32 world-mm components per voxel, x fastest
+/// (see <see cref="FieldGrid"/>). Every kernel runs in parallel over rows (j, k) of the field grid; each output voxel
+/// depends only on the inputs, and reductions keep one partial per row combined in row order afterwards, so results
+/// are bit-identical at any thread count. Arithmetic is double inside a voxel, storage float32.
+/// </summary>
+internal static class VectorFields
+{
+    // ---------------------------------------------------------------- interpolation
+
+    /// <summary>
+    /// Trilinear interpolation of a 3-component field at continuous voxel (x, y, z) with the composition rule:
+    /// the point must lie in [0, n-1] on every axis (all corners with a non-zero weight exist), else the result is
+    /// zero and false is returned. DIPY asks for all 8 corners, which also rejects points exactly on the last
+    /// voxel of an axis; accepting them keeps the far faces from being forced to zero (identical everywhere else).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool InterpolateInside(float[] f, int nx, int ny, int nz, double x, double y, double z,
+        out double ox, out double oy, out double oz)
+    {
+        ox = oy = oz = 0;
+        if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return false;
+        int i0 = (int)x, j0 = (int)y, k0 = (int)z;
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        int i1 = i0 + 1, j1 = j0 + 1, k1 = k0 + 1;
+        if (i1 >= nx) { i1 = i0; fx = 0; }
+        if (j1 >= ny) { j1 = j0; fy = 0; }
+        if (k1 >= nz) { k1 = k0; fz = 0; }
+        int r00 = (k0 * ny + j0) * nx, r01 = (k0 * ny + j1) * nx, r10 = (k1 * ny + j0) * nx, r11 = (k1 * ny + j1) * nx;
+        int m = 3 * (r11 + i1);
+        if (m + 3 < f.Length)
+        {
+            // Fast path: each corner's 3 components (plus one neighbour float, weight-free) as one Vector128 load,
+            // blended in float with 7 lerps; no bounds checks (every index is inside the array by construction).
+            ref float f0 = ref MemoryMarshal.GetArrayDataReference(f);
+            var c000 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r00 + i0)));
+            var c001 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r00 + i1)));
+            var c010 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r01 + i0)));
+            var c011 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r01 + i1)));
+            var c100 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r10 + i0)));
+            var c101 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r10 + i1)));
+            var c110 = Vector128.LoadUnsafe(ref f0, (nuint)(3 * (r11 + i0)));
+            var c111 = Vector128.LoadUnsafe(ref f0, (nuint)m);
+            var vx = Vector128.Create((float)fx); var vy = Vector128.Create((float)fy); var vz = Vector128.Create((float)fz);
+            var a0 = c000 + vx * (c001 - c000);
+            var a1 = c010 + vx * (c011 - c010);
+            var a2 = c100 + vx * (c101 - c100);
+            var a3 = c110 + vx * (c111 - c110);
+            var b0 = a0 + vy * (a1 - a0);
+            var b1 = a2 + vy * (a3 - a2);
+            var res = b0 + vz * (b1 - b0);
+            ox = res.GetElement(0); oy = res.GetElement(1); oz = res.GetElement(2);
+            return true;
+        }
+        double gx = 1 - fx, gy = 1 - fy, gz = 1 - fz;
+        double w000 = gz * gy * gx, w001 = gz * gy * fx, w010 = gz * fy * gx, w011 = gz * fy * fx;
+        double w100 = fz * gy * gx, w101 = fz * gy * fx, w110 = fz * fy * gx, w111 = fz * fy * fx;
+        int a = 3 * (r00 + i0), b = 3 * (r00 + i1), c = 3 * (r01 + i0), d = 3 * (r01 + i1);
+        int e = 3 * (r10 + i0), g = 3 * (r10 + i1), h = 3 * (r11 + i0);
+        ox = w000 * f[a] + w001 * f[b] + w010 * f[c] + w011 * f[d] + w100 * f[e] + w101 * f[g] + w110 * f[h] + w111 * f[m];
+        oy = w000 * f[a + 1] + w001 * f[b + 1] + w010 * f[c + 1] + w011 * f[d + 1] + w100 * f[e + 1] + w101 * f[g + 1] + w110 * f[h + 1] + w111 * f[m + 1];
+        oz = w000 * f[a + 2] + w001 * f[b + 2] + w010 * f[c + 2] + w011 * f[d + 2] + w100 * f[e + 2] + w101 * f[g + 2] + w110 * f[h + 2] + w111 * f[m + 2];
+        return true;
+    }
+
+    /// <summary>
+    /// Trilinear interpolation of a 3-component field with DIPY's zero padding: points in (-1, n) blend the corners that
+    /// exist with zeros, points further out give zero. Used to resample fields (level expansion, warping onto other grids).
+    /// </summary>
+    public static void InterpolateZeroPadded(float[] f, int nx, int ny, int nz, double x, double y, double z,
+        out double ox, out double oy, out double oz)
+    {
+        ox = oy = oz = 0;
+        if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        for (int dk = 0; dk < 2; dk++)
+        {
+            int k = k0 + dk;
+            double wz = dk == 0 ? 1 - fz : fz;
+            if (k < 0 || k >= nz || wz == 0) continue;
+            for (int dj = 0; dj < 2; dj++)
+            {
+                int j = j0 + dj;
+                double wy = wz * (dj == 0 ? 1 - fy : fy);
+                if (j < 0 || j >= ny || wy == 0) continue;
+                for (int di = 0; di < 2; di++)
+                {
+                    int i = i0 + di;
+                    double w = wy * (di == 0 ? 1 - fx : fx);
+                    if (i < 0 || i >= nx || w == 0) continue;
+                    int o = 3 * ((k * ny + j) * nx + i);
+                    ox += w * f[o]; oy += w * f[o + 1]; oz += w * f[o + 2];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Scalar trilinear (bilinear when nz = 1) interpolation with DIPY's zero padding: partial weights in (-1, n).
+    /// The fast path (all corners inside) has no per-corner tests.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SampleZeroPadded(float[] img, int nx, int ny, int nz, double x, double y, double z)
+    {
+        if (nz == 1)
+        {
+            if (!(x > -1 && y > -1 && x < nx && y < ny && z > -1 && z < 1)) return 0f;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+            double fx = x - i0, fy = y - j0, wz = z >= 0 ? 1 - z : 1 + z;
+            if (i0 >= 0 && j0 >= 0 && i0 + 1 < nx && j0 + 1 < ny)
+            {
+                int o = j0 * nx + i0;
+                double a = img[o] + fx * (img[o + 1] - img[o]);
+                double b = img[o + nx] + fx * (img[o + nx + 1] - img[o + nx]);
+                return (float)(wz * (a + fy * (b - a)));
+            }
+            double acc = 0;
+            for (int dj = 0; dj < 2; dj++)
+            {
+                int j = j0 + dj;
+                double wy = dj == 0 ? 1 - fy : fy;
+                if (j < 0 || j >= ny || wy == 0) continue;
+                if (i0 >= 0) acc += wy * (1 - fx) * img[j * nx + i0];
+                if (i0 + 1 < nx && fx != 0) acc += wy * fx * img[j * nx + i0 + 1];
+            }
+            return (float)(wz * acc);
+        }
+        else
+        {
+            if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return 0f;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+            double fx = x - i0, fy = y - j0, fz = z - k0;
+            if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 + 1 < nx && j0 + 1 < ny && k0 + 1 < nz)
+            {
+                int o = (k0 * ny + j0) * nx + i0, sxy = nx * ny;
+                double a = img[o] + fx * (img[o + 1] - img[o]);
+                double b = img[o + nx] + fx * (img[o + nx + 1] - img[o + nx]);
+                double c = img[o + sxy] + fx * (img[o + sxy + 1] - img[o + sxy]);
+                double d = img[o + sxy + nx] + fx * (img[o + sxy + nx + 1] - img[o + sxy + nx]);
+                double ab = a + fy * (b - a), cd = c + fy * (d - c);
+                return (float)(ab + fz * (cd - ab));
+            }
+            double acc = 0;
+            for (int dk = 0; dk < 2; dk++)
+            {
+                int k = k0 + dk;
+                double wz = dk == 0 ? 1 - fz : fz;
+                if (k < 0 || k >= nz || wz == 0) continue;
+                for (int dj = 0; dj < 2; dj++)
+                {
+                    int j = j0 + dj;
+                    double wy = wz * (dj == 0 ? 1 - fy : fy);
+                    if (j < 0 || j >= ny || wy == 0) continue;
+                    int row = (k * ny + j) * nx;
+                    if (i0 >= 0) acc += wy * (1 - fx) * img[row + i0];
+                    if (i0 + 1 < nx && fx != 0) acc += wy * fx * img[row + i0 + 1];
+                }
+            }
+            return (float)acc;
+        }
+    }
+
+    // ---------------------------------------------------------------- composition and inversion
+
+    /// <summary>
+    /// comp(x) = d1(x) + t * d2(x + d1(x)) (DIPY's compose_vector_fields with both fields on grid g): the point
+    /// x + d1(x) is taken to voxel units with W and d2 is interpolated there; off-domain points give comp = 0 (DIPY).
+    /// comp may be d1 (in-place update) but not d2. Per-row partials of the voxel norms of comp (sum, max) are written
+    /// when the arrays are given. One pass, O(1) per voxel.
+    /// </summary>
+    public static void Compose(float[] d1, float[] d2, FieldGrid g, double t, float[] comp, double[]? rowSum, double[]? rowMax, int maxDegree)
+    {
+        SliceIterator.For(g.Rows, maxDegree, r => ComposeRow(r, d1, d2, g, t, comp, rowSum, rowMax));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ComposeRow(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, double[]? rowSum, double[]? rowMax)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var w = g.W;
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        bool stats = rowSum is not null;
+        int j = r % ny, k = r / ny;
+        double sum = 0, max = 0;
+        int o = 3 * r * nx;
+        for (int i = 0; i < nx; i++, o += 3)
+        {
+            double ax = d1[o], ay = d1[o + 1], az = d1[o + 2];
+            double x = i + w0 * ax + w1 * ay + w2 * az;
+            double y = j + w3 * ax + w4 * ay + w5 * az;
+            double z = k + w6 * ax + w7 * ay + w8 * az;
+            if (InterpolateInside(d2, nx, ny, nz, x, y, z, out double bx, out double by, out double bz))
+            {
+                float cx = (float)(ax + t * bx), cy = (float)(ay + t * by), cz = (float)(az + t * bz);
+                comp[o] = cx; comp[o + 1] = cy; comp[o + 2] = cz;
+                if (stats)
+                {
+                    double vx = w0 * cx + w1 * cy + w2 * cz, vy = w3 * cx + w4 * cy + w5 * cz, vz = w6 * cx + w7 * cy + w8 * cz;
+                    double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+                    sum += nrm;
+                    if (nrm > max) max = nrm;
+                }
+            }
+            else
+            {
+                comp[o] = 0; comp[o + 1] = 0; comp[o + 2] = 0;
+            }
+        }
+        if (stats) { rowSum![r] = sum; rowMax![r] = max; }
+    }
+
+    /// <summary>
+    /// Fixed-point inversion (Chen et al. 2008, DIPY's schedule): p is the warm start and the result. Each iteration
+    /// computes the residual q = p + d(x + p(x)) and its voxel norms, then p -= s q with s = eps (0.75 first, then 0.5),
+    /// except that residuals longer than maxlen = eps * max|q| are shrunk to length maxlen. Stops after maxIter
+    /// iterations, when the mean residual is at most tol voxels, or when the largest is at most maxTol voxels
+    /// (ITK's InvertDisplacementFieldImageFilter criterion). q is scratch of the same size as p.
+    /// </summary>
+    public static (int Iterations, double Mean, double Max) Invert(float[] d, FieldGrid g, int maxIter, double tol, double maxTol,
+        float[] p, float[] q, double[] rowSum, double[] rowMax, int maxDegree)
+    {
+        int rows = g.Rows;
+        double mean = double.PositiveInfinity, max = double.PositiveInfinity;
+        if (maxIter <= 0) return (0, mean, max);
+        // Pass 0 computes the first residual; each later pass fuses the update p -= s q of the previous iteration
+        // with the next residual at the same voxel (the update needs only q(x) and the previous global max, and the
+        // residual only p(x) and the fixed field d), so n iterations cost n + 1 passes instead of 2n.
+        Compose(p, d, g, 1.0, q, rowSum, rowMax, maxDegree);
+        int it = 0;
+        while (true)
+        {
+            double eps = it == 0 ? 0.75 : 0.5;
+            double sum = 0; max = 0;
+            for (int r = 0; r < rows; r++) { sum += rowSum[r]; if (rowMax[r] > max) max = rowMax[r]; }
+            mean = sum / g.Count;
+            double maxlen = max * eps;
+            it++;
+            if (it >= maxIter || mean <= tol || max <= maxTol)
+            {
+                SliceIterator.For(rows, maxDegree, r => InvertUpdateRow(r, g, p, q, maxlen, eps));
+                break;
+            }
+            SliceIterator.For(rows, maxDegree, r => InvertFusedRow(r, d, g, p, q, maxlen, eps, rowSum, rowMax));
+        }
+        return (it, mean, max);
+    }
+
+    /// <summary>p(x) -= s q(x) (the pending update), then q(x) = p(x) + d(x + p(x)) and its voxel norm into the row stats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InvertFusedRow(int r, float[] d, FieldGrid g, float[] p, float[] q, double maxlen, double eps, double[] rowSum, double[] rowMax)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var w = g.W;
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        int j = r % ny, k = r / ny;
+        double sum = 0, max = 0;
+        int o = 3 * r * nx;
+        for (int i = 0; i < nx; i++, o += 3)
+        {
+            double qx = q[o], qy = q[o + 1], qz = q[o + 2];
+            double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
+            double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+            double sc = nrm > maxlen ? maxlen / nrm : eps;
+            float px = (float)(p[o] - sc * qx), py = (float)(p[o + 1] - sc * qy), pz = (float)(p[o + 2] - sc * qz);
+            p[o] = px; p[o + 1] = py; p[o + 2] = pz;
+            double ax = px, ay = py, az = pz;
+            double x = i + w0 * ax + w1 * ay + w2 * az;
+            double y = j + w3 * ax + w4 * ay + w5 * az;
+            double z = k + w6 * ax + w7 * ay + w8 * az;
+            if (InterpolateInside(d, nx, ny, nz, x, y, z, out double bx, out double by, out double bz))
+            {
+                float cx = (float)(ax + bx), cy = (float)(ay + by), cz = (float)(az + bz);
+                q[o] = cx; q[o + 1] = cy; q[o + 2] = cz;
+                double ux = w0 * cx + w1 * cy + w2 * cz, uy = w3 * cx + w4 * cy + w5 * cz, uz = w6 * cx + w7 * cy + w8 * cz;
+                double n2 = Math.Sqrt(ux * ux + uy * uy + uz * uz);
+                sum += n2;
+                if (n2 > max) max = n2;
+            }
+            else
+            {
+                q[o] = 0; q[o + 1] = 0; q[o + 2] = 0;
+            }
+        }
+        rowSum[r] = sum; rowMax[r] = max;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void InvertUpdateRow(int r, FieldGrid g, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w = g.W;
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        int nx = g.NX;
+        int o = 3 * r * nx;
+        for (int i = 0; i < nx; i++, o += 3)
+        {
+            double qx = q[o], qy = q[o + 1], qz = q[o + 2];
+            double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
+            double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+            double sc = nrm > maxlen ? maxlen / nrm : eps;
+            p[o] = (float)(p[o] - sc * qx);
+            p[o + 1] = (float)(p[o + 1] - sc * qy);
+            p[o + 2] = (float)(p[o + 2] - sc * qz);
+        }
+    }
+
+    // ---------------------------------------------------------------- warping and resampling
+
+    /// <summary>
+    /// Pulls a scalar image through a field on grid g: dst(x) = img(Wimg * B * (X + d(x))) where X is the world point of
+    /// voxel x of g and B a world-to-world affine (the prealign, or identity). Trilinear with DIPY's zero padding.
+    /// The affine part is folded into one 4x4 map from (voxel index, field) to image index, so a voxel costs one
+    /// 3x3 product and one interpolation.
+    /// </summary>
+    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree)
+    {
+        var M = imgGrid.WorldToGrid * worldMap;
+        var A = M * g.Grid.GridToWorld;
+        double a00 = A[0, 0], a01 = A[0, 1], a02 = A[0, 2], a03 = A[0, 3];
+        double a10 = A[1, 0], a11 = A[1, 1], a12 = A[1, 2], a13 = A[1, 3];
+        double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
+        double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
+        var a = new[] { a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, m00, m01, m02, m10, m11, m12, m20, m21, m22 };
+        SliceIterator.For(g.Rows, maxDegree, r => WarpRow(r, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WarpRow(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+        double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+        int j = r % ny, k = r / ny;
+        double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+        int o = r * nx;
+        for (int i = 0; i < nx; i++, o++)
+        {
+            double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+            double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+            double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+            double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+            dst[o] = SampleZeroPadded(img, sx, sy, sz, x, y, z);
+        }
+    }
+
+    /// <summary>
+    /// Resamples a field to a finer grid: fine voxel x reads the coarse field at x * factors (voxel units), trilinear with
+    /// zero padding (DIPY's resample_displacement_field). Values are world mm, so they are not rescaled.
+    /// </summary>
+    public static void Expand(float[] coarse, FieldGrid cg, FieldGrid fg, double[] factors, float[] fine, int maxDegree)
+    {
+        int nx = fg.NX, ny = fg.NY;
+        SliceIterator.For(fg.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            int j = r % ny, k = r / ny;
+            int o = 3 * r * nx;
+            for (int i = 0; i < nx; i++, o += 3)
+            {
+                InterpolateZeroPadded(coarse, cg.NX, cg.NY, cg.NZ, i * factors[0], j * factors[1], k * factors[2], out double x, out double y, out double z);
+                fine[o] = (float)x; fine[o + 1] = (float)y; fine[o + 2] = (float)z;
+            }
+        });
+    }
+
+    /// <summary>Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step.</summary>
+    public static void ZeroBoundary(float[] f, FieldGrid g)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+            {
+                int row = 3 * (k * ny + j) * nx;
+                bool whole = j == 0 || j == ny - 1 || (!g.TwoD && (k == 0 || k == nz - 1));
+                if (whole) Array.Clear(f, row, 3 * nx);
+                else
+                {
+                    f[row] = f[row + 1] = f[row + 2] = 0;
+                    int e = row + 3 * (nx - 1);
+                    f[e] = f[e + 1] = f[e + 2] = 0;
+                }
+            }
+    }
+
+    /// <summary>Largest voxel-unit length |W v| over the field (row partials, order-independent max).</summary>
+    public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
+    {
+        int nx = g.NX;
+        SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            double m = 0;
+            int o = 3 * r * nx;
+            for (int i = 0; i < nx; i++, o += 3)
+            {
+                double n = g.VoxelNorm(f[o], f[o + 1], f[o + 2]);
+                if (n > m) m = n;
+            }
+            rowMax[r] = m;
+        });
+        double max = 0;
+        for (int r = 0; r < g.Rows; r++) if (rowMax[r] > max) max = rowMax[r];
+        return max;
+    }
+
+    /// <summary>
+    /// det(I + Df) of the map x -> x + f(x) in world coordinates, times <paramref name="linearDet"/> (the prealign's).
+    /// Derivatives along voxel axes are numpy.gradient's (central inside, one-sided on the faces), taken to world
+    /// axes with W (chain rule). 2D uses the 2x2 block.
+    /// </summary>
+    public static void JacobianDeterminant(float[] f, FieldGrid g, double linearDet, float[] dst, int maxDegree)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var w = g.W;
+        bool twoD = g.TwoD;
+        SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            int j = r % ny, k = r / ny;
+            Span<double> dv = stackalloc double[9]; // dv[a*3+c] = d f_a / d index_c
+            for (int i = 0; i < nx; i++)
+            {
+                int v = (k * ny + j) * nx + i;
+                Deriv(f, v, i, nx, 1, dv, 0);
+                Deriv(f, v, j, ny, nx, dv, 1);
+                if (twoD) { dv[2] = dv[5] = dv[8] = 0; } else Deriv(f, v, k, nz, nx * ny, dv, 2);
+                // J[a][b] = delta_ab + sum_c dv[a][c] W[c][b]
+                double j00 = 1 + dv[0] * w[0] + dv[1] * w[3] + dv[2] * w[6];
+                double j01 = dv[0] * w[1] + dv[1] * w[4] + dv[2] * w[7];
+                double j10 = dv[3] * w[0] + dv[4] * w[3] + dv[5] * w[6];
+                double j11 = 1 + dv[3] * w[1] + dv[4] * w[4] + dv[5] * w[7];
+                double det;
+                if (twoD) det = j00 * j11 - j01 * j10;
+                else
+                {
+                    double j02 = dv[0] * w[2] + dv[1] * w[5] + dv[2] * w[8];
+                    double j12 = dv[3] * w[2] + dv[4] * w[5] + dv[5] * w[8];
+                    double j20 = dv[6] * w[0] + dv[7] * w[3] + dv[8] * w[6];
+                    double j21 = dv[6] * w[1] + dv[7] * w[4] + dv[8] * w[7];
+                    double j22 = 1 + dv[6] * w[2] + dv[7] * w[5] + dv[8] * w[8];
+                    det = j00 * (j11 * j22 - j12 * j21) - j01 * (j10 * j22 - j12 * j20) + j02 * (j10 * j21 - j11 * j20);
+                }
+                dst[v] = (float)(det * linearDet);
+            }
+        });
+    }
+
+    private static void Deriv(float[] f, int v, int pos, int n, int stride, Span<double> dv, int c)
+    {
+        if (n == 1) { dv[c] = dv[3 + c] = dv[6 + c] = 0; return; }
+        int lo = pos > 0 ? v - stride : v, hi = pos < n - 1 ? v + stride : v;
+        double h = (pos > 0 && pos < n - 1) ? 0.5 : 1.0;
+        for (int a = 0; a < 3; a++) dv[a * 3 + c] = h * (f[3 * hi + a] - f[3 * lo + a]);
+    }
+}

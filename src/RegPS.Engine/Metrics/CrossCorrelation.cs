@@ -1,0 +1,204 @@
+using System.Runtime.CompilerServices;
+using System.Buffers;
+using RegPS.Engine.Fields;
+using RegPS.Engine.Parallel;
+
+namespace RegPS.Engine.Metrics;
+
+/// <summary>What a SyN metric gives each iteration: the forward and backward steps and the energy.</summary>
+internal interface ISynStepMetric
+{
+    /// <summary>
+    /// From the images warped to the reference grid (I = static, J = moving), writes the forward step u (applied to the
+    /// static side) and the backward step v (moving side) as world-mm vectors on g (3 interleaved components), already
+    /// smoothed, and returns the energy of this iteration.
+    /// </summary>
+    double ComputeSteps(float[] wstatic, float[] wmoving, FieldGrid g, float[] u, float[] v, int maxDegree);
+}
+
+/// <summary>
+/// DIPY's CCMetric (local normalised cross-correlation over a (2r+1)^d window, truncated at the border).
+///
+/// Window sums: the five moments I, J, I^2, J^2, IJ are summed over the window with separable running box sums,
+/// one pass per axis (greedy's OneDimensionalInPlaceAccumulateFilter idea): the x pass builds the moments on the fly
+/// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
+/// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
+/// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
+///
+/// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
+/// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule,
+/// so the truncated windows only matter there through the energy of no voxel):
+///   u = -(2A/(BC)) (J' - (A/B) I') grad I,   v = -(2A/(BC)) (I' - (A/C) J') grad J,
+/// energy = -sum A^2/(BC) over voxels with BC &gt; 1e-5 and CC &lt; 1. Voxels whose window is flat (B or C at most
+/// 1e-9 cnt, i.e. a standard deviation below 3e-5 on the [0,1] scale) get no step; DIPY tests B == 0 in float,
+/// which round-off rarely meets exactly. Gradients are central differences in voxel units taken to world axes
+/// with W^T (numpy.gradient then DIPY's spacing and direction for orthonormal directions). u and v are then smoothed
+/// with a Gaussian of sigma_diff voxels (reflect), as DIPY's compute_forward/compute_backward do.
+/// </summary>
+internal sealed class CrossCorrelationMetric : ISynStepMetric
+{
+    private readonly int _radius;
+    private readonly double _sigmaDiff;
+    private readonly double[] _sums;
+    private readonly double[] _rowEnergy;
+
+    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityVoxels, int capacityRows)
+    {
+        if (radius < 1) throw new ArgumentOutOfRangeException(nameof(radius), "The CC radius must be at least 1.");
+        _radius = radius;
+        _sigmaDiff = sigmaDiff;
+        _sums = new double[5L * capacityVoxels];
+        _rowEnergy = new double[capacityRows];
+    }
+
+    /// <summary>The window sums of the last call: 5 doubles per voxel (SI, SJ, SII, SJJ, SIJ). For tests.</summary>
+    internal double[] Sums => _sums;
+
+    /// <summary>
+    /// Window sums of (I, J, I^2, J^2, IJ) over the truncated (2r+1)^d window, into sums (5 per voxel, interleaved).
+    /// </summary>
+    internal static void BoxSums(float[] I, float[] J, int nx, int ny, int nz, int r, double[] sums, int maxDegree)
+    {
+        // x pass: running sum along each row, moments computed on the fly.
+        SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
+        {
+            int b = row * nx;
+            double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+            for (int t = 0; t < Math.Min(r, nx); t++)
+            {
+                double x = I[b + t], y = J[b + t];
+                a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y;
+            }
+            for (int i = 0; i < nx; i++)
+            {
+                int add = i + r, sub = i - r - 1;
+                if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
+                if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
+                int o = 5 * (b + i);
+                sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
+            }
+        });
+        // y pass: in place, per slice and block of columns (so 2D images still split across threads).
+        const int block = 64;
+        int nblocks = (nx + block - 1) / block;
+        if (ny > 1)
+            SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+            {
+                int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
+                RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
+            });
+        if (nz > 1)
+            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
+    }
+
+    /// <summary>
+    /// In-place running window sum along one axis for a bundle of `width` contiguous doubles per position:
+    /// position p becomes the sum of positions [p-r, p+r] clipped to [0, n). The originals still needed for the
+    /// subtraction are kept in a ring of r+1 bundles.
+    /// </summary>
+    private static void RunLines(double[] s, int baseOffset, int stride, int n, int width, int r)
+    {
+        var acc = ArrayPool<double>.Shared.Rent(width);
+        var ring = ArrayPool<double>.Shared.Rent(width * (r + 1));
+        try
+        {
+            Array.Clear(acc, 0, width);
+            for (int t = 0; t < Math.Min(r, n); t++)
+            {
+                int o = baseOffset + t * stride;
+                for (int c = 0; c < width; c++) acc[c] += s[o + c];
+            }
+            for (int p = 0; p < n; p++)
+            {
+                int add = p + r, sub = p - r - 1;
+                if (add < n)
+                {
+                    int o = baseOffset + add * stride;
+                    for (int c = 0; c < width; c++) acc[c] += s[o + c];
+                }
+                int slot = (p % (r + 1)) * width;
+                if (sub >= 0)
+                    for (int c = 0; c < width; c++) acc[c] -= ring[slot + c];
+                int po = baseOffset + p * stride;
+                Array.Copy(s, po, ring, slot, width);
+                Array.Copy(acc, 0, s, po, width);
+            }
+        }
+        finally
+        {
+            ArrayPool<double>.Shared.Return(acc);
+            ArrayPool<double>.Shared.Return(ring);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void StepRow(int row, float[] I, float[] J, double[] s, double[] w, int nx, int ny, int nz, int r, bool twoD, float[] u, float[] v, double[] energy)
+    {
+        int sxy = nx * ny;
+        int j = row % ny, k = row / ny;
+        int b = row * nx;
+        double e = 0;
+        bool rowInterior = j >= r && j < ny - r && (twoD || (k >= r && k < nz - r));
+        if (!rowInterior)
+        {
+            Array.Clear(u, 3 * b, 3 * nx);
+            Array.Clear(v, 3 * b, 3 * nx);
+            energy[row] = 0;
+            return;
+        }
+        double cyz = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r));
+        for (int i = 0; i < nx; i++)
+        {
+            int o = b + i, o3 = 3 * o;
+            if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+            double cnt = cyz * Clipped(i, nx, r);
+            int q = 5 * o;
+            double sI = s[q], sJ = s[q + 1];
+            double A = s[q + 4] - sI * sJ / cnt;
+            double B = s[q + 2] - sI * sI / cnt;
+            double C = s[q + 3] - sJ * sJ / cnt;
+            if (B <= 1e-9 * cnt || C <= 1e-9 * cnt) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+            double Ii = I[o] - sI / cnt, Ji = J[o] - sJ / cnt;
+            double BC = B * C;
+            if (BC > 1e-5)
+            {
+                double cc = A * A / BC;
+                if (cc < 1) e -= cc;
+            }
+            double f = 2.0 * A / BC;
+            double tf = f * (Ji - A / B * Ii);
+            double tb = f * (Ii - A / C * Ji);
+            // gradients in voxel units (central differences; interior voxels only), then world: g_w = W^T g_v
+            double gi0 = 0.5 * (I[o + 1] - I[o - 1]), gi1 = 0.5 * (I[o + nx] - I[o - nx]), gi2 = twoD ? 0 : 0.5 * (I[o + sxy] - I[o - sxy]);
+            double gj0 = 0.5 * (J[o + 1] - J[o - 1]), gj1 = 0.5 * (J[o + nx] - J[o - nx]), gj2 = twoD ? 0 : 0.5 * (J[o + sxy] - J[o - sxy]);
+            u[o3] = (float)(-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2));
+            u[o3 + 1] = (float)(-tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2));
+            u[o3 + 2] = twoD ? 0f : (float)(-tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2));
+            v[o3] = (float)(-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2));
+            v[o3 + 1] = (float)(-tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2));
+            v[o3 + 2] = twoD ? 0f : (float)(-tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2));
+        }
+        energy[row] = e;
+            }
+
+    private static int Clipped(int p, int n, int r) => Math.Min(p + r, n - 1) - Math.Max(p - r, 0) + 1;
+
+    public double ComputeSteps(float[] I, float[] J, FieldGrid g, float[] u, float[] v, int maxDegree)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius;
+        bool twoD = g.TwoD;
+        BoxSums(I, J, nx, ny, nz, r, _sums, maxDegree);
+        var s = _sums;
+        var w = g.W;
+        var energy = _rowEnergy;
+        int sxy = nx * ny;
+        int radius = r;
+        SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, w, nx, ny, nz, radius, twoD, u, v, energy));
+        double total = 0;
+        for (int q = 0; q < g.Rows; q++) total += energy[q];
+        var sig = new[] { _sigmaDiff, _sigmaDiff, twoD ? 0 : _sigmaDiff };
+        FieldSmoothing.Smooth(u, 3, nx, ny, nz, sig, maxDegree);
+        FieldSmoothing.Smooth(v, 3, nx, ny, nz, sig, maxDegree);
+        return total;
+    }
+}

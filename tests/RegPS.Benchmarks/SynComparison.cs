@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using RegPS.Engine.Images;
+using RegPS.Engine.Registration;
+
+namespace RegPS.Benchmarks;
+
+/// <summary>
+/// RegPS SynRegistration against DIPY 1.6 SymmetricDiffeomorphicRegistration(CCMetric(dim)) at DIPY's defaults on the
+/// same inputs: DIPY's circle/C pair, the ITK brain slice and the ITK T1 volume warped by known smooth fields, and
+/// (with --big) the T1 resampled to 193x229x193 1 mm. tests/bench/syn_dipy.py writes the inputs (raw float32 + JSON),
+/// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
+/// once in the background) and scores both recovered static->moving fields against the known warp.
+///
+/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--micro]
+/// </summary>
+public sealed class SynComparison : IComparison
+{
+    public string Name => "syn";
+    public string Description => "SyN (CC) against DIPY 1.6 on 2D/3D images warped by known fields: time, memory, error, final CC";
+
+    private static readonly string Script = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../bench/syn_dipy.py"));
+
+    public int Run(string[] args)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "regps-syn-bench");
+        bool big = args.Contains("--big");
+        int rr = Array.IndexOf(args, "--rerun-dipy");
+        // --rerun-dipy alone reruns DIPY for every case; --rerun-dipy a,b only for those cases
+        var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
+        int threads = 0;
+        for (int i = 0; i < args.Length - 1; i++)
+        {
+            if (args[i] == "--dir") dir = args[i + 1];
+            if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+        }
+        if (args.Contains("--micro")) return Micro(threads);
+        string script = File.Exists(Script) ? Script : Path.GetFullPath("tests/bench/syn_dipy.py");
+        if (!File.Exists(Path.Combine(dir, "t1_3d", "static.raw")) || (big && !File.Exists(Path.Combine(dir, "t1_big", "static.raw"))))
+            Python(script, "prepare", dir, big ? "--big" : "");
+        var cases = new List<string> { "circle_c", "brain2d", "t1_3d" };
+        if (big) cases.Add("t1_big");
+        int only = Array.IndexOf(args, "--only");
+        if (only >= 0 && only + 1 < args.Length) cases = args[only + 1].Split(',').ToList();
+        var rows = new List<string[]>();
+        foreach (var c in cases)
+        {
+            string cdir = Path.Combine(dir, c);
+            bool rerun = rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c));
+            if (rerun || !File.Exists(Path.Combine(cdir, "dipy.json")))
+            {
+                Console.Error.WriteLine($"[{c}] running DIPY ...");
+                Python(script, "dipy", dir, c);
+            }
+            var dipy = JsonDocument.Parse(File.ReadAllText(Path.Combine(cdir, "dipy.json"))).RootElement;
+            var st = Load(Path.Combine(cdir, "static"));
+            var mv = Load(Path.Combine(cdir, "moving"));
+            Console.Error.WriteLine($"[{c}] running RegPS on {st.Grid} ...");
+            var proc = Process.GetCurrentProcess();
+            var cpu0 = proc.TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            var map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
+            sw.Stop();
+            proc.Refresh();
+            double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+            double peak = PeakMb();
+            WriteField(Path.Combine(cdir, "regps_forward.raw"), map.Forward);
+            var ev = new Dictionary<string, JsonElement>();
+            foreach (var who in new[] { "dipy", "regps" })
+                ev[who] = JsonDocument.Parse(Python(script, "evaluate", dir, c, who).Trim().Split('\n').Last()).RootElement;
+            double dt = dipy.GetProperty("seconds").GetDouble();
+            double dcpu = dipy.TryGetProperty("cpu_seconds", out var dc) ? dc.GetDouble() : double.NaN;
+            string Err(string who, string key) => ev[who].TryGetProperty(key, out var e) ? e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture) : "-";
+            rows.Add(new[]
+            {
+                c, string.Join("x", st.Grid.Shape),
+                dt.ToString("0.00", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
+                (dt / sw.Elapsed.TotalSeconds).ToString("0.0", CultureInfo.InvariantCulture) + "x",
+                dcpu.ToString("0.00", CultureInfo.InvariantCulture) + " / " + cpu.ToString("0.00", CultureInfo.InvariantCulture),
+                dipy.GetProperty("peak_mb").GetDouble().ToString("0", CultureInfo.InvariantCulture), peak.ToString("0", CultureInfo.InvariantCulture),
+                Err("dipy", "median_err_vox") + " / " + Err("regps", "median_err_vox"),
+                Err("dipy", "median_err_mm") + " / " + Err("regps", "median_err_mm"),
+                Err("dipy", "final_cc") + " / " + Err("regps", "final_cc"),
+                string.Join("+", map.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
+            });
+        }
+        var header = new[] { "case", "shape", "DIPY s", "RegPS s", "speed-up", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
+        Print(header, rows);
+        Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
+        return 0;
+    }
+
+    /// <summary>Per-kernel cost on a 128x128x62 field (ns per voxel, wall and process CPU).</summary>
+    private static int Micro(int threads)
+    {
+        var grid = Grid.Create3D(128, 128, 62, 2, 2, 3);
+        var fg = new RegPS.Engine.Fields.FieldGrid(grid);
+        int n = grid.VoxelCount;
+        var rnd = new Random(1);
+        var a = new float[3 * n]; var b = new float[3 * n]; var c = new float[3 * n];
+        for (int i = 0; i < a.Length; i++) { a[i] = (float)(rnd.NextDouble() - 0.5); b[i] = (float)(rnd.NextDouble() - 0.5); }
+        var img = new float[n]; var img2 = new float[n];
+        for (int i = 0; i < n; i++) { img[i] = (float)rnd.NextDouble(); img2[i] = (float)rnd.NextDouble(); }
+        var rs = new double[grid.NY * grid.NZ]; var rm = new double[grid.NY * grid.NZ];
+        var cc = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, n, grid.NY * grid.NZ);
+        void T(string name, Action act)
+        {
+            act();
+            var p = Process.GetCurrentProcess();
+            var c0 = p.TotalProcessorTime; var sw = Stopwatch.StartNew();
+            for (int r = 0; r < 10; r++) act();
+            sw.Stop(); p.Refresh();
+            var cpu = p.TotalProcessorTime - c0;
+            Console.WriteLine($"{name,-22} wall {sw.Elapsed.TotalMilliseconds * 1e5 / n:0.0} ns/voxel, cpu {cpu.TotalMilliseconds * 1e5 / n:0.0} ns/voxel");
+        }
+        var z0 = new float[3 * n];
+        T("compose zero d1", () => RegPS.Engine.Fields.VectorFields.Compose(z0, b, fg, 1, c, rs, rm, threads));
+        T("compose no stats", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, null, null, threads));
+        T("compose", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, rs, rm, threads));
+        T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
+        T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
+        T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, 128, 128, 62, new double[] { 2, 2, 2 }, threads));
+        T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, 128, 128, 62, 4, cc.Sums, threads));
+        T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
+        return 0;
+    }
+
+    private static void Print(string[] header, List<string[]> rows)
+    {
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(widths[i]))) + " |");
+        Console.WriteLine("|" + string.Join("|", widths.Select(w => new string('-', w + 2))) + "|");
+        foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((x, i) => x.PadRight(widths[i]))) + " |");
+    }
+
+    internal static Image Load(string path)
+    {
+        var meta = JsonDocument.Parse(File.ReadAllText(path + ".json")).RootElement;
+        var shape = meta.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var aff = meta.GetProperty("affine").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetDouble()).ToArray()).ToArray();
+        var bytes = File.ReadAllBytes(path + ".raw");
+        var data = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, data, 0, bytes.Length);
+        var grid = shape.Length == 2
+            ? new Grid(shape[0], shape[1], 1, Matrix4.FromRows(aff), 2)
+            : new Grid(shape[0], shape[1], shape[2], Matrix4.FromRows(aff), 3);
+        return Image.FromVoxels(grid, data);
+    }
+
+    private static void WriteField(string path, DisplacementField f)
+    {
+        var v = f.Values.ToArray();
+        var bytes = new byte[v.Length * 4];
+        Buffer.BlockCopy(v, 0, bytes, 0, bytes.Length);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    private static double PeakMb()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        return double.NaN;
+    }
+
+    private static string Python(string script, params string[] args)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        foreach (var a in args) if (a.Length > 0) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"python {string.Join(' ', args)} failed: {err.Result}");
+        return output;
+    }
+}

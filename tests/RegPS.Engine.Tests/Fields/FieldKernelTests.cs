@@ -1,0 +1,306 @@
+using RegPS.Engine.Fields;
+using RegPS.Engine.Images;
+using RegPS.Engine.Metrics;
+using RegPS.Engine.Registration;
+
+namespace RegPS.Engine.Tests.Fields;
+
+public class FieldKernelTests
+{
+    private static float[] Constant(Grid g, double x, double y, double z)
+    {
+        var f = new float[3 * g.VoxelCount];
+        for (int v = 0; v < g.VoxelCount; v++) { f[3 * v] = (float)x; f[3 * v + 1] = (float)y; f[3 * v + 2] = (float)z; }
+        return f;
+    }
+
+    private static float[] FromFunction(Grid g, Func<double, double, double, (double, double, double)> fn)
+    {
+        var f = new float[3 * g.VoxelCount];
+        for (int k = 0; k < g.NZ; k++)
+            for (int j = 0; j < g.NY; j++)
+                for (int i = 0; i < g.NX; i++)
+                {
+                    var w = g.ToWorld(i, j, k);
+                    var (a, b, c) = fn(w.X, w.Y, w.Z);
+                    int o = 3 * g.Index(i, j, k);
+                    f[o] = (float)a; f[o + 1] = (float)b; f[o + 2] = (float)c;
+                }
+        return f;
+    }
+
+    [Fact]
+    public void ComposingConstantShiftsAddsThemAndIsZeroOffDomain()
+    {
+        var g = Grid.Create3D(12, 10, 8, 2, 2, 3);
+        var fg = new FieldGrid(g);
+        var d1 = Constant(g, 3, -2, 1.5);  // (1.5, -1, 0.5) voxels
+        var d2 = Constant(g, -1, 0.5, 0.25);
+        var comp = new float[d1.Length];
+        VectorFields.Compose(d1, d2, fg, 0.5, comp, null, null, 2);
+        for (int k = 0; k < g.NZ; k++)
+            for (int j = 0; j < g.NY; j++)
+                for (int i = 0; i < g.NX; i++)
+                {
+                    int o = 3 * g.Index(i, j, k);
+                    bool inside = i + 1.5 <= g.NX - 1 && j - 1 >= 0 && k + 0.5 <= g.NZ - 1;
+                    Assert.Equal(inside ? 3 - 0.5 : 0, comp[o], 5);
+                    Assert.Equal(inside ? -2 + 0.25 : 0, comp[o + 1], 5);
+                    Assert.Equal(inside ? 1.5 + 0.125 : 0, comp[o + 2], 5);
+                }
+    }
+
+    [Fact]
+    public void InverseOfAConstantShiftIsTheNegativeShift()
+    {
+        var g = Grid.Create2D(32, 30, 2, 2);
+        var fg = new FieldGrid(g);
+        var d = Constant(g, 2.6, -1.4, 0); // (1.3, -0.7) voxels
+        // With ITK's max-residual stop (0.1 voxel) the inverse is -d within 0.1 voxel (0.2 mm) away from the faces,
+        // and with DIPY's mean-residual stop alone (1e-3 voxel) within 0.01 voxel.
+        foreach (var (maxTol, tolMm) in new[] { (0.1, 0.2), (0.0, 0.02) })
+        {
+            var p = new float[d.Length]; var q = new float[d.Length];
+            var rows = new double[g.NY]; var rows2 = new double[g.NY];
+            var (iters, _, _) = VectorFields.Invert(d, fg, 20, 1e-3, maxTol, p, q, rows, rows2, 1);
+            Assert.InRange(iters, 1, 20);
+            for (int j = 4; j < g.NY - 4; j++)
+                for (int i = 4; i < g.NX - 4; i++)
+                {
+                    int o = 3 * g.Index(i, j, 0);
+                    Assert.InRange(p[o], -2.6 - tolMm, -2.6 + tolMm);
+                    Assert.InRange(p[o + 1], 1.4 - tolMm, 1.4 + tolMm);
+                }
+        }
+    }
+
+    [Fact]
+    public void InverseOfASmoothFieldComposesToIdentity()
+    {
+        // d = one Gaussian bump of 3 voxels; check p(x) + d_analytic(x + p(x)) ~ 0 with d evaluated by its formula.
+        var g = Grid.Create3D(26, 24, 22, 1.5, 1.5, 1.5);
+        var fg = new FieldGrid(g);
+        var c = g.ToWorld(13, 12, 11);
+        (double, double, double) D(double x, double y, double z)
+        {
+            double w = Math.Exp(-((x - c.X) * (x - c.X) + (y - c.Y) * (y - c.Y) + (z - c.Z) * (z - c.Z)) / (2 * 7.0 * 7.0));
+            return (4.5 * w, -2.0 * w, 1.5 * w);
+        }
+        var d = FromFunction(g, D);
+        var p = new float[d.Length]; var q = new float[d.Length];
+        var rs = new double[g.NY * g.NZ]; var rm = new double[g.NY * g.NZ];
+        VectorFields.Invert(d, fg, 20, 1e-3, 0.1, p, q, rs, rm, 2);
+        double sum = 0, max = 0; int n = 0;
+        for (int k = 3; k < g.NZ - 3; k++)
+            for (int j = 3; j < g.NY - 3; j++)
+                for (int i = 3; i < g.NX - 3; i++)
+                {
+                    int o = 3 * g.Index(i, j, k);
+                    var x = g.ToWorld(i, j, k);
+                    var (a, b, e) = D(x.X + p[o], x.Y + p[o + 1], x.Z + p[o + 2]);
+                    double r = Math.Sqrt(Math.Pow(p[o] + a, 2) + Math.Pow(p[o + 1] + b, 2) + Math.Pow(p[o + 2] + e, 2)) / 1.5;
+                    sum += r; max = Math.Max(max, r); n++;
+                }
+        Assert.True(sum / n < 0.03, $"mean residual {sum / n:0.0000} voxels");
+        Assert.True(max < 0.15, $"max residual {max:0.0000} voxels");
+        // and the bump really is large: 3 voxels at the centre
+        Assert.True(Math.Abs(p[3 * g.Index(13, 12, 11)]) > 3.5);
+    }
+
+    [Fact]
+    public void WarpingARampByAConstantShiftSamplesTheShiftedRamp()
+    {
+        var g = new Grid(20, 18, 16, Matrix4.Translation(5, -3, 2) * Matrix4.Scaling(2, 1.5, 2.5), 3);
+        var fg = new FieldGrid(g);
+        var img = new float[g.VoxelCount];
+        for (int k = 0; k < g.NZ; k++) for (int j = 0; j < g.NY; j++) for (int i = 0; i < g.NX; i++) img[g.Index(i, j, k)] = i + 2 * j + 3 * k;
+        var d = Constant(g, 1.0, -0.75, 1.25); // (0.5, -0.5, 0.5) voxels
+        var P = Matrix4.Translation(2, 0, 0);   // + 1 voxel in i
+        var dst = new float[g.VoxelCount];
+        VectorFields.Warp(img, g, P, d, fg, dst, 2);
+        for (int k = 1; k < g.NZ - 2; k++)
+            for (int j = 1; j < g.NY - 2; j++)
+                for (int i = 1; i < g.NX - 2; i++)
+                    Assert.Equal((i + 1.5) + 2 * (j - 0.5) + 3 * (k + 0.5), dst[g.Index(i, j, k)], 3);
+    }
+
+    [Fact]
+    public void ExpandingALinearFieldIsExactInside()
+    {
+        var fine = Grid.Create3D(20, 18, 16, 1, 1, 1);
+        var coarse = fine.WithMatrix(10, 9, 8, fine.GridToWorld * Matrix4.Scaling(2, 2, 2));
+        var cf = FromFunction(coarse, (x, y, z) => (0.1 * x - 0.2 * y, 0.05 * z + 1, -0.3 * x));
+        var ff = new float[3 * fine.VoxelCount];
+        VectorFields.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { 0.5, 0.5, 0.5 }, ff, 2);
+        for (int k = 0; k < 15; k++)
+            for (int j = 0; j < 17; j++)
+                for (int i = 0; i < 19; i++)
+                {
+                    int o = 3 * fine.Index(i, j, k);
+                    Assert.Equal(0.1 * i - 0.2 * j, ff[o], 4);
+                    Assert.Equal(0.05 * k + 1, ff[o + 1], 4);
+                    Assert.Equal(-0.3 * i, ff[o + 2], 4);
+                }
+    }
+
+    [Fact]
+    public void JacobianOfALinearFieldIsDetOfIPlusA()
+    {
+        var g = new Grid(10, 9, 8, Matrix4.Scaling(2, 1, 1.5), 3);
+        double[,] A = { { 0.1, 0.2, 0 }, { -0.1, 0.05, 0.3 }, { 0, 0.1, -0.2 } };
+        var f = FromFunction(g, (x, y, z) => (A[0, 0] * x + A[0, 1] * y + A[0, 2] * z, A[1, 0] * x + A[1, 1] * y + A[1, 2] * z, A[2, 0] * x + A[2, 1] * y + A[2, 2] * z));
+        var det = new float[g.VoxelCount];
+        VectorFields.JacobianDeterminant(f, new FieldGrid(g), 2.0, det, 2);
+        double expected = 2.0 * ((1 + A[0, 0]) * ((1 + A[1, 1]) * (1 + A[2, 2]) - A[1, 2] * A[2, 1])
+            - A[0, 1] * (A[1, 0] * (1 + A[2, 2]) - A[1, 2] * A[2, 0]) + A[0, 2] * (A[1, 0] * A[2, 1] - (1 + A[1, 1]) * A[2, 0]));
+        foreach (var v in det) Assert.Equal(expected, v, 4);
+    }
+
+    [Fact]
+    public void VectorSmoothingMatchesABruteForceReflectConvolution()
+    {
+        int nx = 13, ny = 11, nz = 9;
+        var rnd = new Random(3);
+        var f = new float[3 * nx * ny * nz];
+        for (int i = 0; i < f.Length; i++) f[i] = (float)rnd.NextDouble();
+        var orig = (float[])f.Clone();
+        double sigma = 1.3;
+        FieldSmoothing.Smooth(f, 3, nx, ny, nz, new[] { sigma, sigma, sigma }, 2);
+        int r = (int)(4 * sigma + 0.5);
+        var w = new double[2 * r + 1]; double ws = 0;
+        for (int t = -r; t <= r; t++) { w[t + r] = Math.Exp(-0.5 * t * t / (sigma * sigma)); ws += w[t + r]; }
+        static int Refl(int i, int n) { while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - i - 1; return i; }
+        foreach (var (i, j, k) in new[] { (0, 0, 0), (6, 5, 4), (12, 10, 8), (1, 9, 2), (7, 0, 8) })
+            for (int c = 0; c < 3; c++)
+            {
+                double acc = 0;
+                for (int a = -r; a <= r; a++)
+                    for (int b = -r; b <= r; b++)
+                        for (int e = -r; e <= r; e++)
+                            acc += w[a + r] * w[b + r] * w[e + r] * orig[3 * ((Refl(k + e, nz) * ny + Refl(j + b, ny)) * nx + Refl(i + a, nx)) + c];
+                Assert.Equal(acc / (ws * ws * ws), f[3 * ((k * ny + j) * nx + i) + c], 4);
+            }
+    }
+
+    [Theory]
+    [InlineData(2, 17, 15, 1)]
+    [InlineData(4, 12, 11, 10)]
+    [InlineData(3, 9, 10, 8)]
+    public void BoxSumsMatchBruteForceTruncatedWindows(int r, int nx, int ny, int nz)
+    {
+        var rnd = new Random(r * 100 + nz);
+        var I = new float[nx * ny * nz]; var J = new float[nx * ny * nz];
+        for (int v = 0; v < I.Length; v++) { I[v] = (float)rnd.NextDouble(); J[v] = (float)rnd.NextDouble(); }
+        var sums = new double[5 * I.Length];
+        CrossCorrelationMetric.BoxSums(I, J, nx, ny, nz, r, sums, 2);
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+                for (int i = 0; i < nx; i++)
+                {
+                    var s = new double[5];
+                    for (int c = Math.Max(0, k - r); c <= Math.Min(nz - 1, k + r); c++)
+                        for (int b = Math.Max(0, j - r); b <= Math.Min(ny - 1, j + r); b++)
+                            for (int a = Math.Max(0, i - r); a <= Math.Min(nx - 1, i + r); a++)
+                            {
+                                double x = I[(c * ny + b) * nx + a], y = J[(c * ny + b) * nx + a];
+                                s[0] += x; s[1] += y; s[2] += x * x; s[3] += y * y; s[4] += x * y;
+                            }
+                    int o = 5 * ((k * ny + j) * nx + i);
+                    for (int m = 0; m < 5; m++) Assert.Equal(s[m], sums[o + m], 9);
+                }
+    }
+
+    /// <summary>
+    /// DIPY's CC step at x is the derivative of the correlation of the window centred at x (ANTs' approximation):
+    /// u(x) = dE_x/dI(x) * grad I(x) with E_x = -A^2/(BC) of that window. Checked exactly against a central finite
+    /// difference of a brute-force E_x; and, as a sanity check of sign and size, against a finite difference of the
+    /// total energy, whose exact derivative sums that term over the (2r+1)^d windows containing x.
+    /// </summary>
+    [Fact]
+    public void CcForwardStepAgreesWithFiniteDifferencesOfTheEnergy()
+    {
+        int n = 22, r = 2;
+        var g = Grid.Create2D(n, n);
+        var fg = new FieldGrid(g);
+        var I = new float[n * n]; var J = new float[n * n];
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < n; i++)
+            {
+                I[j * n + i] = (float)(0.5 + 0.3 * Math.Sin(0.2 * i + 0.1 * j) + 0.1 * Math.Cos(0.27 * j));
+                J[j * n + i] = (float)(0.5 + 0.3 * Math.Sin(0.2 * (i + 0.8) + 0.1 * j) + 0.12 * Math.Cos(0.25 * j - 0.3));
+            }
+        var metric = new CrossCorrelationMetric(r, 0, n * n, n);
+        var u = new float[3 * n * n]; var v = new float[3 * n * n];
+        double energy = metric.ComputeSteps(I, J, fg, u, v, 1);
+        Assert.Equal(BruteEnergy(I, J, n, r, -1, 0), energy, 6);
+        double dot = 0, nu = 0, nf = 0, worst = 0;
+        for (int j = r + 1; j < n - r - 1; j++)
+            for (int i = r + 1; i < n - r - 1; i++)
+            {
+                int o = j * n + i;
+                double gx = 0.5 * (I[o + 1] - I[o - 1]), gy = 0.5 * (I[o + n] - I[o - n]);
+                const double h = 1e-4;
+                double dEx = (WindowEnergy(I, J, n, r, i, j, o, h) - WindowEnergy(I, J, n, r, i, j, o, -h)) / (2 * h);
+                worst = Math.Max(worst, Math.Abs(dEx * gx - u[3 * o]) + Math.Abs(dEx * gy - u[3 * o + 1]));
+                Assert.Equal(dEx * gx, u[3 * o], 4);
+                Assert.Equal(dEx * gy, u[3 * o + 1], 4);
+                double fd = (BruteEnergy(I, J, n, r, o, h * gx) - BruteEnergy(I, J, n, r, o, -h * gx)) / (2 * h);
+                double ux = u[3 * o];
+                dot += fd * ux; nu += ux * ux; nf += fd * fd;
+            }
+        double corr = dot / Math.Sqrt(nu * nf);
+        double ratio = Math.Sqrt(nf / nu), windows = (2 * r + 1) * (2 * r + 1);
+        Assert.True(nu > 1e-6, "the step must not vanish");
+        Assert.True(corr > 0.7, $"correlation between the step and the total-energy finite difference: {corr:0.000}");
+        Assert.InRange(ratio, windows / 3, windows * 3);
+    }
+
+    /// <summary>-A^2/(BC) of the window centred at (i, j), with I[p] + delta in double.</summary>
+    private static double WindowEnergy(float[] I, float[] J, int n, int r, int i, int j, int p, double delta)
+    {
+        double si = 0, sj = 0, cnt = 0;
+        double Iv(int q) => I[q] + (q == p ? delta : 0);
+        for (int b = j - r; b <= j + r; b++) for (int a = i - r; a <= i + r; a++) { si += Iv(b * n + a); sj += J[b * n + a]; cnt++; }
+        double mi = si / cnt, mj = sj / cnt, A = 0, B = 0, C = 0;
+        for (int b = j - r; b <= j + r; b++)
+            for (int a = i - r; a <= i + r; a++)
+            {
+                double x = Iv(b * n + a) - mi, y = J[b * n + a] - mj;
+                A += x * y; B += x * x; C += y * y;
+            }
+        return -A * A / (B * C);
+    }
+
+    /// <summary>DIPY's energy: the sum of the window energies over voxels at least r from every face.</summary>
+    private static double BruteEnergy(float[] I, float[] J, int n, int r, int p, double delta)
+    {
+        double e = 0;
+        for (int j = r; j < n - r; j++)
+            for (int i = r; i < n - r; i++)
+                e += WindowEnergy(I, J, n, r, i, j, p, delta);
+        return e;
+    }
+
+    [Fact]
+    public void SliceInVoxelsUsesTheGridAxesOfAPermutedGrid()
+    {
+        // ITK T1-like grid: i -> -x (2 mm), j -> +z (2 mm), k -> +y (3 mm)
+        var m = new Matrix4(new double[] { -2, 0, 0, 0, 0, 0, 3, 0, 0, 2, 0, 0, 0, 0, 0, 1 });
+        var g = new Grid(6, 5, 4, m, 3);
+        var data = new float[3 * g.VoxelCount];
+        for (int v = 0; v < g.VoxelCount; v++) { data[3 * v] = 4; data[3 * v + 1] = 6; data[3 * v + 2] = -1; } // world (4, 6, -1) mm
+        var f = new DisplacementField(g, data);
+        // voxel units: di = 4 / -2 = -2, dj = -1 / 2 = -0.5, dk = 6 / 3 = 2
+        var ax = f.SliceInVoxels(2, 1);
+        Assert.Equal((6, 5), (ax.width, ax.height));
+        Assert.All(ax.dx, x => Assert.Equal(-2, x, 5)); Assert.All(ax.dy, y => Assert.Equal(-0.5, y, 5));
+        var co = f.SliceInVoxels(1, 2);
+        Assert.Equal((6, 4), (co.width, co.height));
+        Assert.All(co.dx, x => Assert.Equal(-2, x, 5)); Assert.All(co.dy, y => Assert.Equal(2, y, 5));
+        var sa = f.SliceInVoxels(0, 3);
+        Assert.Equal((5, 4), (sa.width, sa.height));
+        Assert.All(sa.dx, x => Assert.Equal(-0.5, x, 5)); Assert.All(sa.dy, y => Assert.Equal(2, y, 5));
+        Assert.Equal(6, f.Component(1).Voxels[7]);
+        Assert.Throws<ArgumentException>(() => new DisplacementField(g, new float[5]));
+    }
+}
