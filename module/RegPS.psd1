@@ -11,7 +11,8 @@
     FormatsToProcess     = @('RegPS.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-NiftiImage', 'Export-NiftiImage', 'Get-PhotoImage', 'Export-PhotoImage', 'Convert-RegImage',
-        'Export-StereoOverlay', 'Register-AffineImage', 'Get-RegTemplate'
+        'Export-StereoOverlay', 'Register-AffineImage', 'Get-RegTemplate',
+        'Register-SynImage', 'Invoke-RegTransform', 'Export-RegTransform', 'Import-RegTransform', 'Export-DeformationGrid'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -15,6 +15,7 @@ internal static class MapApplier
         {
             null => image,
             AffineMap a => inverse ? a.TransformInverse(image, interpolation, maxDegree) : a.Transform(image, interpolation, maxDegree),
+            DiffeomorphicMap d => inverse ? d.TransformInverse(image, interpolation, maxDegree) : d.Transform(image, interpolation, maxDegree),
             _ => throw new ArgumentException($"-Map takes an AffineMap or a DiffeomorphicMap (the output of Register-AffineImage or Register-SynImage); got {value.GetType().Name}."),
         };
     }
