@@ -253,6 +253,57 @@ internal sealed class MattesMutualInformation
         return true;
     }
 
+    /// <summary>Value-only zero-padded trilinear/bilinear sample (pass 1); same arithmetic as the value in Sample3/Sample2.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe double Value(float* m, double x, double y, double z)
+    {
+        int nx = _mx, ny = _my;
+        if (_twoD)
+        {
+            if (!(x > -1 && y > -1 && x < nx && y < ny)) return 0;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+            double fx = x - i0, fy = y - j0;
+            double c00, c10, c01, c11;
+            if (i0 >= 0 && j0 >= 0 && i0 < nx - 1 && j0 < ny - 1)
+            {
+                float* p = m + (long)j0 * nx + i0;
+                c00 = p[0]; c10 = p[1]; c01 = p[nx]; c11 = p[nx + 1];
+            }
+            else
+            {
+                c00 = At(m, i0, j0, 0); c10 = At(m, i0 + 1, j0, 0); c01 = At(m, i0, j0 + 1, 0); c11 = At(m, i0 + 1, j0 + 1, 0);
+            }
+            double ex = 1 - fx;
+            double a0 = ex * c00 + fx * c10, a1 = ex * c01 + fx * c11;
+            return (1 - fy) * a0 + fy * a1;
+        }
+        else
+        {
+            int nz = _mz;
+            if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return 0;
+            int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+            double fx = x - i0, fy = y - j0, fz = z - k0;
+            double c000, c100, c010, c110, c001, c101, c011, c111;
+            long sxy = (long)nx * ny;
+            if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 < nx - 1 && j0 < ny - 1 && k0 < nz - 1)
+            {
+                float* p = m + k0 * sxy + (long)j0 * nx + i0;
+                c000 = p[0]; c100 = p[1]; c010 = p[nx]; c110 = p[nx + 1];
+                float* q = p + sxy;
+                c001 = q[0]; c101 = q[1]; c011 = q[nx]; c111 = q[nx + 1];
+            }
+            else
+            {
+                c000 = At(m, i0, j0, k0); c100 = At(m, i0 + 1, j0, k0); c010 = At(m, i0, j0 + 1, k0); c110 = At(m, i0 + 1, j0 + 1, k0);
+                c001 = At(m, i0, j0, k0 + 1); c101 = At(m, i0 + 1, j0, k0 + 1); c011 = At(m, i0, j0 + 1, k0 + 1); c111 = At(m, i0 + 1, j0 + 1, k0 + 1);
+            }
+            double ex = 1 - fx, ey = 1 - fy;
+            double a00 = ex * c000 + fx * c100, a10 = ex * c010 + fx * c110, a01 = ex * c001 + fx * c101, a11 = ex * c011 + fx * c111;
+            double b0 = ey * a00 + fy * a10, b1 = ey * a01 + fy * a11;
+            return (1 - fz) * b0 + fz * b1;
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe double At(float* m, int i, int j, int k) =>
         (uint)i < (uint)_mx && (uint)j < (uint)_my && (uint)k < (uint)_mz ? m[((long)k * _my + j) * _mx + i] : 0.0;
@@ -330,12 +381,17 @@ internal sealed class MattesMutualInformation
                     if (sb == 255) continue;
                     double qx = qx0 + qdx * i, qy = qy0 + qdy * i, qz = qz0 + qdz * i;
                     if (_movingMask is not null && !InMovingMask(qx, qy, qz)) continue;
+                    count++;
+                    if (hist is not null)
+                    {
+                        Accumulate(hist, null, null, sb, Value(m, qx, qy, qz), 0, 0, 0, 0, 0, 0);
+                        continue;
+                    }
                     double v, gx, gy, gz = 0;
                     if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
                     else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
                     double dx = wx0 + wdx * i - c0, dy = wy0 + wdy * i - c1, dz = wz0 + wdz * i - c2;
                     Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, dx, dy, dz);
-                    count++;
                 }
             }
         }
@@ -366,11 +422,16 @@ internal sealed class MattesMutualInformation
                 double qy = p10 * x + p11 * y + p12 * z + p13;
                 double qz = p20 * x + p21 * y + p22 * z + p23;
                 if (_movingMask is not null && !InMovingMask(qx, qy, qz)) continue;
+                count++;
+                if (hist is not null)
+                {
+                    Accumulate(hist, null, null, sb, Value(m, qx, qy, qz), 0, 0, 0, 0, 0, 0);
+                    continue;
+                }
                 double v, gx, gy, gz = 0;
                 if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
                 else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
                 Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, x - c0, y - c1, z - c2);
-                count++;
             }
         }
         return count;

@@ -65,6 +65,10 @@ public enum RotationCenter
 /// <item><b>Sparse sampling.</b> With <see cref="SamplingProportion"/>, every ceil(1/p)-th static voxel (x-fastest
 /// order) jittered by N(0, 0.25^2) voxels, drawn from <see cref="Seed"/> (reported in the result) — DIPY's scheme with
 /// a user seed instead of the hard-wired 1234 and numpy's C order. Masks are honoured in sparse mode too (DIPY ignores them).</item>
+/// <item><b>Masked smoothing.</b> With a mask, each level is smoothed by normalised convolution
+/// (smooth(image * mask) / smooth(mask)), so what lies outside a mask (an artefact, a lesion, another field of view)
+/// does not bleed into the sampled region at the coarse levels, and voxels outside a mask are replaced by that masked
+/// average, so interpolation at the mask's edge does not pick up excluded values; DIPY smooths through the mask.</item>
 /// <item><b>Smoothing.</b> A level whose sigma is above 0 is smoothed even at factor 1 (DIPY never smooths the
 /// finest level); with the default sigmas this is the same.</item>
 /// <item><b>Threads.</b> Kernels run in parallel over blocks of image lines with per-block partial histograms summed in
