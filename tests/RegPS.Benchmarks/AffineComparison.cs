@@ -51,7 +51,7 @@ public sealed class AffineComparison : IComparison
             var regpsMatrix = MatrixFrom(regps.GetProperty("matrix"));
             double regpsErr = MeanError(st.Grid, regpsMatrix, truth);
             double regpsSec = regps.GetProperty("seconds").GetDouble(), regpsMb = regps.GetProperty("peak_mb").GetDouble();
-            double regpsCpu = regps.GetProperty("cpu_seconds").GetDouble();
+            double regpsCpu = regps.GetProperty("cpu_seconds").GetDouble(), regpsWarm = regps.GetProperty("warm_seconds").GetDouble();
             string dipyPath = Path.Combine(dir, "dipy.json");
             if (!skipDipy && !(reuse && File.Exists(dipyPath)))
             {
@@ -70,14 +70,14 @@ public sealed class AffineComparison : IComparison
             rows.Add(new[]
             {
                 c, string.Join("x", st.Grid.Shape),
-                F(regpsSec, "0.00"), F(dipySec, "0.00"), F(dipySec / regpsSec, "0.0") + "x",
+                F(regpsSec, "0.00"), F(regpsWarm, "0.00"), F(dipySec, "0.00"), F(dipySec / regpsSec, "0.0") + "x",
                 F(regpsCpu, "0.00"), F(dipyCpu, "0.00"),
                 F(regpsMb, "0"), F(dipyMb, "0"),
                 F(regpsErr, "0.0000"), F(dipyErr, "0.0000"),
             });
             Console.WriteLine($"{c}: RegPS {regpsSec:F2} s, {regpsMb:F0} MB, error {regpsErr:F4} mm; DIPY {dipySec:F2} s, {dipyMb:F0} MB, error {dipyErr:F4} mm");
         }
-        var header = new[] { "case", "shape", "RegPS s", "DIPY s", "speed-up", "RegPS cpu s", "DIPY cpu s", "RegPS MB", "DIPY MB", "RegPS err mm", "DIPY err mm" };
+        var header = new[] { "case", "shape", "RegPS s", "RegPS warm s", "DIPY s", "speed-up", "RegPS cpu s", "DIPY cpu s", "RegPS MB", "DIPY MB", "RegPS err mm", "DIPY err mm" };
         Console.WriteLine();
         PrintTable(header, rows);
         Console.WriteLine($"Load average at the end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]} (shared machine: wall times include waiting for a core; cpu s is user+system time).");
@@ -95,12 +95,20 @@ public sealed class AffineComparison : IComparison
         var map = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
         sw.Stop();
         proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+        long peak = proc.PeakWorkingSet64;
+        // A second, warm call (JIT done): what a session that registers several images sees.
+        var warmClock = Stopwatch.StartNew();
+        var warm = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
+        warmClock.Stop();
+        if (warm.Affine != map.Affine) throw new InvalidOperationException("Two runs on the same inputs gave different matrices.");
         var json = JsonSerializer.Serialize(new
         {
             matrix = map.Affine.ToRows(),
             seconds = sw.Elapsed.TotalSeconds,
-            cpu_seconds = (proc.TotalProcessorTime - cpu0).TotalSeconds,
-            peak_mb = proc.PeakWorkingSet64 / (1024.0 * 1024.0),
+            cpu_seconds = cpu,
+            warm_seconds = warmClock.Elapsed.TotalSeconds,
+            peak_mb = peak / (1024.0 * 1024.0),
             evaluations = map.IterationsPerLevel,
             mi = map.Metric,
         });
@@ -137,6 +145,14 @@ public sealed class AffineComparison : IComparison
                 metric1.Evaluate(w, centre, h, true);
                 cpu = Math.Min(cpu, sw.Elapsed.TotalMilliseconds);
             }
+            double valueOnly = double.MaxValue;
+            for (int r = 0; r < 15; r++)
+            {
+                sw.Restart();
+                metric1.Evaluate(w, centre, h, false);
+                valueOnly = Math.Min(valueOnly, sw.Elapsed.TotalMilliseconds);
+            }
+            Console.Write($"[value only 1 thread {valueOnly:F2} ms] ");
             Console.WriteLine($"level {l}: build {build:F1} ms, samples {level.Static.Count}, eval min {eval:F2} ms all threads, {cpu:F2} ms 1 thread ({cpu * 1e6 / level.Static.Count:F1} ns/sample 1 thread)");
         }
         return 0;

@@ -145,6 +145,7 @@ internal sealed class MattesMutualInformation
     }
 
     /// <summary>MI from the joint histogram; fills log(p_ij/q_j) (0 for empty cells) for the gradient pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double Finish(long n)
     {
         const double eps = 2.220446049250313e-16;
@@ -179,40 +180,41 @@ internal sealed class MattesMutualInformation
     }
 
     /// <summary>
-    /// One sample. Pass 1 (hist != null): adds the 4 cubic B-spline weights of the moving value to row staticBin.
-    /// Pass 2: adds w * grad (x) (d, 1) to acc, with w = sum of B3'(j - cn) log(p_ij/q_j) over the 4 taps.
-    /// The taps j = c-1..c+2 with f = cn - c use the closed forms of B3 and B3', so there are no branches per tap.
+    /// Pass 1, one sample: adds the 4 cubic B-spline weights of the moving value to row staticBin, taps j = c-1..c+2
+    /// with f = cn - c, using the closed forms of B3 (no branches per tap).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void Accumulate(double* hist, double* logRatio, double* acc, int staticBin, double v, double gx, double gy, double gz,
-        double dx, double dy, double dz)
+    private unsafe void HistAdd(double* hist, int staticBin, double v)
     {
         int nb = _bins;
         double cn = v * _mScale + _mOffset;
-        bool clamped = false;
-        if (cn < 2) { cn = 2; clamped = true; }
-        else if (cn > nb - 2) { cn = nb - 2; clamped = true; }
+        if (cn < 2) cn = 2;
+        else if (cn > nb - 2) cn = nb - 2;
         int c = (int)cn;
         if (c > nb - 3) c = nb - 3;
         double f = cn - c, g = 1 - f, f2 = f * f, f3 = f2 * f;
-        int at = staticBin * nb + c - 1;
-        if (hist is not null)
-        {
-            double* hr = hist + at;
-            hr[0] += g * g * g * (1.0 / 6);
-            hr[1] += (4 - 6 * f2 + 3 * f3) * (1.0 / 6);
-            hr[2] += (1 + 3 * f + 3 * f2 - 3 * f3) * (1.0 / 6);
-            hr[3] += f3 * (1.0 / 6);
-            return;
-        }
-        if (clamped) return;
-        double* l = logRatio + at;
-        double w = 0.5 * g * g * l[0] + (2 * f - 1.5 * f2) * l[1] + (-2 * g + 1.5 * g * g) * l[2] - 0.5 * f2 * l[3];
-        if (w == 0) return;
-        double wx = w * gx, wy = w * gy, wz = w * gz;
-        acc[0] += wx * dx; acc[1] += wx * dy; acc[2] += wx * dz; acc[3] += wx;
-        acc[4] += wy * dx; acc[5] += wy * dy; acc[6] += wy * dz; acc[7] += wy;
-        acc[8] += wz * dx; acc[9] += wz * dy; acc[10] += wz * dz; acc[11] += wz;
+        double* hr = hist + staticBin * nb + c - 1;
+        hr[0] += g * g * g * (1.0 / 6);
+        hr[1] += (4 - 6 * f2 + 3 * f3) * (1.0 / 6);
+        hr[2] += (1 + 3 * f + 3 * f2 - 3 * f3) * (1.0 / 6);
+        hr[3] += f3 * (1.0 / 6);
+    }
+
+    /// <summary>
+    /// Pass 2, one sample: w = sum over the 4 taps of B3'(j - cn) log(p_ij/q_j); 0 when the value was clamped to the
+    /// histogram's range (it then does not move with the transform).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe double Weight(double* logRatio, int staticBin, double v)
+    {
+        int nb = _bins;
+        double cn = v * _mScale + _mOffset;
+        if (cn < 2 || cn > nb - 2) return 0;
+        int c = (int)cn;
+        if (c > nb - 3) c = nb - 3;
+        double f = cn - c, g = 1 - f, f2 = f * f;
+        double* l = logRatio + staticBin * nb + c - 1;
+        return 0.5 * g * g * l[0] + (2 * f - 1.5 * f2) * l[1] + (-2 * g + 1.5 * g * g) * l[2] - 0.5 * f2 * l[3];
     }
 
     /// <summary>
@@ -355,6 +357,7 @@ internal sealed class MattesMutualInformation
     /// this block's partial histogram. Voxels whose sample falls outside the moving image count with intensity 0 (DIPY).
     /// Cost: ~8 loads + ~60 flops per voxel, no allocation.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe long DenseBlock(int begin, int end, Matrix4 full, Matrix4 g2w, double c0, double c1, double c2,
         double[]? histArr, double[]? accArr)
     {
@@ -363,6 +366,7 @@ internal sealed class MattesMutualInformation
         double qdx = full[0, 0], qdy = full[1, 0], qdz = full[2, 0];
         double wdx = g2w[0, 0], wdy = g2w[1, 0], wdz = g2w[2, 0];
         long count = 0;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (float* m = _moving)
         fixed (byte* bins = _static.Bins)
         fixed (double* hist = histArr)
@@ -384,21 +388,32 @@ internal sealed class MattesMutualInformation
                     count++;
                     if (hist is not null)
                     {
-                        Accumulate(hist, null, null, sb, Value(m, qx, qy, qz), 0, 0, 0, 0, 0, 0);
+                        HistAdd(hist, sb, Value(m, qx, qy, qz));
                         continue;
                     }
                     double v, gx, gy, gz = 0;
                     if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
                     else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
+                    double w = Weight(logRatio, sb, v);
+                    if (w == 0) continue;
                     double dx = wx0 + wdx * i - c0, dy = wy0 + wdy * i - c1, dz = wz0 + wdz * i - c2;
-                    Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, dx, dy, dz);
+                    double ux = w * gx, uy = w * gy, uz = w * gz;
+                    a0 += ux * dx; a1 += ux * dy; a2 += ux * dz; a3 += ux;
+                    a4 += uy * dx; a5 += uy * dy; a6 += uy * dz; a7 += uy;
+                    a8 += uz * dx; a9 += uz * dy; a10 += uz * dz; a11 += uz;
                 }
+            }
+            if (acc is not null)
+            {
+                acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+                acc[6] = a6; acc[7] = a7; acc[8] = a8; acc[9] = a9; acc[10] = a10; acc[11] = a11;
             }
         }
         return count;
     }
 
     /// <summary>Sparse kernel over samples [begin, end): same as the dense one, at stored world points.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe long SparseBlock(int begin, int end, Matrix4 p, double c0, double c1, double c2,
         double[]? histArr, double[]? accArr)
     {
@@ -407,6 +422,7 @@ internal sealed class MattesMutualInformation
         double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
         double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
         long count = 0;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (float* m = _moving)
         fixed (byte* bins = _static.Bins)
         fixed (double* hist = histArr)
@@ -425,13 +441,24 @@ internal sealed class MattesMutualInformation
                 count++;
                 if (hist is not null)
                 {
-                    Accumulate(hist, null, null, sb, Value(m, qx, qy, qz), 0, 0, 0, 0, 0, 0);
+                    HistAdd(hist, sb, Value(m, qx, qy, qz));
                     continue;
                 }
                 double v, gx, gy, gz = 0;
                 if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
                 else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
-                Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, x - c0, y - c1, z - c2);
+                double w = Weight(logRatio, sb, v);
+                if (w == 0) continue;
+                double dx = x - c0, dy = y - c1, dz = z - c2;
+                double ux = w * gx, uy = w * gy, uz = w * gz;
+                a0 += ux * dx; a1 += ux * dy; a2 += ux * dz; a3 += ux;
+                a4 += uy * dx; a5 += uy * dy; a6 += uy * dz; a7 += uy;
+                a8 += uz * dx; a9 += uz * dy; a10 += uz * dz; a11 += uz;
+            }
+            if (acc is not null)
+            {
+                acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3; acc[4] = a4; acc[5] = a5;
+                acc[6] = a6; acc[7] = a7; acc[8] = a8; acc[9] = a9; acc[10] = a10; acc[11] = a11;
             }
         }
         return count;
