@@ -121,6 +121,15 @@ public sealed class AffineComparison : IComparison
     {
         var (st, _) = ReadImage(Path.Combine(dir, "static"));
         var (mv, _) = ReadImage(Path.Combine(dir, "moving"));
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var clock = Stopwatch.StartNew();
+            var marks = new List<string>();
+            int evals = 0;
+            var prog = new SyncProgress(p => { if (p.Message is not null) marks.Add($"{clock.Elapsed.TotalMilliseconds:F0}ms {p.Message}"); else evals++; });
+            AffineRegistration.Register(st, mv, new AffineOptions(), prog);
+            Console.WriteLine($"run {rep}: {clock.Elapsed.TotalMilliseconds:F0} ms, {evals} evals; " + string.Join(" | ", marks));
+        }
         int[] factors = { 4, 2, 1 };
         double[] sigmas = { 3, 1, 0 };
         var centre = new double[] { 0, 0, 0 };
@@ -229,5 +238,12 @@ public sealed class AffineComparison : IComparison
         Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(w[i]))) + " |");
         Console.WriteLine("|" + string.Join("|", w.Select(x => new string('-', x + 2))) + "|");
         foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((c, i) => c.PadRight(w[i]))) + " |");
+    }
+
+    private sealed class SyncProgress : IProgress<RegistrationProgress>
+    {
+        private readonly Action<RegistrationProgress> _a;
+        public SyncProgress(Action<RegistrationProgress> a) => _a = a;
+        public void Report(RegistrationProgress value) => _a(value);
     }
 }

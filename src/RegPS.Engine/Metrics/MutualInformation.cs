@@ -352,10 +352,11 @@ internal sealed class MattesMutualInformation
     }
 
     /// <summary>
-    /// Dense kernel over static lines [begin, end) of the level grid: walks each line with incremental moving
-    /// coordinates (one add per axis per voxel), samples value + gradient from the same 8 corners, and accumulates into
-    /// this block's partial histogram. Voxels whose sample falls outside the moving image count with intensity 0 (DIPY).
-    /// Cost: ~8 loads + ~60 flops per voxel, no allocation.
+    /// Dense kernel over static lines [begin, end) of the level grid (pass 1 when <paramref name="histArr"/> is set,
+    /// pass 2 when <paramref name="accArr"/> is). Each line's moving coordinates are q0 + i dq (no matrix product per
+    /// voxel); the moving value (and, in pass 2, its exact trilinear gradient) comes from the same 8 voxels; the 12
+    /// gradient sums live in registers. Boundary: DIPY's zero padding — samples in (-1, n) blend their in-image corners
+    /// with zeros, samples further out count with intensity 0 (dense DIPY counts every static voxel). No allocation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe long DenseBlock(int begin, int end, Matrix4 full, Matrix4 g2w, double c0, double c1, double c2,
@@ -412,7 +413,7 @@ internal sealed class MattesMutualInformation
         return count;
     }
 
-    /// <summary>Sparse kernel over samples [begin, end): same as the dense one, at stored world points.</summary>
+    /// <summary>Sparse kernel over samples [begin, end): the dense kernel's arithmetic at stored (jittered) world points.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe long SparseBlock(int begin, int end, Matrix4 p, double c0, double c1, double c2,
         double[]? histArr, double[]? accArr)

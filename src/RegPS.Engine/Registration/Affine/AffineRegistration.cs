@@ -15,7 +15,9 @@ public static class AffineRegistration
 {
     /// <summary>
     /// Registers <paramref name="moving"/> to <paramref name="static"/> in world space (both images' grid-to-world
-    /// matrices are used). Returns the static-world -> moving-world map.
+    /// matrices are used). Returns the static-world -> moving-world map. For 4D images the first volume is used.
+    /// Progress: one report with a Message at the start of each level (DIPY's "Optimizing level L [max iter: N]", L counting
+    /// down to 0 = finest, prefixed by the stage), then one per function evaluation with Metric = -MI.
     /// </summary>
     /// <exception cref="OperationCanceledException">The token was cancelled (checked before every function evaluation).</exception>
     public static AffineMap Register(Image @static, Image moving, AffineOptions options, IProgress<RegistrationProgress>? progress = null,
