@@ -19,7 +19,7 @@ public static class AffineRegistration
     /// Progress: one report with a Message at the start of each level (DIPY's "Optimizing level L [max iter: N]", L counting
     /// down to 0 = finest, prefixed by the stage), then one per function evaluation with Metric = -MI.
     /// </summary>
-    /// <exception cref="OperationCanceledException">The token was cancelled (checked before every function evaluation).</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled (checked before each level and every function evaluation).</exception>
     public static AffineMap Register(Image @static, Image moving, AffineOptions options, IProgress<RegistrationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -69,6 +69,7 @@ public static class AffineRegistration
                 int maxfun = options.LevelIterations[l];
                 progress?.Report(new RegistrationProgress(stageName, l, levels, 0, maxfun, double.NaN)
                 { Message = $"{stageName}: Optimizing level {levels - 1 - l} [max iter: {maxfun}]" });
+                cancellationToken.ThrowIfCancellationRequested();
                 var level = Level(l);
                 var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax,
                     options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism);
