@@ -47,6 +47,7 @@ internal sealed class MattesMutualInformation
     private readonly int _mx, _my, _mz;
     private readonly bool _twoD;
     private readonly byte[]? _movingMask;
+    private readonly bool _excludeOutside;
     private readonly double _mScale, _mOffset;
     private readonly int _maxDegree;
     private readonly int _blocks;
@@ -60,8 +61,9 @@ internal sealed class MattesMutualInformation
     /// <param name="moving">Moving intensities on <paramref name="movingGrid"/>.</param>
     /// <param name="movingMin">Minimum of the moving intensities used for binning (inside the moving mask).</param>
     public MattesMutualInformation(int bins, MiStaticSamples samples, float[] moving, Grid movingGrid, double movingMin, double movingMax,
-        byte[]? movingMask, int maxDegree)
+        byte[]? movingMask, int maxDegree, bool excludeOutside = false)
     {
+        _excludeOutside = excludeOutside;
         if (bins < 8 || bins > 255) throw new ArgumentOutOfRangeException(nameof(bins), "Bins must be between 8 and 255.");
         _bins = bins;
         _static = samples;
@@ -217,14 +219,17 @@ internal sealed class MattesMutualInformation
         return 0.5 * g * g * l[0] + (2 * f - 1.5 * f2) * l[1] + (-2 * g + 1.5 * g * g) * l[2] - 0.5 * f2 * l[3];
     }
 
-    /// <summary>Moving-mask test by nearest neighbour on [0, n-1] (DIPY warps the mask with nearest interpolation).</summary>
+    /// <summary>
+    /// Moving-mask test by nearest neighbour on [0, n-1] (DIPY warps the mask with nearest interpolation); without a mask
+    /// (only called when outside samples are excluded) it tests that the point lies inside the moving image, [0, n-1].
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool InMovingMask(double x, double y, double z)
     {
-        if (_movingMask is null) return true;
         const double tol = 1e-6;
         if (x < -tol || y < -tol || x > _mx - 1 + tol || y > _my - 1 + tol) return false;
         if (!_twoD && (z < -tol || z > _mz - 1 + tol)) return false;
+        if (_movingMask is null) return true;
         int i = Math.Clamp((int)Math.Ceiling(x - 0.5), 0, _mx - 1);
         int j = Math.Clamp((int)Math.Ceiling(y - 0.5), 0, _my - 1);
         int k = _twoD ? 0 : Math.Clamp((int)Math.Ceiling(z - 0.5), 0, _mz - 1);
@@ -273,7 +278,7 @@ internal sealed class MattesMutualInformation
         var grid = _static.Grid;
         int nx = grid.NX, ny = grid.NY;
         double qdx = full[0, 0], qdy = full[1, 0], qdz = full[2, 0];
-        bool masked = _movingMask is not null;
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
         fixed (byte* bins = _static.Bins)
         fixed (double* hist = histArr)
@@ -309,7 +314,7 @@ internal sealed class MattesMutualInformation
         int nx = grid.NX, ny = grid.NY;
         double qdx = full[0, 0], qdy = full[1, 0], qdz = full[2, 0];
         double wdx = g2w[0, 0], wdy = g2w[1, 0], wdz = g2w[2, 0];
-        bool masked = _movingMask is not null;
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (byte* bins = _static.Bins)
@@ -352,7 +357,7 @@ internal sealed class MattesMutualInformation
         double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
         double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
         double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
-        bool masked = _movingMask is not null;
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
         fixed (byte* bins = _static.Bins)
         fixed (double* hist = histArr)
@@ -382,7 +387,7 @@ internal sealed class MattesMutualInformation
         double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
         double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
         double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
-        bool masked = _movingMask is not null;
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (byte* bins = _static.Bins)

@@ -113,6 +113,13 @@ public sealed record AffineOptions
     /// <summary>Optional mask on the moving grid: samples landing on a zero (nearest neighbour) are left out.</summary>
     public Image? MovingMask { get; init; }
 
+    /// <summary>
+    /// False (DIPY, dense): a static voxel whose sample falls outside the moving image still counts, with intensity 0.
+    /// True (ITK's rule): such samples are left out. Leave out when the background of one image is not its darkest
+    /// intensity (e.g. an inverted contrast), where the zero padding would otherwise pull the edges of the field of view.
+    /// </summary>
+    public bool ExcludeOutsideSamples { get; init; }
+
     /// <summary>Threads for the kernels; 0 = all cores. Results do not depend on it.</summary>
     public int MaxDegreeOfParallelism { get; init; }
 

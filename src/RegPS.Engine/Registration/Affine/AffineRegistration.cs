@@ -72,7 +72,7 @@ public static class AffineRegistration
                 cancellationToken.ThrowIfCancellationRequested();
                 var level = Level(l);
                 var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax,
-                    options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism);
+                    options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism, options.ExcludeOutsideSamples);
                 var start = current;
                 var objective = new AffineObjective(model, metric, start, mw2g, centre);
                 var p = new double[model.Count];

@@ -58,6 +58,17 @@ public class AffineRegistrationTests
     }
 
     [Fact]
+    public void Affine2D_InvertedContrast_BrightBackground_RecoveredWhenOutsideSamplesExcluded()
+    {
+        // v -> 1 - v^2: the background becomes the brightest intensity, unlike DIPY's zero padding outside the moving
+        // image. Counting those samples as 0 biases the optimum (about 0.1 px here); leaving them out does not.
+        var lin = Phantom.Mul(Phantom.RotZ(7), new[] { 0.96, -0.04, 0, 0.02, 1.05, 0, 0, 0, 1 });
+        var truth = Phantom.Centred(lin, new[] { 5.0, -8, 0 }, Centre2);
+        var (_, err) = Register2D(truth, v => 1 - v * v, new AffineOptions { ExcludeOutsideSamples = true });
+        Assert.True(err < 0.1, $"mean displacement error {err} px");
+    }
+
+    [Fact]
     public void MovingMask_ExcludesCorruptedRegion_AndRecovers()
     {
         // A third of the moving image is corrupted by strong noise (e.g. a coil artefact); the mask leaves it out.
