@@ -69,6 +69,9 @@ public enum RotationCenter
 /// (smooth(image * mask) / smooth(mask)), so what lies outside a mask (an artefact, a lesion, another field of view)
 /// does not bleed into the sampled region at the coarse levels, and voxels outside a mask are replaced by that masked
 /// average, so interpolation at the mask's edge does not pick up excluded values; DIPY smooths through the mask.</item>
+/// <item><b>Outside samples.</b> By default, as dense DIPY, static voxels whose sample falls outside the moving image
+/// count with intensity 0; <see cref="ExcludeOutsideSamples"/> leaves them out (ITK's rule), which removes a bias when a
+/// background is bright (measured: 0.105 px -> 0.055 px on an inverted-contrast 2D pair).</item>
 /// <item><b>Smoothing.</b> A level whose sigma is above 0 is smoothed even at factor 1 (DIPY never smooths the
 /// finest level); with the default sigmas this is the same.</item>
 /// <item><b>Threads.</b> Kernels run in parallel over blocks of image lines with per-block partial histograms summed in
