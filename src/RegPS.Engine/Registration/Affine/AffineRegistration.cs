@@ -53,7 +53,7 @@ public static class AffineRegistration
         AffineLevel Level(int l) => built[l] ??= AffinePyramid.Build(st, mv, options.StaticMask, options.MovingMask, options.Bins,
             options.Factors[l], options.Sigmas[l], options.SamplingProportion, options.Seed, options.MaxDegreeOfParallelism);
 
-        double radius = Radius(st.Grid, centre);
+        double radius = Radius(st.Grid);
         var iterations = new List<int>();
         var trace = new List<double>();
         double finalMi = double.NaN;
@@ -165,7 +165,7 @@ public static class AffineRegistration
     }
 
     /// <summary>RMS distance (mm) of the static image's box from the centre: the optimiser's parameter scale.</summary>
-    private static double Radius(Grid g, double[] c)
+    private static double Radius(Grid g)
     {
         double sum = 0;
         var sp = g.Spacing;
