@@ -43,6 +43,10 @@ public enum RotationCenter
 /// Options of <see cref="AffineRegistration.Register"/>. The defaults are DIPY's (AffineRegistration with
 /// MutualInformationMetric(32), level_iters [10000, 1000, 100], sigmas [3, 1, 0], factors [4, 2, 1], and the
 /// _public.affine_registration pipeline centre of mass -> translation -> rigid -> affine).
+/// <para>Same as DIPY: the Parzen joint histogram (static box kernel, moving cubic B-spline, 2 padding bins each side),
+/// dense sampling with zero padding, the scale space (intensities rescaled to [0, 1], sigma in voxels, coarse static
+/// grid anchored at voxel 0, moving image kept at full resolution), parameters reset to the identity at every level.
+/// The metric's value equals DIPY 1.6's MutualInformationMetric to 1e-9 on the same images and matrix (tested).</para>
 /// <para>Differences from DIPY, each chosen because it makes results better or reproducible:</para>
 /// <list type="number">
 /// <item><b>Centre of rotation.</b> Rotations, scales and shears act about <see cref="Center"/> (the static image's
