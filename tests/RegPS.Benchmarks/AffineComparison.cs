@@ -51,32 +51,36 @@ public sealed class AffineComparison : IComparison
             var regpsMatrix = MatrixFrom(regps.GetProperty("matrix"));
             double regpsErr = MeanError(st.Grid, regpsMatrix, truth);
             double regpsSec = regps.GetProperty("seconds").GetDouble(), regpsMb = regps.GetProperty("peak_mb").GetDouble();
+            double regpsCpu = regps.GetProperty("cpu_seconds").GetDouble(), regpsWarm = regps.GetProperty("warm_seconds").GetDouble();
             string dipyPath = Path.Combine(dir, "dipy.json");
             if (!skipDipy && !(reuse && File.Exists(dipyPath)))
             {
                 Console.WriteLine($"Running DIPY on {c} (slow) ...");
                 if (Exec(Python, new[] { script, "dipy", dir }, out _) != 0) return 1;
             }
-            double dipySec = double.NaN, dipyMb = double.NaN, dipyErr = double.NaN;
+            double dipySec = double.NaN, dipyMb = double.NaN, dipyErr = double.NaN, dipyCpu = double.NaN;
             if (File.Exists(dipyPath) && !skipDipy)
             {
                 var dj = JsonDocument.Parse(File.ReadAllText(dipyPath)).RootElement;
                 dipySec = dj.GetProperty("seconds").GetDouble();
+                if (dj.TryGetProperty("cpu_seconds", out var dc)) dipyCpu = dc.GetDouble();
                 dipyMb = dj.GetProperty("maxrss_mb").GetDouble();
                 dipyErr = MeanError(st.Grid, MatrixFrom(dj.GetProperty("matrix")), truth);
             }
             rows.Add(new[]
             {
                 c, string.Join("x", st.Grid.Shape),
-                F(regpsSec, "0.00"), F(dipySec, "0.00"), F(dipySec / regpsSec, "0.0") + "x",
+                F(regpsSec, "0.00"), F(regpsWarm, "0.00"), F(dipySec, "0.00"), F(dipySec / regpsSec, "0.0") + "x",
+                F(regpsCpu, "0.00"), F(dipyCpu, "0.00"),
                 F(regpsMb, "0"), F(dipyMb, "0"),
                 F(regpsErr, "0.0000"), F(dipyErr, "0.0000"),
             });
             Console.WriteLine($"{c}: RegPS {regpsSec:F2} s, {regpsMb:F0} MB, error {regpsErr:F4} mm; DIPY {dipySec:F2} s, {dipyMb:F0} MB, error {dipyErr:F4} mm");
         }
-        var header = new[] { "case", "shape", "RegPS s", "DIPY s", "speed-up", "RegPS MB", "DIPY MB", "RegPS err mm", "DIPY err mm" };
+        var header = new[] { "case", "shape", "RegPS s", "RegPS warm s", "DIPY s", "speed-up", "RegPS cpu s", "DIPY cpu s", "RegPS MB", "DIPY MB", "RegPS err mm", "DIPY err mm" };
         Console.WriteLine();
         PrintTable(header, rows);
+        Console.WriteLine($"Load average at the end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]} (shared machine: wall times include waiting for a core; cpu s is user+system time).");
         Console.WriteLine($"Error: mean over all static voxels of |A_est x - A_true x| (mm). Threads for RegPS: {(threads == "0" ? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture) : threads)}; DIPY 1.6 is single-threaded.");
         return 0;
     }
@@ -85,16 +89,26 @@ public sealed class AffineComparison : IComparison
     {
         var (st, _) = ReadImage(Path.Combine(dir, "static"));
         var (mv, _) = ReadImage(Path.Combine(dir, "moving"));
+        using var proc = Process.GetCurrentProcess();
+        var cpu0 = proc.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         var map = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
         sw.Stop();
-        using var proc = Process.GetCurrentProcess();
         proc.Refresh();
+        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+        long peak = proc.PeakWorkingSet64;
+        // A second, warm call (JIT done): what a session that registers several images sees.
+        var warmClock = Stopwatch.StartNew();
+        var warm = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
+        warmClock.Stop();
+        if (warm.Affine != map.Affine) throw new InvalidOperationException("Two runs on the same inputs gave different matrices.");
         var json = JsonSerializer.Serialize(new
         {
             matrix = map.Affine.ToRows(),
             seconds = sw.Elapsed.TotalSeconds,
-            peak_mb = proc.PeakWorkingSet64 / (1024.0 * 1024.0),
+            cpu_seconds = cpu,
+            warm_seconds = warmClock.Elapsed.TotalSeconds,
+            peak_mb = peak / (1024.0 * 1024.0),
             evaluations = map.IterationsPerLevel,
             mi = map.Metric,
         });
@@ -107,6 +121,15 @@ public sealed class AffineComparison : IComparison
     {
         var (st, _) = ReadImage(Path.Combine(dir, "static"));
         var (mv, _) = ReadImage(Path.Combine(dir, "moving"));
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var clock = Stopwatch.StartNew();
+            var marks = new List<string>();
+            int evals = 0;
+            var prog = new SyncProgress(p => { if (p.Message is not null) marks.Add($"{clock.Elapsed.TotalMilliseconds:F0}ms {p.Message}"); else evals++; });
+            AffineRegistration.Register(st, mv, new AffineOptions(), prog);
+            Console.WriteLine($"run {rep}: {clock.Elapsed.TotalMilliseconds:F0} ms, {evals} evals; " + string.Join(" | ", marks));
+        }
         int[] factors = { 4, 2, 1 };
         double[] sigmas = { 3, 1, 0 };
         var centre = new double[] { 0, 0, 0 };
@@ -118,14 +141,28 @@ public sealed class AffineComparison : IComparison
             double build = sw.Elapsed.TotalMilliseconds;
             var metric = new RegPS.Engine.Metrics.MattesMutualInformation(32, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax, null, 0);
             var w = mv.Grid.WorldToGrid * Matrix4.Translation(0.3, 0.2, 0.1);
+            var metric1 = new RegPS.Engine.Metrics.MattesMutualInformation(32, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax, null, 1);
             metric.Evaluate(w, centre, h, true);
-            sw.Restart();
-            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            int reps = 10;
-            for (int r = 0; r < reps; r++) metric.Evaluate(w, centre, h, true);
-            double eval = sw.Elapsed.TotalMilliseconds / reps;
-            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / reps;
-            Console.WriteLine($"level {l}: build {build:F1} ms, samples {level.Static.Count}, eval {eval:F2} ms wall, {cpu:F2} ms cpu ({cpu * 1e6 / level.Static.Count:F1} cpu ns/sample)");
+            metric1.Evaluate(w, centre, h, true);
+            double eval = double.MaxValue, cpu = double.MaxValue;
+            for (int r = 0; r < 15; r++)
+            {
+                sw.Restart();
+                metric.Evaluate(w, centre, h, true);
+                eval = Math.Min(eval, sw.Elapsed.TotalMilliseconds);
+                sw.Restart();
+                metric1.Evaluate(w, centre, h, true);
+                cpu = Math.Min(cpu, sw.Elapsed.TotalMilliseconds);
+            }
+            double valueOnly = double.MaxValue;
+            for (int r = 0; r < 15; r++)
+            {
+                sw.Restart();
+                metric1.Evaluate(w, centre, h, false);
+                valueOnly = Math.Min(valueOnly, sw.Elapsed.TotalMilliseconds);
+            }
+            Console.Write($"[value only 1 thread {valueOnly:F2} ms] ");
+            Console.WriteLine($"level {l}: build {build:F1} ms, samples {level.Static.Count}, eval min {eval:F2} ms all threads, {cpu:F2} ms 1 thread ({cpu * 1e6 / level.Static.Count:F1} ns/sample 1 thread)");
         }
         return 0;
     }
@@ -201,5 +238,12 @@ public sealed class AffineComparison : IComparison
         Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(w[i]))) + " |");
         Console.WriteLine("|" + string.Join("|", w.Select(x => new string('-', x + 2))) + "|");
         foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((c, i) => c.PadRight(w[i]))) + " |");
+    }
+
+    private sealed class SyncProgress : IProgress<RegistrationProgress>
+    {
+        private readonly Action<RegistrationProgress> _a;
+        public SyncProgress(Action<RegistrationProgress> a) => _a = a;
+        public void Report(RegistrationProgress value) => _a(value);
     }
 }

@@ -5,7 +5,7 @@
   affine_bench.py dipy CASEDIR            run DIPY 1.6 on one case (tutorial chain: centre of mass ->
                                           translation -> rigid -> affine, MI 32 bins, default level_iters
                                           [10000,1000,100], sigmas [3,1,0], factors [4,2,1]) and write
-                                          CASEDIR/dipy.json {matrix, seconds, maxrss_mb}
+                                          CASEDIR/dipy.json {matrix, seconds, cpu_seconds, maxrss_mb}
 
 Volumes are exchanged as raw float32 little-endian, x fastest (NIfTI order), with a JSON sidecar
 {"shape": [nx, ny(, nz)], "affine": 4x4 grid-to-world rows (RAS mm)}. For 2D cases the affine is 4x4
@@ -133,6 +133,7 @@ def run_dipy(casedir):
     else:
         transforms = [TranslationTransform3D(), RigidTransform3D(), AffineTransform3D()]
     t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     c_of_mass = transform_centers_of_mass(static, s_aff, moving, m_aff)
     reg = AffineRegistration(metric=MutualInformationMetric(32, None), level_iters=[10000, 1000, 100],
                              sigmas=[3.0, 1.0, 0.0], factors=[4, 2, 1], verbosity=0)
@@ -141,6 +142,8 @@ def run_dipy(casedir):
         result = reg.optimize(static, moving, tr, None, s_aff, m_aff, starting_affine=starting)
         starting = result.affine
     seconds = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     mat = np.asarray(starting, float)
     if dim == 2:
         full = np.eye(4)
@@ -148,7 +151,7 @@ def run_dipy(casedir):
         mat = full
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     with open(os.path.join(casedir, "dipy.json"), "w") as f:
-        json.dump({"matrix": mat.tolist(), "seconds": seconds, "maxrss_mb": rss_mb}, f)
+        json.dump({"matrix": mat.tolist(), "seconds": seconds, "cpu_seconds": cpu, "maxrss_mb": rss_mb}, f)
     print(json.dumps({"case": os.path.basename(casedir), "seconds": seconds, "maxrss_mb": rss_mb}))
 
 

@@ -47,6 +47,7 @@ internal sealed class MattesMutualInformation
     private readonly int _mx, _my, _mz;
     private readonly bool _twoD;
     private readonly byte[]? _movingMask;
+    private readonly bool _excludeOutside;
     private readonly double _mScale, _mOffset;
     private readonly int _maxDegree;
     private readonly int _blocks;
@@ -60,8 +61,9 @@ internal sealed class MattesMutualInformation
     /// <param name="moving">Moving intensities on <paramref name="movingGrid"/>.</param>
     /// <param name="movingMin">Minimum of the moving intensities used for binning (inside the moving mask).</param>
     public MattesMutualInformation(int bins, MiStaticSamples samples, float[] moving, Grid movingGrid, double movingMin, double movingMax,
-        byte[]? movingMask, int maxDegree)
+        byte[]? movingMask, int maxDegree, bool excludeOutside = false)
     {
+        _excludeOutside = excludeOutside;
         if (bins < 8 || bins > 255) throw new ArgumentOutOfRangeException(nameof(bins), "Bins must be between 8 and 255.");
         _bins = bins;
         _static = samples;
@@ -145,6 +147,7 @@ internal sealed class MattesMutualInformation
     }
 
     /// <summary>MI from the joint histogram; fills log(p_ij/q_j) (0 for empty cells) for the gradient pass.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double Finish(long n)
     {
         const double eps = 2.220446049250313e-16;
@@ -179,143 +182,142 @@ internal sealed class MattesMutualInformation
     }
 
     /// <summary>
-    /// One sample. Pass 1 (hist != null): adds the 4 cubic B-spline weights of the moving value to row staticBin.
-    /// Pass 2: adds w * grad (x) (d, 1) to acc, with w = sum of B3'(j - cn) log(p_ij/q_j) over the 4 taps.
-    /// The taps j = c-1..c+2 with f = cn - c use the closed forms of B3 and B3', so there are no branches per tap.
+    /// Pass 1, one sample: adds the 4 cubic B-spline weights of the moving value to row staticBin, taps j = c-1..c+2
+    /// with f = cn - c, using the closed forms of B3 (no branches per tap).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void Accumulate(double* hist, double* logRatio, double* acc, int staticBin, double v, double gx, double gy, double gz,
-        double dx, double dy, double dz)
+    private unsafe void HistAdd(double* hist, int staticBin, double v)
     {
         int nb = _bins;
         double cn = v * _mScale + _mOffset;
-        bool clamped = false;
-        if (cn < 2) { cn = 2; clamped = true; }
-        else if (cn > nb - 2) { cn = nb - 2; clamped = true; }
+        if (cn < 2) cn = 2;
+        else if (cn > nb - 2) cn = nb - 2;
         int c = (int)cn;
         if (c > nb - 3) c = nb - 3;
         double f = cn - c, g = 1 - f, f2 = f * f, f3 = f2 * f;
-        int at = staticBin * nb + c - 1;
-        if (hist is not null)
-        {
-            double* hr = hist + at;
-            hr[0] += g * g * g * (1.0 / 6);
-            hr[1] += (4 - 6 * f2 + 3 * f3) * (1.0 / 6);
-            hr[2] += (1 + 3 * f + 3 * f2 - 3 * f3) * (1.0 / 6);
-            hr[3] += f3 * (1.0 / 6);
-            return;
-        }
-        if (clamped) return;
-        double* l = logRatio + at;
-        double w = 0.5 * g * g * l[0] + (2 * f - 1.5 * f2) * l[1] + (-2 * g + 1.5 * g * g) * l[2] - 0.5 * f2 * l[3];
-        if (w == 0) return;
-        double wx = w * gx, wy = w * gy, wz = w * gz;
-        acc[0] += wx * dx; acc[1] += wx * dy; acc[2] += wx * dz; acc[3] += wx;
-        acc[4] += wy * dx; acc[5] += wy * dy; acc[6] += wy * dz; acc[7] += wy;
-        acc[8] += wz * dx; acc[9] += wz * dy; acc[10] += wz * dz; acc[11] += wz;
+        double* hr = hist + staticBin * nb + c - 1;
+        hr[0] += g * g * g * (1.0 / 6);
+        hr[1] += (4 - 6 * f2 + 3 * f3) * (1.0 / 6);
+        hr[2] += (1 + 3 * f + 3 * f2 - 3 * f3) * (1.0 / 6);
+        hr[3] += f3 * (1.0 / 6);
     }
 
     /// <summary>
-    /// Zero-padded trilinear value and its exact gradient (moving voxel units) at continuous index (x, y, z):
-    /// corners outside the image count as 0, so points in (-1, n) still get their in-bounds corners (DIPY's rule).
-    /// Returns false when the point is outside (-1, n) on some axis (value and gradient 0).
+    /// Pass 2, one sample: w = sum over the 4 taps of B3'(j - cn) log(p_ij/q_j); 0 when the value was clamped to the
+    /// histogram's range (it then does not move with the transform).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe bool Sample3(float* m, double x, double y, double z, out double v, out double gx, out double gy, out double gz)
+    private unsafe double Weight(double* logRatio, int staticBin, double v)
     {
-        int nx = _mx, ny = _my, nz = _mz;
-        v = gx = gy = gz = 0;
-        if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return false;
-        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
-        double fx = x - i0, fy = y - j0, fz = z - k0;
-        double c000, c100, c010, c110, c001, c101, c011, c111;
-        long sxy = (long)nx * ny;
-        if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 < nx - 1 && j0 < ny - 1 && k0 < nz - 1)
-        {
-            float* p = m + k0 * sxy + (long)j0 * nx + i0;
-            c000 = p[0]; c100 = p[1]; c010 = p[nx]; c110 = p[nx + 1];
-            float* q = p + sxy;
-            c001 = q[0]; c101 = q[1]; c011 = q[nx]; c111 = q[nx + 1];
-        }
-        else
-        {
-            c000 = At(m, i0, j0, k0); c100 = At(m, i0 + 1, j0, k0); c010 = At(m, i0, j0 + 1, k0); c110 = At(m, i0 + 1, j0 + 1, k0);
-            c001 = At(m, i0, j0, k0 + 1); c101 = At(m, i0 + 1, j0, k0 + 1); c011 = At(m, i0, j0 + 1, k0 + 1); c111 = At(m, i0 + 1, j0 + 1, k0 + 1);
-        }
-        double ex = 1 - fx, ey = 1 - fy, ez = 1 - fz;
-        // Interpolate along x first, then y, then z; gradients from the same corner values.
-        double a00 = ex * c000 + fx * c100, a10 = ex * c010 + fx * c110, a01 = ex * c001 + fx * c101, a11 = ex * c011 + fx * c111;
-        double b0 = ey * a00 + fy * a10, b1 = ey * a01 + fy * a11;
-        v = ez * b0 + fz * b1;
-        gz = b1 - b0;
-        gy = ez * (a10 - a00) + fz * (a11 - a01);
-        gx = ez * (ey * (c100 - c000) + fy * (c110 - c010)) + fz * (ey * (c101 - c001) + fy * (c111 - c011));
-        return true;
+        int nb = _bins;
+        double cn = v * _mScale + _mOffset;
+        if (cn < 2 || cn > nb - 2) return 0;
+        int c = (int)cn;
+        if (c > nb - 3) c = nb - 3;
+        double f = cn - c, g = 1 - f, f2 = f * f;
+        double* l = logRatio + staticBin * nb + c - 1;
+        return 0.5 * g * g * l[0] + (2 * f - 1.5 * f2) * l[1] + (-2 * g + 1.5 * g * g) * l[2] - 0.5 * f2 * l[3];
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe double At(float* m, int i, int j, int k) =>
-        (uint)i < (uint)_mx && (uint)j < (uint)_my && (uint)k < (uint)_mz ? m[((long)k * _my + j) * _mx + i] : 0.0;
-
-    /// <summary>Zero-padded bilinear value and gradient in one slice (2D images).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe bool Sample2(float* m, double x, double y, out double v, out double gx, out double gy)
-    {
-        int nx = _mx, ny = _my;
-        v = gx = gy = 0;
-        if (!(x > -1 && y > -1 && x < nx && y < ny)) return false;
-        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
-        double fx = x - i0, fy = y - j0;
-        double c00, c10, c01, c11;
-        if (i0 >= 0 && j0 >= 0 && i0 < nx - 1 && j0 < ny - 1)
-        {
-            float* p = m + (long)j0 * nx + i0;
-            c00 = p[0]; c10 = p[1]; c01 = p[nx]; c11 = p[nx + 1];
-        }
-        else
-        {
-            c00 = At(m, i0, j0, 0); c10 = At(m, i0 + 1, j0, 0); c01 = At(m, i0, j0 + 1, 0); c11 = At(m, i0 + 1, j0 + 1, 0);
-        }
-        double ex = 1 - fx, ey = 1 - fy;
-        double a0 = ex * c00 + fx * c10, a1 = ex * c01 + fx * c11;
-        v = ey * a0 + fy * a1;
-        gy = a1 - a0;
-        gx = ey * (c10 - c00) + fy * (c11 - c01);
-        return true;
-    }
-
-    /// <summary>Moving-mask test by nearest neighbour on [0, n-1] (DIPY warps the mask with nearest interpolation).</summary>
+    /// <summary>
+    /// Moving-mask test by nearest neighbour on [0, n-1] (DIPY warps the mask with nearest interpolation); without a mask
+    /// (only called when outside samples are excluded) it tests that the point lies inside the moving image, [0, n-1].
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool InMovingMask(double x, double y, double z)
     {
-        if (_movingMask is null) return true;
         const double tol = 1e-6;
         if (x < -tol || y < -tol || x > _mx - 1 + tol || y > _my - 1 + tol) return false;
         if (!_twoD && (z < -tol || z > _mz - 1 + tol)) return false;
+        if (_movingMask is null) return true;
         int i = Math.Clamp((int)Math.Ceiling(x - 0.5), 0, _mx - 1);
         int j = Math.Clamp((int)Math.Ceiling(y - 0.5), 0, _my - 1);
         int k = _twoD ? 0 : Math.Clamp((int)Math.Ceiling(z - 0.5), 0, _mz - 1);
         return _movingMask[((long)k * _my + j) * _mx + i] != 0;
     }
 
-    /// <summary>
-    /// Dense kernel over static lines [begin, end) of the level grid: walks each line with incremental moving
-    /// coordinates (one add per axis per voxel), samples value + gradient from the same 8 corners, and accumulates into
-    /// this block's partial histogram. Voxels whose sample falls outside the moving image count with intensity 0 (DIPY).
-    /// Cost: ~8 loads + ~60 flops per voxel, no allocation.
-    /// </summary>
     private unsafe long DenseBlock(int begin, int end, Matrix4 full, Matrix4 g2w, double c0, double c1, double c2,
         double[]? histArr, double[]? accArr)
+    {
+        fixed (float* m = _moving)
+        {
+            if (_twoD)
+            {
+                var s = new Bilinear(m, _mx, _my);
+                return histArr is not null ? DenseHist(s, begin, end, full, histArr) : DenseGrad(s, begin, end, full, g2w, c0, c1, c2, accArr!);
+            }
+            var t = new Trilinear(m, _mx, _my, _mz);
+            return histArr is not null ? DenseHist(t, begin, end, full, histArr) : DenseGrad(t, begin, end, full, g2w, c0, c1, c2, accArr!);
+        }
+    }
+
+    private unsafe long SparseBlock(int begin, int end, Matrix4 p, double c0, double c1, double c2, double[]? histArr, double[]? accArr)
+    {
+        fixed (float* m = _moving)
+        {
+            if (_twoD)
+            {
+                var s = new Bilinear(m, _mx, _my);
+                return histArr is not null ? SparseHist(s, begin, end, p, histArr) : SparseGrad(s, begin, end, p, c0, c1, c2, accArr!);
+            }
+            var t = new Trilinear(m, _mx, _my, _mz);
+            return histArr is not null ? SparseHist(t, begin, end, p, histArr) : SparseGrad(t, begin, end, p, c0, c1, c2, accArr!);
+        }
+    }
+
+    /// <summary>
+    /// Dense pass 1 over static lines [begin, end) of the level grid: each line's moving coordinates are q0 + i dq (no
+    /// matrix product per voxel), the moving value is interpolated (zero padding: samples in (-1, n) blend their
+    /// in-image corners with zeros, samples further out count with intensity 0, as dense DIPY counts every static voxel)
+    /// and its 4 B-spline taps are added to this block's histogram. Specialised per sampler (a struct), so the
+    /// interpolation is inlined; no allocation.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe long DenseHist<TS>(TS sampler, int begin, int end, Matrix4 full, double[] histArr) where TS : struct, IMovingSampler
+    {
+        var grid = _static.Grid;
+        int nx = grid.NX, ny = grid.NY;
+        double qdx = full[0, 0], qdy = full[1, 0], qdz = full[2, 0];
+        bool masked = _movingMask is not null || _excludeOutside;
+        long count = 0;
+        fixed (byte* bins = _static.Bins)
+        fixed (double* hist = histArr)
+        {
+            for (int line = begin; line < end; line++)
+            {
+                int k = line / ny, j = line % ny;
+                var (qx0, qy0, qz0) = full.Apply(0, j, k);
+                byte* rowBins = bins + (long)line * nx;
+                for (int i = 0; i < nx; i++)
+                {
+                    int sb = rowBins[i];
+                    if (sb == 255) continue;
+                    double qx = qx0 + qdx * i, qy = qy0 + qdy * i, qz = qz0 + qdz * i;
+                    if (masked && !InMovingMask(qx, qy, qz)) continue;
+                    count++;
+                    HistAdd(hist, sb, sampler.Value(qx, qy, qz));
+                }
+            }
+        }
+        return count;
+    }
+
+    /// <summary>
+    /// Dense pass 2: the same walk as pass 1; value and exact interpolant gradient from the same corners, the sample's
+    /// weight from log(p_ij/q_j), and w * grad (x) (x - c, 1) summed in 12 registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe long DenseGrad<TS>(TS sampler, int begin, int end, Matrix4 full, Matrix4 g2w, double c0, double c1, double c2,
+        double[] accArr) where TS : struct, IMovingSampler
     {
         var grid = _static.Grid;
         int nx = grid.NX, ny = grid.NY;
         double qdx = full[0, 0], qdy = full[1, 0], qdz = full[2, 0];
         double wdx = g2w[0, 0], wdy = g2w[1, 0], wdz = g2w[2, 0];
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
-        fixed (float* m = _moving)
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (byte* bins = _static.Bins)
-        fixed (double* hist = histArr)
-        fixed (double* acc = accArr)
         fixed (double* logRatio = _logRatio)
         {
             for (int line = begin; line < end; line++)
@@ -329,32 +331,66 @@ internal sealed class MattesMutualInformation
                     int sb = rowBins[i];
                     if (sb == 255) continue;
                     double qx = qx0 + qdx * i, qy = qy0 + qdy * i, qz = qz0 + qdz * i;
-                    if (_movingMask is not null && !InMovingMask(qx, qy, qz)) continue;
-                    double v, gx, gy, gz = 0;
-                    if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
-                    else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
-                    double dx = wx0 + wdx * i - c0, dy = wy0 + wdy * i - c1, dz = wz0 + wdz * i - c2;
-                    Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, dx, dy, dz);
+                    if (masked && !InMovingMask(qx, qy, qz)) continue;
                     count++;
+                    double v = sampler.ValueGradient(qx, qy, qz, out double gx, out double gy, out double gz);
+                    double w = Weight(logRatio, sb, v);
+                    if (w == 0) continue;
+                    double dx = wx0 + wdx * i - c0, dy = wy0 + wdy * i - c1, dz = wz0 + wdz * i - c2;
+                    double ux = w * gx, uy = w * gy, uz = w * gz;
+                    a0 += ux * dx; a1 += ux * dy; a2 += ux * dz; a3 += ux;
+                    a4 += uy * dx; a5 += uy * dy; a6 += uy * dz; a7 += uy;
+                    a8 += uz * dx; a9 += uz * dy; a10 += uz * dz; a11 += uz;
                 }
             }
         }
+        accArr[0] = a0; accArr[1] = a1; accArr[2] = a2; accArr[3] = a3; accArr[4] = a4; accArr[5] = a5;
+        accArr[6] = a6; accArr[7] = a7; accArr[8] = a8; accArr[9] = a9; accArr[10] = a10; accArr[11] = a11;
         return count;
     }
 
-    /// <summary>Sparse kernel over samples [begin, end): same as the dense one, at stored world points.</summary>
-    private unsafe long SparseBlock(int begin, int end, Matrix4 p, double c0, double c1, double c2,
-        double[]? histArr, double[]? accArr)
+    /// <summary>Sparse pass 1 over samples [begin, end): pass 1's arithmetic at stored (jittered) world points.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe long SparseHist<TS>(TS sampler, int begin, int end, Matrix4 p, double[] histArr) where TS : struct, IMovingSampler
     {
         var pts = _static.Points!;
         double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
         double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
         double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
+        bool masked = _movingMask is not null || _excludeOutside;
         long count = 0;
-        fixed (float* m = _moving)
         fixed (byte* bins = _static.Bins)
         fixed (double* hist = histArr)
-        fixed (double* acc = accArr)
+        {
+            for (int s = begin; s < end; s++)
+            {
+                int sb = bins[s];
+                if (sb == 255) continue;
+                double x = pts[3 * s], y = pts[3 * s + 1], z = pts[3 * s + 2];
+                double qx = p00 * x + p01 * y + p02 * z + p03;
+                double qy = p10 * x + p11 * y + p12 * z + p13;
+                double qz = p20 * x + p21 * y + p22 * z + p23;
+                if (masked && !InMovingMask(qx, qy, qz)) continue;
+                count++;
+                HistAdd(hist, sb, sampler.Value(qx, qy, qz));
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Sparse pass 2 over samples [begin, end): pass 2's arithmetic at stored (jittered) world points.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe long SparseGrad<TS>(TS sampler, int begin, int end, Matrix4 p, double c0, double c1, double c2, double[] accArr)
+        where TS : struct, IMovingSampler
+    {
+        var pts = _static.Points!;
+        double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
+        double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
+        double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
+        bool masked = _movingMask is not null || _excludeOutside;
+        long count = 0;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
+        fixed (byte* bins = _static.Bins)
         fixed (double* logRatio = _logRatio)
         {
             for (int s = begin; s < end; s++)
@@ -365,14 +401,146 @@ internal sealed class MattesMutualInformation
                 double qx = p00 * x + p01 * y + p02 * z + p03;
                 double qy = p10 * x + p11 * y + p12 * z + p13;
                 double qz = p20 * x + p21 * y + p22 * z + p23;
-                if (_movingMask is not null && !InMovingMask(qx, qy, qz)) continue;
-                double v, gx, gy, gz = 0;
-                if (_twoD) Sample2(m, qx, qy, out v, out gx, out gy);
-                else Sample3(m, qx, qy, qz, out v, out gx, out gy, out gz);
-                Accumulate(hist, logRatio, acc, sb, v, gx, gy, gz, x - c0, y - c1, z - c2);
+                if (masked && !InMovingMask(qx, qy, qz)) continue;
                 count++;
+                double v = sampler.ValueGradient(qx, qy, qz, out double gx, out double gy, out double gz);
+                double w = Weight(logRatio, sb, v);
+                if (w == 0) continue;
+                double dx = x - c0, dy = y - c1, dz = z - c2;
+                double ux = w * gx, uy = w * gy, uz = w * gz;
+                a0 += ux * dx; a1 += ux * dy; a2 += ux * dz; a3 += ux;
+                a4 += uy * dx; a5 += uy * dy; a6 += uy * dz; a7 += uy;
+                a8 += uz * dx; a9 += uz * dy; a10 += uz * dz; a11 += uz;
             }
         }
+        accArr[0] = a0; accArr[1] = a1; accArr[2] = a2; accArr[3] = a3; accArr[4] = a4; accArr[5] = a5;
+        accArr[6] = a6; accArr[7] = a7; accArr[8] = a8; accArr[9] = a9; accArr[10] = a10; accArr[11] = a11;
         return count;
+    }
+}
+
+/// <summary>Interpolation of the moving image at a continuous voxel index (a struct, so kernels specialise and inline it).</summary>
+internal interface IMovingSampler
+{
+    double Value(double x, double y, double z);
+    double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz);
+}
+
+/// <summary>
+/// Zero-padded trilinear interpolation (DIPY's rule): corners outside the image count as 0, so points in (-1, n) still
+/// get their in-bounds corners; points further out are 0 with gradient 0. The gradient is the exact derivative of the
+/// interpolant (moving voxel units) from the same 8 corners, and Value uses the same arithmetic as ValueGradient.
+/// </summary>
+internal readonly unsafe struct Trilinear : IMovingSampler
+{
+    private readonly float* _m;
+    private readonly int _nx, _ny, _nz;
+    public Trilinear(float* m, int nx, int ny, int nz) { _m = m; _nx = nx; _ny = ny; _nz = nz; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double At(int i, int j, int k) =>
+        (uint)i < (uint)_nx && (uint)j < (uint)_ny && (uint)k < (uint)_nz ? _m[((long)k * _ny + j) * _nx + i] : 0.0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Corners(int i0, int j0, int k0, out double c000, out double c100, out double c010, out double c110,
+        out double c001, out double c101, out double c011, out double c111)
+    {
+        int nx = _nx;
+        if (i0 >= 0 && j0 >= 0 && k0 >= 0 && i0 < nx - 1 && j0 < _ny - 1 && k0 < _nz - 1)
+        {
+            long sxy = (long)nx * _ny;
+            float* p = _m + k0 * sxy + (long)j0 * nx + i0;
+            c000 = p[0]; c100 = p[1]; c010 = p[nx]; c110 = p[nx + 1];
+            float* q = p + sxy;
+            c001 = q[0]; c101 = q[1]; c011 = q[nx]; c111 = q[nx + 1];
+        }
+        else
+        {
+            c000 = At(i0, j0, k0); c100 = At(i0 + 1, j0, k0); c010 = At(i0, j0 + 1, k0); c110 = At(i0 + 1, j0 + 1, k0);
+            c001 = At(i0, j0, k0 + 1); c101 = At(i0 + 1, j0, k0 + 1); c011 = At(i0, j0 + 1, k0 + 1); c111 = At(i0 + 1, j0 + 1, k0 + 1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double Value(double x, double y, double z)
+    {
+        if (!(x > -1 && y > -1 && z > -1 && x < _nx && y < _ny && z < _nz)) return 0;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        Corners(i0, j0, k0, out var c000, out var c100, out var c010, out var c110, out var c001, out var c101, out var c011, out var c111);
+        double ex = 1 - fx, ey = 1 - fy, ez = 1 - fz;
+        double a00 = ex * c000 + fx * c100, a10 = ex * c010 + fx * c110, a01 = ex * c001 + fx * c101, a11 = ex * c011 + fx * c111;
+        double b0 = ey * a00 + fy * a10, b1 = ey * a01 + fy * a11;
+        return ez * b0 + fz * b1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
+    {
+        gx = gy = gz = 0;
+        if (!(x > -1 && y > -1 && z > -1 && x < _nx && y < _ny && z < _nz)) return 0;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        Corners(i0, j0, k0, out var c000, out var c100, out var c010, out var c110, out var c001, out var c101, out var c011, out var c111);
+        double ex = 1 - fx, ey = 1 - fy, ez = 1 - fz;
+        double a00 = ex * c000 + fx * c100, a10 = ex * c010 + fx * c110, a01 = ex * c001 + fx * c101, a11 = ex * c011 + fx * c111;
+        double b0 = ey * a00 + fy * a10, b1 = ey * a01 + fy * a11;
+        gz = b1 - b0;
+        gy = ez * (a10 - a00) + fz * (a11 - a01);
+        gx = ez * (ey * (c100 - c000) + fy * (c110 - c010)) + fz * (ey * (c101 - c001) + fy * (c111 - c011));
+        return ez * b0 + fz * b1;
+    }
+}
+
+/// <summary>Zero-padded bilinear interpolation in one slice (2D images), with the rules of <see cref="Trilinear"/>; z is ignored.</summary>
+internal readonly unsafe struct Bilinear : IMovingSampler
+{
+    private readonly float* _m;
+    private readonly int _nx, _ny;
+    public Bilinear(float* m, int nx, int ny) { _m = m; _nx = nx; _ny = ny; }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private double At(int i, int j) => (uint)i < (uint)_nx && (uint)j < (uint)_ny ? _m[(long)j * _nx + i] : 0.0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Corners(int i0, int j0, out double c00, out double c10, out double c01, out double c11)
+    {
+        int nx = _nx;
+        if (i0 >= 0 && j0 >= 0 && i0 < nx - 1 && j0 < _ny - 1)
+        {
+            float* p = _m + (long)j0 * nx + i0;
+            c00 = p[0]; c10 = p[1]; c01 = p[nx]; c11 = p[nx + 1];
+        }
+        else
+        {
+            c00 = At(i0, j0); c10 = At(i0 + 1, j0); c01 = At(i0, j0 + 1); c11 = At(i0 + 1, j0 + 1);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double Value(double x, double y, double z)
+    {
+        if (!(x > -1 && y > -1 && x < _nx && y < _ny)) return 0;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+        double fx = x - i0, fy = y - j0;
+        Corners(i0, j0, out var c00, out var c10, out var c01, out var c11);
+        double ex = 1 - fx, ey = 1 - fy;
+        double a0 = ex * c00 + fx * c10, a1 = ex * c01 + fx * c11;
+        return ey * a0 + fy * a1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
+    {
+        gx = gy = gz = 0;
+        if (!(x > -1 && y > -1 && x < _nx && y < _ny)) return 0;
+        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
+        double fx = x - i0, fy = y - j0;
+        Corners(i0, j0, out var c00, out var c10, out var c01, out var c11);
+        double ex = 1 - fx, ey = 1 - fy;
+        double a0 = ex * c00 + fx * c10, a1 = ex * c01 + fx * c11;
+        gy = a1 - a0;
+        gx = ey * (c10 - c00) + fy * (c11 - c01);
+        return ey * a0 + fy * a1;
     }
 }

@@ -43,6 +43,10 @@ public enum RotationCenter
 /// Options of <see cref="AffineRegistration.Register"/>. The defaults are DIPY's (AffineRegistration with
 /// MutualInformationMetric(32), level_iters [10000, 1000, 100], sigmas [3, 1, 0], factors [4, 2, 1], and the
 /// _public.affine_registration pipeline centre of mass -> translation -> rigid -> affine).
+/// <para>Same as DIPY: the Parzen joint histogram (static box kernel, moving cubic B-spline, 2 padding bins each side),
+/// dense sampling with zero padding, the scale space (intensities rescaled to [0, 1], sigma in voxels, coarse static
+/// grid anchored at voxel 0, moving image kept at full resolution), parameters reset to the identity at every level.
+/// The metric's value equals DIPY 1.6's MutualInformationMetric to 1e-9 on the same images and matrix (tested).</para>
 /// <para>Differences from DIPY, each chosen because it makes results better or reproducible:</para>
 /// <list type="number">
 /// <item><b>Centre of rotation.</b> Rotations, scales and shears act about <see cref="Center"/> (the static image's
@@ -65,6 +69,13 @@ public enum RotationCenter
 /// <item><b>Sparse sampling.</b> With <see cref="SamplingProportion"/>, every ceil(1/p)-th static voxel (x-fastest
 /// order) jittered by N(0, 0.25^2) voxels, drawn from <see cref="Seed"/> (reported in the result) — DIPY's scheme with
 /// a user seed instead of the hard-wired 1234 and numpy's C order. Masks are honoured in sparse mode too (DIPY ignores them).</item>
+/// <item><b>Masked smoothing.</b> With a mask, each level is smoothed by normalised convolution
+/// (smooth(image * mask) / smooth(mask)), so what lies outside a mask (an artefact, a lesion, another field of view)
+/// does not bleed into the sampled region at the coarse levels, and voxels outside a mask are replaced by that masked
+/// average, so interpolation at the mask's edge does not pick up excluded values; DIPY smooths through the mask.</item>
+/// <item><b>Outside samples.</b> By default, as dense DIPY, static voxels whose sample falls outside the moving image
+/// count with intensity 0; <see cref="ExcludeOutsideSamples"/> leaves them out (ITK's rule), which removes a bias when a
+/// background is bright (measured: 0.105 px -> 0.055 px on an inverted-contrast 2D pair).</item>
 /// <item><b>Smoothing.</b> A level whose sigma is above 0 is smoothed even at factor 1 (DIPY never smooths the
 /// finest level); with the default sigmas this is the same.</item>
 /// <item><b>Threads.</b> Kernels run in parallel over blocks of image lines with per-block partial histograms summed in
@@ -108,6 +119,13 @@ public sealed record AffineOptions
 
     /// <summary>Optional mask on the moving grid: samples landing on a zero (nearest neighbour) are left out.</summary>
     public Image? MovingMask { get; init; }
+
+    /// <summary>
+    /// False (DIPY, dense): a static voxel whose sample falls outside the moving image still counts, with intensity 0.
+    /// True (ITK's rule): such samples are left out. Leave out when the background of one image is not its darkest
+    /// intensity (e.g. an inverted contrast), where the zero padding would otherwise pull the edges of the field of view.
+    /// </summary>
+    public bool ExcludeOutsideSamples { get; init; }
 
     /// <summary>Threads for the kernels; 0 = all cores. Results do not depend on it.</summary>
     public int MaxDegreeOfParallelism { get; init; }

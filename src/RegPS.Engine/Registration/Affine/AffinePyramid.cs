@@ -30,13 +30,7 @@ internal static class AffinePyramid
         var sg = @static.Grid;
         int dim = sg.Dimension;
         // Static: normalise, smooth, normalise, shrink.
-        float[] sFull = Normalise(@static.Buffer, sg.VoxelCount);
-        if (sigma > 0)
-        {
-            var sig = dim == 2 ? new[] { sigma, sigma, 0 } : new[] { sigma, sigma, sigma };
-            Gaussian.SmoothInPlace(sFull, sg.NX, sg.NY, sg.NZ, sig, maxDegree);
-            sFull = Normalise(sFull, sg.VoxelCount);
-        }
+        float[] sFull = SmoothLevel(@static, staticMask, sigma, maxDegree);
         var shrink = ShrinkFactors(sg, factor);
         int lx = Math.Max(1, sg.NX / shrink[0]), ly = Math.Max(1, sg.NY / shrink[1]), lz = dim == 2 ? 1 : Math.Max(1, sg.NZ / shrink[2]);
         var levelG2w = sg.GridToWorld * Matrix4.Scaling(shrink[0], shrink[1], dim == 2 ? 1 : shrink[2]);
@@ -100,13 +94,7 @@ internal static class AffinePyramid
 
         // Moving: normalise, smooth at full resolution, normalise.
         var mg = moving.Grid;
-        float[] mFull = Normalise(moving.Buffer, mg.VoxelCount);
-        if (sigma > 0)
-        {
-            var sig = dim == 2 ? new[] { sigma, sigma, 0 } : new[] { sigma, sigma, sigma };
-            Gaussian.SmoothInPlace(mFull, mg.NX, mg.NY, mg.NZ, sig, maxDegree);
-            mFull = Normalise(mFull, mg.VoxelCount);
-        }
+        float[] mFull = SmoothLevel(moving, movingMask, sigma, maxDegree);
         double mMin = double.PositiveInfinity, mMax = double.NegativeInfinity;
         var mMask = movingMask?.Buffer;
         for (int v = 0; v < mFull.Length; v++)
@@ -116,6 +104,43 @@ internal static class AffinePyramid
             mMax = Math.Max(mMax, mFull[v]);
         }
         return new AffineLevel { Static = samples, Moving = mFull, MovingMin = mMin, MovingMax = mMax, Factor = factor, Sigma = sigma };
+    }
+
+    /// <summary>
+    /// The image rescaled to [0, 1], smoothed with sigma voxels and rescaled again (DIPY). With a mask, smoothing is
+    /// normalised by the smoothed mask (smooth(I m) / smooth(m)), so intensities outside the mask do not bleed into it
+    /// (DIPY smooths through the mask), and voxels outside the mask are replaced by that masked average (sigma at least
+    /// one voxel) so interpolation at the mask's edge does not pick up excluded values; inside voxels at sigma 0 keep
+    /// their values, and voxels the smoothed mask does not reach become 0.
+    /// </summary>
+    private static float[] SmoothLevel(Image image, Image? mask, double sigma, int maxDegree)
+    {
+        var g = image.Grid;
+        float[] data = Normalise(image.Buffer, g.VoxelCount);
+        if (sigma <= 0 && mask is null) return data;
+        double s = mask is null ? sigma : Math.Max(sigma, 1);
+        var sig = g.Dimension == 2 ? new[] { s, s, 0 } : new[] { s, s, s };
+        if (mask is null)
+        {
+            Gaussian.SmoothInPlace(data, g.NX, g.NY, g.NZ, sig, maxDegree);
+            return Normalise(data, g.VoxelCount);
+        }
+        var m = new float[g.VoxelCount];
+        var mb = mask.Buffer;
+        var weighted = new float[g.VoxelCount];
+        for (int i = 0; i < m.Length; i++)
+        {
+            m[i] = mb[i] != 0 ? 1f : 0f;
+            weighted[i] = data[i] * m[i];
+        }
+        Gaussian.SmoothInPlace(weighted, g.NX, g.NY, g.NZ, sig, maxDegree);
+        Gaussian.SmoothInPlace(m, g.NX, g.NY, g.NZ, sig, maxDegree);
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (sigma <= 0 && mb[i] != 0) continue;
+            data[i] = m[i] > 1e-6f ? (float)((double)weighted[i] / m[i]) : 0f;
+        }
+        return Normalise(data, g.VoxelCount);
     }
 
     /// <summary>

@@ -15,9 +15,11 @@ public static class AffineRegistration
 {
     /// <summary>
     /// Registers <paramref name="moving"/> to <paramref name="static"/> in world space (both images' grid-to-world
-    /// matrices are used). Returns the static-world -> moving-world map.
+    /// matrices are used). Returns the static-world -> moving-world map. For 4D images the first volume is used.
+    /// Progress: one report with a Message at the start of each level (DIPY's "Optimizing level L [max iter: N]", L counting
+    /// down to 0 = finest, prefixed by the stage), then one per function evaluation with Metric = -MI.
     /// </summary>
-    /// <exception cref="OperationCanceledException">The token was cancelled (checked before every function evaluation).</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled (checked before each level and every function evaluation).</exception>
     public static AffineMap Register(Image @static, Image moving, AffineOptions options, IProgress<RegistrationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -51,7 +53,7 @@ public static class AffineRegistration
         AffineLevel Level(int l) => built[l] ??= AffinePyramid.Build(st, mv, options.StaticMask, options.MovingMask, options.Bins,
             options.Factors[l], options.Sigmas[l], options.SamplingProportion, options.Seed, options.MaxDegreeOfParallelism);
 
-        double radius = Radius(st.Grid, centre);
+        double radius = Radius(st.Grid);
         var iterations = new List<int>();
         var trace = new List<double>();
         double finalMi = double.NaN;
@@ -67,9 +69,10 @@ public static class AffineRegistration
                 int maxfun = options.LevelIterations[l];
                 progress?.Report(new RegistrationProgress(stageName, l, levels, 0, maxfun, double.NaN)
                 { Message = $"{stageName}: Optimizing level {levels - 1 - l} [max iter: {maxfun}]" });
+                cancellationToken.ThrowIfCancellationRequested();
                 var level = Level(l);
                 var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax,
-                    options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism);
+                    options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism, options.ExcludeOutsideSamples);
                 var start = current;
                 var objective = new AffineObjective(model, metric, start, mw2g, centre);
                 var p = new double[model.Count];
@@ -162,7 +165,7 @@ public static class AffineRegistration
     }
 
     /// <summary>RMS distance (mm) of the static image's box from the centre: the optimiser's parameter scale.</summary>
-    private static double Radius(Grid g, double[] c)
+    private static double Radius(Grid g)
     {
         double sum = 0;
         var sp = g.Spacing;

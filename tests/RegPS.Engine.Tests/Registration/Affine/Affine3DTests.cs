@@ -73,6 +73,10 @@ public class Affine3DTests
         var two = AffineRegistration.Register(st, mv, o with { MaxDegreeOfParallelism = 2 });
         Assert.Equal(one.Affine.ToArray(), two.Affine.ToArray());
         Assert.Equal(one.MetricTrace, two.MetricTrace);
+        var sparse = o with { SamplingProportion = 0.5, Stages = new[] { TransformType.Affine } };
+        var s1 = AffineRegistration.Register(st, mv, sparse with { MaxDegreeOfParallelism = 1 });
+        var s2 = AffineRegistration.Register(st, mv, sparse with { MaxDegreeOfParallelism = 2 });
+        Assert.Equal(s1.Affine.ToArray(), s2.Affine.ToArray());
     }
 
     [Fact]
