@@ -1,0 +1,86 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    # DIPY's circle and C, reduced to 64x64 so the test is quick.
+    $circleFull = Get-PhotoImage (Join-Path $Samples 'dipy_circle.png')
+    $cFull = Get-PhotoImage (Join-Path $Samples 'dipy_C.png')
+    $small = [RegPS.Engine.Images.Grid]::new(64, 64, 1, [RegPS.Engine.Images.Matrix4]::Translation(1.5, 1.5, 0) * [RegPS.Engine.Images.Matrix4]::Scaling(4, 4, 1), 2)
+    $script:Circle = $circleFull | Convert-RegImage -Reference ([RegPS.Engine.Images.Image]::FromVoxels($small, [float[]]::new(4096)))
+    $script:C = $cFull | Convert-RegImage -Reference ([RegPS.Engine.Images.Image]::FromVoxels($small, [float[]]::new(4096)))
+
+    function Get-Correlation($a, $b) {
+        $x = $a.ToArray(); $y = $b.ToArray(); $n = $x.Length
+        $mx = ($x | Measure-Object -Average).Average; $my = ($y | Measure-Object -Average).Average
+        $sxy = 0.0; $sxx = 0.0; $syy = 0.0
+        for ($i = 0; $i -lt $n; $i++) { $dx = $x[$i] - $mx; $dy = $y[$i] - $my; $sxy += $dx * $dy; $sxx += $dx * $dx; $syy += $dy * $dy }
+        $sxy / [math]::Sqrt($sxx * $syy)
+    }
+}
+
+Describe 'Register-SynImage' {
+    BeforeAll {
+        # As in the engine tests: the C (moving) is warped onto the circle (static) with DIPY's CCMetric defaults.
+        $script:Map = Register-SynImage -Static $Circle -Moving $C
+    }
+
+    It 'warps the C into the circle' {
+        $Map | Should -BeOfType ([RegPS.Engine.Registration.DiffeomorphicMap])
+        $before = Get-Correlation $Circle $C
+        $after = Get-Correlation $Circle $Map.Transform($C)
+        $after | Should -BeGreaterThan 0.85
+        $after | Should -BeGreaterThan ($before + 0.2)
+        $Map.FoldedVoxels | Should -Be 0
+    }
+
+    It 'maps the circle back towards the C with the inverse' {
+        (Get-Correlation $C $Map.TransformInverse($Circle)) | Should -BeGreaterThan ((Get-Correlation $C $Circle) + 0.05)
+    }
+
+    It 'shows its summary in the default view' {
+        $text = $Map | Out-String
+        $text | Should -Match 'FinalCorrelation'
+        $text | Should -Match 'FoldedVoxels'
+    }
+
+    It 'draws the deformation grid and the overlay through the map' {
+        $g = $Map | Export-DeformationGrid -Path 'TestDrive:/grid.png' -Underlay $Circle
+        $g | Should -BeOfType ([IO.FileInfo])
+        (Get-PhotoImage $g.FullName).Grid.NX | Should -BeGreaterOrEqual 64
+        $o = $Map | Export-StereoOverlay -Static $Circle -Moving $C -Path 'TestDrive:/after.png'
+        $o | Should -Exist
+    }
+
+    It 'saves the map, loads it back and applies it the same way' {
+        $files = $Map | Export-RegTransform 'TestDrive:/sub-01_xfm.json'
+        $files.Name | Should -Contain 'sub-01_xfm_warp.nii.gz'
+        $files.Name | Should -Contain 'sub-01_xfm_inversewarp.nii.gz'
+        $files.Name | Should -Contain 'sub-01_xfm_affine.mat'
+        $loaded = Import-RegTransform 'TestDrive:/sub-01_xfm.json'
+        $loaded | Should -BeOfType ([RegPS.Engine.Registration.DiffeomorphicMap])
+        $a = ($C | Invoke-RegTransform -Path 'TestDrive:/sub-01_xfm.json').ToArray()
+        [Linq.Enumerable]::SequenceEqual($a, $Map.Transform($C).ToArray()) | Should -BeTrue
+        # Nearest-neighbour keeps label values: no value appears that the input did not have.
+        $labels = $Circle | Invoke-RegTransform -Map $loaded -Inverse -Interpolation Nearest
+        $inValues = $Circle.ToArray() | Sort-Object -Unique
+        $labels.ToArray() | Sort-Object -Unique | Where-Object { $_ -notin $inValues -and $_ -ne 0 } | Should -BeNullOrEmpty
+    }
+
+    It 'refuses a moving image of another dimension, without stopping the pipeline' {
+        $vol = New-TestVolume -N 16
+        $maps = @($vol, $C) | Register-SynImage -Static $Circle -LevelIterations 2 -ErrorVariable errs -ErrorAction SilentlyContinue
+        @($maps).Count | Should -Be 1
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'SynRegistrationFailed*'
+    }
+}
+
+Describe 'Affine transform files' {
+    It 'saves an affine map as ITK text and reads it back with the images' {
+        $s = Get-PhotoImage (Join-Path $Samples 'BrainProtonDensitySlice.png')
+        $m = [RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Translation(3, -2, 0), $s.Grid, $s.Grid)
+        $f = $m | Export-RegTransform 'TestDrive:/affine.txt'
+        Get-Content $f.FullName -First 1 | Should -Be '#Insight Transform File V1.0'
+        $back = Import-RegTransform 'TestDrive:/affine.txt' -Static $s
+        $back.Affine.MaxAbsDifference($m.Affine) | Should -BeLessThan 1e-12
+        $null = Import-RegTransform 'TestDrive:/affine.txt' -ErrorVariable errs -ErrorAction SilentlyContinue
+        $errs[0].Exception.Message | Should -Match '-Static'
+    }
+}
