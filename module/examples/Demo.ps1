@@ -80,6 +80,48 @@ foreach ($axis in 'Axial', 'Coronal', 'Sagittal') {
     Add-Picture ($affine | Export-StereoOverlay -Static $t1 -Moving $t1Moved3d -Path "$out/3d-after-$($axis.ToLower()).png" -Axis $axis -Layout ThreePanel -Force) "3D after affine registration, $axis"
 }
 
+function Get-Correlation($a, $b) {
+    # Pearson correlation of two images on one grid (computed in the engine's own float32 buffers).
+    $x = $a.ToArray(); $y = $b.ToArray(); $n = $x.Length
+    $mx = [Linq.Enumerable]::Average([double[]] $x); $my = [Linq.Enumerable]::Average([double[]] $y)
+    $sxy = 0.0; $sxx = 0.0; $syy = 0.0
+    for ($i = 0; $i -lt $n; $i++) { $dx = $x[$i] - $mx; $dy = $y[$i] - $my; $sxy += $dx * $dy; $sxx += $dx * $dx; $syy += $dy * $dy }
+    $sxy / [math]::Sqrt($sxx * $syy)
+}
+
+Write-Host "`n== 2D SyN: the slice and a copy deformed by a smooth B-spline warp (ITK examples): affine, then SyN"
+$warped = Get-PhotoImage "$samples/BrainProtonDensitySliceBSplined10.png"
+$affine2d = Register-AffineImage -Static $pd -Moving $warped
+$syn2d = Register-SynImage -Static $pd -Moving $warped -Prealign $affine2d
+$syn2d | Out-Host
+Write-Host ("  correlation with the static slice: headers only {0:0.000}, after affine {1:0.000}, after SyN {2:0.000}; folded voxels {3}" -f `
+    (Get-Correlation $pd ($warped | Convert-RegImage -Reference $pd)), (Get-Correlation $pd $affine2d.Transform($warped)), (Get-Correlation $pd $syn2d.Transform($warped)), $syn2d.FoldedVoxels)
+Add-Picture (Export-StereoOverlay -Static $pd -Moving ($warped | Convert-RegImage -Reference $pd) -Path "$out/2d-syn-before.png" -Layout ThreePanel -Force) 'B-spline-warped slice, before registration'
+Add-Picture ($affine2d | Export-StereoOverlay -Static $pd -Moving $warped -Path "$out/2d-syn-after-affine.png" -Layout ThreePanel -Force) 'B-spline-warped slice after affine registration'
+Add-Picture ($syn2d | Export-StereoOverlay -Static $pd -Moving $warped -Path "$out/2d-syn-after-syn.png" -Layout ThreePanel -Force) 'B-spline-warped slice after affine + SyN'
+Add-Picture ($syn2d | Export-DeformationGrid -Path "$out/2d-syn-grid.png" -Underlay $pd -Force) 'the SyN warp drawn as a deformed grid over the static slice'
+
+Write-Host "`n== 2D SyN: DIPY's circle and C (64x64), local cross-correlation with DIPY's defaults"
+$small = [RegPS.Engine.Images.Grid]::new(64, 64, 1, [RegPS.Engine.Images.Matrix4]::Translation(1.5, 1.5, 0) * [RegPS.Engine.Images.Matrix4]::Scaling(4, 4, 1), 2)
+$smallRef = [RegPS.Engine.Images.Image]::FromVoxels($small, [float[]]::new(64 * 64))
+$circle = Get-PhotoImage "$samples/dipy_circle.png" | Convert-RegImage -Reference $smallRef
+$cShape = Get-PhotoImage "$samples/dipy_C.png" | Convert-RegImage -Reference $smallRef
+$synC = Register-SynImage -Static $circle -Moving $cShape
+Write-Host ("  correlation with the circle: before {0:0.000}, after SyN {1:0.000}; folded voxels {2}" -f (Get-Correlation $circle $cShape), (Get-Correlation $circle $synC.Transform($cShape)), $synC.FoldedVoxels)
+Add-Picture ($synC | Export-StereoOverlay -Static $circle -Moving $cShape -Path "$out/2d-circle-c-after.png" -Layout ThreePanel -Force) 'the C warped onto the circle'
+Add-Picture ($synC | Export-DeformationGrid -Path "$out/2d-circle-c-grid.png" -Underlay $circle -LineSpacing 4 -Force) 'the circle-to-C warp as a deformed grid'
+
+Write-Host "`n== 3D SyN after the affine: the moved T1 copy, saved as ANTs-convention files"
+$syn3d = Register-SynImage -Static $t1 -Moving $t1Moved3d -Prealign $affine
+$syn3d | Out-Host
+Write-Host ("  correlation with the static T1: after affine {0:0.0000}, after SyN {1:0.0000}" -f (Get-Correlation $t1 $affine.Transform($t1Moved3d)), (Get-Correlation $t1 $syn3d.Transform($t1Moved3d)))
+$saved = $syn3d | Export-RegTransform "$out/T1_moved_xfm.json" -Force
+Write-Host "  saved: $(($saved | ForEach-Object Name) -join ', ')"
+$again = Import-RegTransform "$out/T1_moved_xfm.json"
+$t1Moved3d | Invoke-RegTransform -Map $again | Export-NiftiImage "$out/T1_moved_syn.nii.gz" -Force | Out-Null
+Add-Picture ($syn3d | Export-StereoOverlay -Static $t1 -Moving $t1Moved3d -Path "$out/3d-after-syn-coronal.png" -Axis Coronal -Layout ThreePanel -Force) '3D after affine + SyN, coronal'
+Add-Picture ($syn3d | Export-DeformationGrid -Path "$out/3d-syn-grid-coronal.png" -Axis Coronal -Underlay $t1 -LineSpacing 4 -Force) '3D SyN warp, coronal slice'
+
 Write-Host "`n== Pictures"
 $pictures | Format-Table -AutoSize -Wrap | Out-Host
 Write-Host "Open them in any image viewer: red = static only, green = moving only, yellow = both agree."
