@@ -19,7 +19,7 @@ public enum Boundary
     ZeroPadded,
     /// <summary>
     /// scipy.ndimage mode='constant' (what nibabel's resample_from_to uses): points outside [0, n-1] are 0,
-    /// points inside are interpolated from in-bounds voxels only.
+    /// points inside are interpolated from in-bounds voxels only; nearest rounds ties up, as scipy does.
     /// </summary>
     Constant,
 }
@@ -139,20 +139,23 @@ public static class Resampler
     }
 
     /// <summary>
-    /// Nearest neighbour with ties rounded down. ZeroPadded: valid on [0, n-1] (DIPY);
-    /// Constant: valid on [-0.5, n-0.5) (the voxel whose cell contains the point).
+    /// Nearest neighbour, valid on [0, n-1] on every axis (0 outside). ZeroPadded rounds ties down (DIPY);
+    /// Constant rounds ties up, as scipy.ndimage's order-0 interpolation (and so nibabel's resample_from_to) does.
     /// </summary>
     public static float Nearest(float[] d, int off, int nx, int ny, int nz, double x, double y, double z, Boundary boundary)
     {
-        double lo = boundary == Boundary.ZeroPadded ? 0 : -0.5;
-        double hx = boundary == Boundary.ZeroPadded ? nx - 1 : nx - 0.5;
-        double hy = boundary == Boundary.ZeroPadded ? ny - 1 : ny - 0.5;
-        double hz = boundary == Boundary.ZeroPadded ? nz - 1 : nz - 0.5;
         const double tol = 1e-6;
-        if (x < lo - tol || y < lo - tol || z < lo - tol || x > hx + tol || y > hy + tol || z > hz + tol) return 0f;
-        int i = Math.Clamp((int)Math.Ceiling(x - 0.5), 0, nx - 1);
-        int j = Math.Clamp((int)Math.Ceiling(y - 0.5), 0, ny - 1);
-        int k = Math.Clamp((int)Math.Ceiling(z - 0.5), 0, nz - 1);
+        if (x < -tol || y < -tol || z < -tol || x > nx - 1 + tol || y > ny - 1 + tol || z > nz - 1 + tol) return 0f;
+        int i, j, k;
+        if (boundary == Boundary.ZeroPadded)
+        {
+            i = (int)Math.Ceiling(x - 0.5); j = (int)Math.Ceiling(y - 0.5); k = (int)Math.Ceiling(z - 0.5);
+        }
+        else
+        {
+            i = (int)Math.Floor(x + 0.5); j = (int)Math.Floor(y + 0.5); k = (int)Math.Floor(z + 0.5);
+        }
+        i = Math.Clamp(i, 0, nx - 1); j = Math.Clamp(j, 0, ny - 1); k = Math.Clamp(k, 0, nz - 1);
         return d[off + (k * ny + j) * nx + i];
     }
 }

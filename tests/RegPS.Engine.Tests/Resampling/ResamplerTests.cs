@@ -35,13 +35,15 @@ public class ResamplerTests
     }
 
     [Fact]
-    public void NearestRoundsTiesDown()
+    public void NearestRoundsTiesDownForDipyAndUpForScipy()
     {
         var d = new float[] { 1, 2, 3 };
         Assert.Equal(1f, Resampler.Nearest(d, 0, 3, 1, 1, 0.5, 0, 0, Boundary.ZeroPadded));
         Assert.Equal(2f, Resampler.Nearest(d, 0, 3, 1, 1, 0.51, 0, 0, Boundary.ZeroPadded));
+        Assert.Equal(2f, Resampler.Nearest(d, 0, 3, 1, 1, 0.5, 0, 0, Boundary.Constant));
         Assert.Equal(0f, Resampler.Nearest(d, 0, 3, 1, 1, 2.2, 0, 0, Boundary.ZeroPadded));
-        Assert.Equal(3f, Resampler.Nearest(d, 0, 3, 1, 1, 2.2, 0, 0, Boundary.Constant));
+        Assert.Equal(0f, Resampler.Nearest(d, 0, 3, 1, 1, 2.2, 0, 0, Boundary.Constant));
+        Assert.Equal(0f, Resampler.Nearest(d, 0, 3, 1, 1, -0.2, 0, 0, Boundary.Constant));
     }
 
     [Fact]
