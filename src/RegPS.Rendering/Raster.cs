@@ -1,5 +1,7 @@
 using SkiaSharp;
 
+using RegPS.Engine.Common;
+
 namespace RegPS.Rendering;
 
 /// <summary>Small helpers shared by the renderers: bitmaps from byte buffers, PNG encoding, default scale.</summary>

@@ -2,31 +2,46 @@ namespace RegPS.Engine.Common;
 
 /// <summary>
 /// Writes a file so that it either appears complete or not at all: the content goes to a hidden temporary file in the
-/// target folder, which is flushed and renamed over the target only when the writer returns. A failure or cancellation
-/// deletes the temporary file and leaves any existing target untouched.
+/// target folder (".name.guid.tmp"), which is flushed to disk and renamed over the target only when the writer returns.
+/// A failure or cancellation deletes the temporary file and leaves any existing target untouched. Every RegPS writer
+/// (NIfTI, PNG, transforms) goes through here.
 /// </summary>
 public static class AtomicFile
 {
-    public static void Write(string path, bool overwrite, Action<Stream> write)
+    public static void Write(string path, bool overwrite, Action<Stream> write, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var full = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(full) ?? ".";
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"The folder '{dir}' does not exist.");
-        if (!overwrite && File.Exists(full)) throw new IOException($"The file '{full}' already exists; pass overwrite (-Force) to replace it.");
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        ArgumentNullException.ThrowIfNull(write);
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+            throw new IOException($"Cannot write '{full}': it is a directory.");
+        if (File.Exists(full) && !overwrite)
+            throw new IOException($"The file '{full}' already exists; pass overwrite (-Force) to replace it.");
+        string dir = Path.GetDirectoryName(full) ?? throw new IOException($"Cannot write '{full}': it has no parent folder.");
+        if (!Directory.Exists(dir))
+            throw new DirectoryNotFoundException($"Cannot write '{full}': the folder '{dir}' does not exist.");
+
+        string temp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
         try
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                write(fs);
-                fs.Flush(true);
+                write(stream);
+                stream.Flush(true);
             }
-            File.Move(temp, full, overwrite);
+            ct.ThrowIfCancellationRequested();
+            try
+            {
+                File.Move(temp, full, overwrite);
+            }
+            catch (IOException e) when (!overwrite && File.Exists(full))
+            {
+                throw new IOException($"The file '{full}' already exists; pass overwrite (-Force) to replace it.", e);
+            }
         }
         catch
         {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            try { if (File.Exists(temp)) File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
     }

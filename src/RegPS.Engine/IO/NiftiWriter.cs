@@ -1,3 +1,4 @@
+using RegPS.Engine.Common;
 using System.Buffers;
 using System.IO.Compression;
 using RegPS.Engine.Images;
@@ -44,46 +45,20 @@ public static class NiftiWriter
         if (full.EndsWith(".nii.gz", StringComparison.OrdinalIgnoreCase)) gzip = true;
         else if (full.EndsWith(".nii", StringComparison.OrdinalIgnoreCase)) gzip = false;
         else throw new ArgumentException($"{full}: RegPS writes NIfTI as .nii or .nii.gz; the name must end with one of those.", nameof(path));
-        if (!overwrite && File.Exists(full))
-            throw new IOException($"{full} already exists; pass overwrite to replace it.");
-        string dir = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"{dir}: the folder to write {Path.GetFileName(full)} into does not exist.");
-
         var type = ResolveType(image, dataType);
         var header = BuildHeader(image, type, out var scaling, out bool _);
-
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
+        AtomicFile.Write(full, overwrite, fs =>
         {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                var gz = gzip ? new GZipStream(fs, GzipLevel, leaveOpen: true) : null;
-                Stream s = (Stream?)gz ?? fs;
-                try
-                {
-                    s.Write(NiftiFormat.Serialize(header));
-                    s.Write(new byte[4]); // no extensions
-                    WriteVoxels(s, image, type, scaling, ct);
-                }
-                finally { gz?.Dispose(); }
-                fs.Flush(flushToDisk: true);
-            }
-            ct.ThrowIfCancellationRequested();
+            var gz = gzip ? new GZipStream(fs, GzipLevel, leaveOpen: true) : null;
+            Stream s = (Stream?)gz ?? fs;
             try
             {
-                File.Move(temp, full, overwrite);
+                s.Write(NiftiFormat.Serialize(header));
+                s.Write(new byte[4]); // no extensions
+                WriteVoxels(s, image, type, scaling, ct);
             }
-            catch (IOException e) when (!overwrite && File.Exists(full))
-            {
-                throw new IOException($"{full} already exists; pass overwrite to replace it.", e);
-            }
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+            finally { gz?.Dispose(); }
+        }, ct);
     }
 
     private static NiftiType ResolveType(Image image, NiftiDataType? requested)

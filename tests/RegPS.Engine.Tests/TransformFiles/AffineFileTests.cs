@@ -1,20 +1,10 @@
-using System.Diagnostics;
+using RegPS.Engine.Tests.TestSupport;
 using System.Globalization;
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
 using RegPS.Engine.TransformFiles;
 
 namespace RegPS.Engine.Tests.TransformFiles;
-
-/// <summary>Runs only where Connectome Workbench's wb_command is installed, or always under CI (which installs it).</summary>
-public sealed class WorkbenchFactAttribute : FactAttribute
-{
-    public WorkbenchFactAttribute()
-    {
-        if (!File.Exists("/usr/bin/wb_command") && Environment.GetEnvironmentVariable("CI") != "true")
-            Skip = "skipped because /usr/bin/wb_command (Debian package connectome-workbench) is not installed";
-    }
-}
 
 public class AffineFileTests : IDisposable
 {
@@ -119,18 +109,6 @@ public class AffineFileTests : IDisposable
         Assert.Single(Directory.GetFiles(_dir));
     }
 
-    private static string Wb(params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/wb_command") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "wb_command timed out");
-        Assert.True(p.ExitCode == 0, $"wb_command {string.Join(' ', args)} failed: {output} {err.Result}");
-        return output;
-    }
-
     private static Matrix4 ReadWorld(string path) =>
         new(File.ReadAllText(path).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)
             .Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray());
@@ -143,7 +121,7 @@ public class AffineFileTests : IDisposable
         File.WriteAllText(itk, AffineFile.ToItkText(Known, 3).Replace("AffineTransform_double_3_3", "MatrixOffsetTransformBase_double_3_3"));
         var world = Path.Combine(_dir, "world.txt");
         // ITK maps target (static) points to source (moving) points: that is wb's 'target to source' (-inverse) world matrix.
-        Wb("-convert-affine", "-from-itk", itk, "-to-world", world, "-inverse");
+        Workbench.Run("-convert-affine", "-from-itk", itk, "-to-world", world, "-inverse");
         Assert.True(ReadWorld(world).MaxAbsDifference(Known) < 1e-6); // wb_command computes in float32
     }
 
@@ -153,7 +131,7 @@ public class AffineFileTests : IDisposable
         var world = Path.Combine(_dir, "in-world.txt");
         File.WriteAllText(world, AffineFile.ToRasText(Known));
         var itk = Path.Combine(_dir, "wb.txt");
-        Wb("-convert-affine", "-from-world", world, "-inverse", "-to-itk", itk);
+        Workbench.Run("-convert-affine", "-from-world", world, "-inverse", "-to-itk", itk);
         Assert.True(AffineFile.Read(itk, out _).MaxAbsDifference(Known) < 1e-6); // wb_command computes in float32
     }
 }

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using RegPS.Engine.Tests.TestSupport;
 using RegPS.Engine.Registration;
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
@@ -68,17 +68,6 @@ public class DisplacementFieldFileTests : IDisposable
         Assert.Contains("not a displacement field", e.Message);
     }
 
-    private static void Wb(params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/wb_command") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "wb_command timed out");
-        Assert.True(p.ExitCode == 0, $"wb_command failed: {output} {err.Result}");
-    }
-
     [WorkbenchFact]
     public void WorkbenchReadsOurWarpAsTheSameRasField()
     {
@@ -87,7 +76,7 @@ public class DisplacementFieldFileTests : IDisposable
         var itk = Path.Combine(_dir, "ours_warp.nii.gz");
         DisplacementFieldFile.Write(itk, f);
         var world = Path.Combine(_dir, "world.nii.gz");
-        Wb("-convert-warpfield", "-from-itk", itk, "-to-world", world);
+        Workbench.Run("-convert-warpfield", "-from-itk", itk, "-to-world", world);
         var w = NiftiReader.Read(world);
         Assert.Equal(3, w.Volumes);
         Assert.True(w.Grid.GridToWorld.MaxAbsDifference(g.GridToWorld) < 1e-5);
@@ -107,7 +96,7 @@ public class DisplacementFieldFileTests : IDisposable
         var world = Path.Combine(_dir, "in_world.nii.gz");
         NiftiWriter.Write(new Image(g, planes, 3), world);
         var itk = Path.Combine(_dir, "wb_warp.nii.gz");
-        Wb("-convert-warpfield", "-from-world", world, "-to-itk", itk);
+        Workbench.Run("-convert-warpfield", "-from-world", world, "-to-itk", itk);
         var back = DisplacementFieldFile.Read(itk);
         Assert.True(back.Grid.SameAs(g, 1e-5));
         for (int i = 0; i < n * 3; i++) Assert.Equal(f.Values[i], back.Values[i], 4);
