@@ -377,7 +377,7 @@ internal static class VectorFields
     /// The affine part is folded into one 4x4 map from (voxel index, field) to image index, so a voxel costs one
     /// 3x3 product and one interpolation.
     /// </summary>
-    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree)
+    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, bool allowSimd = true)
     {
         var M = imgGrid.WorldToGrid * worldMap;
         var A = M * g.Grid.GridToWorld;
@@ -386,18 +386,20 @@ internal static class VectorFields
         double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
         double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
         var a = new[] { a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, m00, m01, m02, m10, m11, m12, m20, m21, m22 };
-        SliceIterator.For(g.Rows, maxDegree, r => WarpRow(r, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst));
+        SliceIterator.For(g.Rows, maxDegree, r => WarpRow(r, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst, allowSimd));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WarpRow(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    private static void WarpRow(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, bool allowSimd)
     {
         double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
         double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
         int j = r % ny, k = r / ny;
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
-        for (int i = 0; i < nx; i++, o++)
+        int start = allowSimd && sz > 1 && nx >= 8 && Avx2.IsSupported ? WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst) : 0;
+        o += start;
+        for (int i = start; i < nx; i++, o++)
         {
             double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
             double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
@@ -405,6 +407,73 @@ internal static class VectorFields
             double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
             dst[o] = SampleZeroPadded(img, sx, sy, sz, x, y, z);
         }
+    }
+
+    /// <summary>
+    /// AVX2 version of the warp for 3D images, 8 voxels per step: the 8 sample points are formed in float and, when all
+    /// 8 lie where every trilinear corner exists, the 8 corners are gathered and blended with 7 lerps; otherwise that
+    /// group goes through the scalar zero-padded sampler. Float arithmetic (the scalar path is double): values agree
+    /// with it to about 1e-5 relative. Returns the number of voxels done.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int WarpRowAvx2(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        int j = r % ny, k = r / ny;
+        double bxd = a[1] * j + a[2] * k + a[3], byd = a[5] * j + a[6] * k + a[7], bzd = a[9] * j + a[10] * k + a[11];
+        var a00 = Vector256.Create((float)a[0]); var a10 = Vector256.Create((float)a[4]); var a20 = Vector256.Create((float)a[8]);
+        var m00 = Vector256.Create((float)a[12]); var m01 = Vector256.Create((float)a[13]); var m02 = Vector256.Create((float)a[14]);
+        var m10 = Vector256.Create((float)a[15]); var m11 = Vector256.Create((float)a[16]); var m12 = Vector256.Create((float)a[17]);
+        var m20 = Vector256.Create((float)a[18]); var m21 = Vector256.Create((float)a[19]); var m22 = Vector256.Create((float)a[20]);
+        var stride3 = Vector256.Create(0, 3, 6, 9, 12, 15, 18, 21);
+        var lane = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
+        var zero = Vector256<float>.Zero;
+        var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1)); var zlim = Vector256.Create((float)(sz - 1));
+        var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
+        int sxy = sx * sy;
+        int done = nx & ~7;
+        fixed (float* pd = d, pi = img, po = dst)
+        {
+            for (int i = 0; i < done; i += 8)
+            {
+                int o = r * nx + i;
+                var dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
+                var dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
+                var dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                var ii = Vector256.Create((float)i) + lane;
+                // base terms in double, rounded once to float
+                var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
+                var y = Vector256.Create((float)byd) + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
+                var z = Vector256.Create((float)bzd) + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
+                var ok = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThan(x, xlim)
+                       & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThan(y, ylim)
+                       & Vector256.GreaterThanOrEqual(z, zero) & Vector256.LessThan(z, zlim);
+                if (ok.ExtractMostSignificantBits() != 0xFF)
+                {
+                    for (int l = 0; l < 8; l++)
+                    {
+                        int v = o + l;
+                        double ex = d[3 * v], ey = d[3 * v + 1], ez = d[3 * v + 2];
+                        double px = bxd + a[0] * (i + l) + a[12] * ex + a[13] * ey + a[14] * ez;
+                        double py = byd + a[4] * (i + l) + a[15] * ex + a[16] * ey + a[17] * ez;
+                        double pz = bzd + a[8] * (i + l) + a[18] * ex + a[19] * ey + a[20] * ez;
+                        dst[v] = SampleZeroPadded(img, sx, sy, sz, px, py, pz);
+                    }
+                    continue;
+                }
+                var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y); var k0 = Vector256.ConvertToInt32(z);
+                var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
+                var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
+                var v000 = Avx2.GatherVector256(pi, b, 4); var v001 = Avx2.GatherVector256(pi + 1, b, 4);
+                var v010 = Avx2.GatherVector256(pi + sx, b, 4); var v011 = Avx2.GatherVector256(pi + sx + 1, b, 4);
+                var v100 = Avx2.GatherVector256(pi + sxy, b, 4); var v101 = Avx2.GatherVector256(pi + sxy + 1, b, 4);
+                var v110 = Avx2.GatherVector256(pi + sxy + sx, b, 4); var v111 = Avx2.GatherVector256(pi + sxy + sx + 1, b, 4);
+                var c0 = v000 + fx * (v001 - v000); var c1 = v010 + fx * (v011 - v010);
+                var c2 = v100 + fx * (v101 - v100); var c3 = v110 + fx * (v111 - v110);
+                var e0 = c0 + fy * (c1 - c0); var e1 = c2 + fy * (c3 - c2);
+                (e0 + fz * (e1 - e0)).Store(po + o);
+            }
+        }
+        return done;
     }
 
     /// <summary>
