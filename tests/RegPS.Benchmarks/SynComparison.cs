@@ -96,7 +96,7 @@ public sealed class SynComparison : IComparison
     private static int Micro(int threads, int mx, int my, int mz)
     {
         var grid = Grid.Create3D(mx, my, mz, 2, 2, 3);
-        Console.WriteLine($"--- {grid}");
+        Console.WriteLine($"--- {grid}; Vector<float>.Count {System.Numerics.Vector<float>.Count}, Vector256 accelerated {System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}, Avx2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}");
         var fg = new RegPS.Engine.Fields.FieldGrid(grid);
         int n = grid.VoxelCount;
         var rnd = new Random(1);
