@@ -28,8 +28,8 @@ internal interface ISynStepMetric
 /// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
-/// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule,
-/// so the truncated windows only matter there through the energy of no voxel):
+/// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule;
+/// the sums follow DIPY's truncated-window rule, but no truncated window reaches a step or the energy):
 ///   u = -(2A/(BC)) (J' - (A/B) I') grad I,   v = -(2A/(BC)) (I' - (A/C) J') grad J,
 /// energy = -sum A^2/(BC) over voxels with BC &gt; 1e-5 and CC &lt; 1. Voxels whose window is flat (B or C at most
 /// 1e-9 cnt, i.e. a standard deviation below 3e-5 on the [0,1] scale) get no step; DIPY tests B == 0 in float,
