@@ -22,7 +22,7 @@ namespace RegPS.Engine.Registration;
 /// Memory: all working buffers are allocated once at the finest size and reused by every level: 7 vector fields
 /// (fS, bS, fM, bM, u, v, inversion scratch; 12 bytes per voxel each), 4 images (two smoothed inputs, two warped;
 /// 4 bytes each) and, for CC, the window sums (5 doubles per voxel) - about 140 bytes per reference voxel,
-/// 1.2 GB for 193x229x193 (about 1.6 GB peak resident for the whole benchmark process, measured by `compare syn --big`).
+/// 1.2 GB for 193x229x193 (1.36 GB peak resident for the whole process, measured by `compare syn --big --only t1_big`).
 /// Only the first volume of a 4D input is registered.
 /// </summary>
 public static class SynRegistration
