@@ -35,7 +35,7 @@ public sealed class SynComparison : IComparison
             if (args[i] == "--dir") dir = args[i + 1];
             if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
-        if (args.Contains("--micro")) return Micro(threads);
+        if (args.Contains("--micro")) { Micro(threads, 128, 128, 62); return Micro(threads, 32, 32, 24); }
         string script = File.Exists(Script) ? Script : Path.GetFullPath("tests/bench/syn_dipy.py");
         if (!File.Exists(Path.Combine(dir, "t1_3d", "static.raw")) || (big && !File.Exists(Path.Combine(dir, "t1_big", "static.raw"))))
             Python(script, "prepare", dir, big ? "--big" : "");
@@ -93,9 +93,10 @@ public sealed class SynComparison : IComparison
     }
 
     /// <summary>Per-kernel cost on a 128x128x62 field (ns per voxel, wall and process CPU).</summary>
-    private static int Micro(int threads)
+    private static int Micro(int threads, int mx, int my, int mz)
     {
-        var grid = Grid.Create3D(128, 128, 62, 2, 2, 3);
+        var grid = Grid.Create3D(mx, my, mz, 2, 2, 3);
+        Console.WriteLine($"--- {grid}; Vector<float>.Count {System.Numerics.Vector<float>.Count}, Vector256 accelerated {System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}, Avx2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}");
         var fg = new RegPS.Engine.Fields.FieldGrid(grid);
         int n = grid.VoxelCount;
         var rnd = new Random(1);
@@ -110,10 +111,11 @@ public sealed class SynComparison : IComparison
             act();
             var p = Process.GetCurrentProcess();
             var c0 = p.TotalProcessorTime; var sw = Stopwatch.StartNew();
-            for (int r = 0; r < 10; r++) act();
+            int reps = Math.Max(10, 10_000_000 / n);
+            for (int r = 0; r < reps; r++) act();
             sw.Stop(); p.Refresh();
             var cpu = p.TotalProcessorTime - c0;
-            Console.WriteLine($"{name,-22} wall {sw.Elapsed.TotalMilliseconds * 1e5 / n:0.0} ns/voxel, cpu {cpu.TotalMilliseconds * 1e5 / n:0.0} ns/voxel");
+            Console.WriteLine($"{name,-22} wall {sw.Elapsed.TotalMilliseconds * 1e6 / n / reps:0.0} ns/voxel, cpu {cpu.TotalMilliseconds * 1e6 / n / reps:0.0} ns/voxel");
         }
         var z0 = new float[3 * n];
         T("compose zero d1", () => RegPS.Engine.Fields.VectorFields.Compose(z0, b, fg, 1, c, rs, rm, threads));
@@ -121,8 +123,8 @@ public sealed class SynComparison : IComparison
         T("compose", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, rs, rm, threads));
         T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
         T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
-        T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, 128, 128, 62, new double[] { 2, 2, 2 }, threads));
-        T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, 128, 128, 62, 4, cc.Sums, threads));
+        T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, new double[] { 2, 2, 2 }, threads));
+        T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, cc.Sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
         return 0;
     }

@@ -113,11 +113,13 @@ public sealed class DisplacementField
     /// <summary>A read-only 3-component view: the buffer itself in 3D, a converted copy in 2D. Callers must not write to it.</summary>
     internal float[] ToWorkingShared() => Components == 3 ? _data : ToWorking();
 
-    /// <summary>A field from a working 3-component buffer (the first grid.VoxelCount vectors); copies.</summary>
-    internal static DisplacementField FromWorking(Grid grid, float[] working)
+    /// <summary>A field from a working 3-component buffer (the first grid.VoxelCount vectors).</summary>
+    /// <param name="takeOwnership">In 3D, use the buffer itself when it has exactly 3 values per voxel (the caller must not touch it again).</param>
+    internal static DisplacementField FromWorking(Grid grid, float[] working, bool takeOwnership = false)
     {
         int n = grid.VoxelCount;
-        if (grid.Dimension == 3) return new DisplacementField(grid, working.AsSpan(0, 3 * n).ToArray());
+        if (grid.Dimension == 3)
+            return new DisplacementField(grid, takeOwnership && working.Length == 3 * n ? working : working.AsSpan(0, 3 * n).ToArray());
         var d = new float[2 * n];
         for (int i = 0; i < n; i++) { d[2 * i] = working[3 * i]; d[2 * i + 1] = working[3 * i + 1]; }
         return new DisplacementField(grid, d);

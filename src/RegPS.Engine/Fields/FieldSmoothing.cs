@@ -32,10 +32,13 @@ internal static class FieldSmoothing
                 try
                 {
                     int start = row * rowLen;
-                    for (int t = -r; t < nx + r; t++)
+                    // interior copied in one block; only the 2r padding positions are reflected
+                    Array.Copy(f, start, line, r * comps, rowLen);
+                    for (int t = -r; t < 0; t++)
                     {
-                        int s = start + Gaussian.Reflect(t, nx) * comps, dd = (t + r) * comps;
-                        for (int c = 0; c < comps; c++) line[dd + c] = f[s + c];
+                        int s1 = start + Gaussian.Reflect(t, nx) * comps, d1 = (t + r) * comps;
+                        int s2 = start + Gaussian.Reflect(nx - 1 - t, nx) * comps, d2 = (nx - 1 - t + r) * comps;
+                        for (int c = 0; c < comps; c++) { line[d1 + c] = f[s1 + c]; line[d2 + c] = f[s2 + c]; }
                     }
                     Span<int> offs = stackalloc int[w.Length];
                     for (int t = 0; t < w.Length; t++) offs[t] = t * comps;

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
 
@@ -26,8 +28,8 @@ internal interface ISynStepMetric
 /// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
-/// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule,
-/// so the truncated windows only matter there through the energy of no voxel):
+/// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule;
+/// the sums follow DIPY's truncated-window rule, but no truncated window reaches a step or the energy):
 ///   u = -(2A/(BC)) (J' - (A/B) I') grad I,   v = -(2A/(BC)) (I' - (A/C) J') grad J,
 /// energy = -sum A^2/(BC) over voxels with BC &gt; 1e-5 and CC &lt; 1. Voxels whose window is flat (B or C at most
 /// 1e-9 cnt, i.e. a standard deviation below 3e-5 on the [0,1] scale) get no step; DIPY tests B == 0 in float,
@@ -103,22 +105,15 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         try
         {
             Array.Clear(acc, 0, width);
+            var accs = acc.AsSpan(0, width);
             for (int t = 0; t < Math.Min(r, n); t++)
-            {
-                int o = baseOffset + t * stride;
-                for (int c = 0; c < width; c++) acc[c] += s[o + c];
-            }
+                AddTo(accs, s.AsSpan(baseOffset + t * stride, width));
             for (int p = 0; p < n; p++)
             {
                 int add = p + r, sub = p - r - 1;
-                if (add < n)
-                {
-                    int o = baseOffset + add * stride;
-                    for (int c = 0; c < width; c++) acc[c] += s[o + c];
-                }
+                if (add < n) AddTo(accs, s.AsSpan(baseOffset + add * stride, width));
                 int slot = (p % (r + 1)) * width;
-                if (sub >= 0)
-                    for (int c = 0; c < width; c++) acc[c] -= ring[slot + c];
+                if (sub >= 0) SubtractFrom(accs, ring.AsSpan(slot, width));
                 int po = baseOffset + p * stride;
                 Array.Copy(s, po, ring, slot, width);
                 Array.Copy(acc, 0, s, po, width);
@@ -180,6 +175,24 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
         energy[row] = e;
             }
+
+    /// <summary>acc += src, element-wise (SIMD, scalar tail).</summary>
+    private static void AddTo(Span<double> acc, ReadOnlySpan<double> src)
+    {
+        var va = MemoryMarshal.Cast<double, Vector<double>>(acc);
+        var vs = MemoryMarshal.Cast<double, Vector<double>>(src);
+        for (int i = 0; i < va.Length; i++) va[i] += vs[i];
+        for (int i = va.Length * Vector<double>.Count; i < acc.Length; i++) acc[i] += src[i];
+    }
+
+    /// <summary>acc -= src, element-wise (SIMD, scalar tail).</summary>
+    private static void SubtractFrom(Span<double> acc, ReadOnlySpan<double> src)
+    {
+        var va = MemoryMarshal.Cast<double, Vector<double>>(acc);
+        var vs = MemoryMarshal.Cast<double, Vector<double>>(src);
+        for (int i = 0; i < va.Length; i++) va[i] -= vs[i];
+        for (int i = va.Length * Vector<double>.Count; i < acc.Length; i++) acc[i] -= src[i];
+    }
 
     private static int Clipped(int p, int n, int r) => Math.Min(p + r, n - 1) - Math.Max(p - r, 0) + 1;
 

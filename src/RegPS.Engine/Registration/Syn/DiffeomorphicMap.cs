@@ -81,6 +81,12 @@ public sealed class DiffeomorphicMap
         var M = moving.Grid.WorldToGrid * Prealign;
         var A = M * Domain.GridToWorld;
         var dst = new float[(long)Domain.VoxelCount * moving.Volumes];
+        if (interpolation == Interpolation.Linear && moving.Volumes == 1)
+        {
+            // the iteration's warp kernel computes exactly this: moving(W_moving P (X + f(x)))
+            VectorFields.Warp(moving.Buffer, moving.Grid, Prealign, f, fg, dst, maxDegree);
+            return new Image(Domain, dst, 1);
+        }
         for (int vol = 0; vol < moving.Volumes; vol++)
             Pull(moving, vol, fg, dst, vol * Domain.VoxelCount, interpolation, maxDegree, (i, j, k) =>
             {
