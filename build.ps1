@@ -47,8 +47,8 @@ function Get-ModuleVersion {
 }
 
 function Get-PesterModulePath {
-    # tools/tools.csproj pins the Pester NuGet package through a PackageDownload; restoring it fetches the package.
-    $proj = Join-Path $root 'tools/tools.csproj'
+    # .config/Pester.csproj pins the Pester NuGet package through a PackageDownload; restoring it fetches the package.
+    $proj = Join-Path $root '.config/Pester.csproj'
     [xml] $x = Get-Content $proj
     $version = ([string] $x.Project.ItemGroup.PackageDownload.Version).Trim('[', ']')
     $nugetRoot = if ($env:NUGET_PACKAGES) { $env:NUGET_PACKAGES } else { Join-Path ([Environment]::GetFolderPath('UserProfile')) '.nuget/packages' }
