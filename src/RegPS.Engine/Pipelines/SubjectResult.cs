@@ -57,7 +57,8 @@ public sealed class SubjectResult
 
     public override string ToString()
     {
-        var who = "sub-" + Subject + (Session is null ? "" : " ses-" + Session);
+        // An input whose name could not be parsed has no subject: name the file instead.
+        var who = Subject.Length == 0 ? System.IO.Path.GetFileName(Input) : "sub-" + Subject + (Session is null ? "" : " ses-" + Session);
         var seconds = Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture);
         return Status switch
         {

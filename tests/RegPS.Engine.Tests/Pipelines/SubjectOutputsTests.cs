@@ -56,4 +56,15 @@ public class SubjectOutputsTests
         var e = Assert.Throws<ArgumentException>(() => SubjectOutputs.For(BidsName.Parse("sub-1_T1w.nii"), Root, template, RegistrationMode.Syn));
         Assert.Contains("letters and digits", e.Message);
     }
+
+    [Fact]
+    public void AResultReadsAsOneLine()
+    {
+        var ok = new SubjectResult("01", "2", "/b/sub-01_ses-2_T1w.nii.gz", SubjectStatus.Registered, new[] { "a", "b" }, TimeSpan.FromSeconds(2.25), "MI 0.8");
+        Assert.Equal("sub-01 ses-2: Registered in 2.3 s, 2 files (MI 0.8)", ok.ToString());
+        var skipped = new SubjectResult("01", null, "/b/sub-01_T1w.nii.gz", SubjectStatus.Skipped, new[] { "a" }, TimeSpan.Zero, "up to date");
+        Assert.Equal("sub-01: Skipped (up to date)", skipped.ToString());
+        var bad = new SubjectResult("", null, "/b/scan.nii.gz", SubjectStatus.Failed, Array.Empty<string>(), TimeSpan.Zero, "not BIDS");
+        Assert.Equal("scan.nii.gz: Failed after 0.0 s: not BIDS", bad.ToString());
+    }
 }
