@@ -12,7 +12,8 @@
     CmdletsToExport      = @(
         'Get-NiftiImage', 'Export-NiftiImage', 'Get-PhotoImage', 'Export-PhotoImage', 'Convert-RegImage',
         'Export-StereoOverlay', 'Register-AffineImage', 'Get-RegTemplate',
-        'Register-SynImage', 'Invoke-RegTransform', 'Export-RegTransform', 'Import-RegTransform', 'Export-DeformationGrid'
+        'Register-SynImage', 'Invoke-RegTransform', 'Export-RegTransform', 'Import-RegTransform', 'Export-DeformationGrid',
+        'Invoke-BidsRegistration'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

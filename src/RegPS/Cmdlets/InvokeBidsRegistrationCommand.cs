@@ -1,0 +1,377 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using RegPS.Engine.Images;
+using RegPS.Engine.Pipelines;
+using RegPS.Engine.Registration;
+using RegPS.Rendering;
+
+namespace RegPS.Cmdlets;
+
+/// <summary>
+/// Registers every T1w image of a BIDS dataset to a template and writes BIDS derivatives (the image in template space,
+/// its sidecar, the transform, QC pictures), resumably: up-to-date subjects are skipped. Subjects run on worker tasks,
+/// -ThrottleLimit at once; their progress and results are written on the pipeline thread. The logic lives in
+/// RegPS.Engine.Pipelines; this cmdlet binds parameters, schedules workers and reports.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "BidsRegistration", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
+[OutputType(typeof(SubjectResult))]
+public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
+{
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
+    [SupportsWildcards]
+    public string[] Path { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
+    [Alias("PSPath", "LP")]
+    public string[] LiteralPath { get; set; } = Array.Empty<string>();
+
+    [Parameter(Mandatory = true)]
+    public Image Template { get; set; } = null!;
+
+    [Parameter(Mandatory = true)]
+    [ValidatePattern("^[a-zA-Z0-9]+$")]
+    public string TemplateName { get; set; } = "";
+
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string OutputRoot { get; set; } = "";
+
+    [Parameter]
+    public RegistrationMode Mode { get; set; } = RegistrationMode.Syn;
+
+    /// <summary>SyN iterations per level, coarsest first.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public int[]? LevelIterations { get; set; }
+
+    /// <summary>Affine function evaluations per level, coarsest first (1 to 3 levels of the 4, 2, 1 pyramid).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ValidateCount(1, 3)]
+    public int[]? AffineLevelIterations { get; set; }
+
+    [Parameter]
+    [ValidateRange(0, 1024)]
+    public int MaxDegreeOfParallelism { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 256)]
+    public int ThrottleLimit { get; set; } = 1;
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private const int DatasetActivity = 1;
+    private const string Activity = "Invoke-BidsRegistration";
+
+    private abstract record Message(int Slot);
+    private sealed record ProgressMessage(int Slot, SubjectProgress Progress) : Message(Slot);
+    private sealed record DoneMessage(int Slot, SubjectResult Result) : Message(Slot);
+
+    private readonly BlockingCollection<Message> _messages = new();
+    private readonly CancellationTokenSource _workers = new();
+    private readonly List<Task> _tasks = new();
+    private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
+    private readonly IQualityPictures _pictures = new QualityPictures();
+    private CancellationTokenRegistration _stopLink;
+    private PipelineSettings _settings = null!;
+    private string _root = "";
+    private string _version = "0.0.0";
+    private bool _descriptionChecked;
+    private SubjectProgress?[] _slots = Array.Empty<SubjectProgress?>();
+    private bool[] _dirty = Array.Empty<bool>();
+    private int _running, _received, _finished, _registered, _skipped, _failed;
+    private DateTime _lastProgress = DateTime.MinValue;
+
+    protected override void BeginProcessing()
+    {
+        _stopLink = StopToken.Register(() => _workers.Cancel());
+        _version = typeof(InvokeBidsRegistrationCommand).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+        if (Template.Dimension != 3)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Template must be a 3D image; got {Template}."),
+                "InvalidTemplate", ErrorCategory.InvalidArgument, Template));
+        if (LevelIterations is not null && LevelIterations.Any(n => n < 0))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-LevelIterations takes counts of zero or more."),
+                "InvalidLevelIterations", ErrorCategory.InvalidArgument, LevelIterations));
+        if (AffineLevelIterations is not null && AffineLevelIterations.Any(n => n < 1))
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-AffineLevelIterations takes counts of one or more."),
+                "InvalidAffineLevelIterations", ErrorCategory.InvalidArgument, AffineLevelIterations));
+        try { _root = ResolveOutputPath(OutputRoot); }
+        catch (Exception e) when (e is not PipelineStoppedException)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "InvalidOutputRoot", ErrorCategory.InvalidArgument, OutputRoot));
+        }
+        // Subjects x threads stay within the cores: each of ThrottleLimit subjects gets its share unless told otherwise.
+        int threads = MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Math.Max(1, Environment.ProcessorCount / ThrottleLimit);
+        var affine = new AffineOptions();
+        if (AffineLevelIterations is { } levels)
+        {
+            // The finest levels of the default pyramid: one value = factor 1 only, two = factors 2 and 1.
+            affine = affine with
+            {
+                LevelIterations = levels,
+                Sigmas = affine.Sigmas[^levels.Length..],
+                Factors = affine.Factors[^levels.Length..],
+            };
+        }
+        var syn = new SynOptions();
+        if (LevelIterations is not null) syn = syn with { LevelIterations = LevelIterations };
+        WriteVerbose($"Hashing the template ({Template})");
+        _settings = new PipelineSettings
+        {
+            TemplateName = TemplateName,
+            TemplateHash = ContentHash.OfImage(Template),
+            TemplateSource = Template.SourcePath,
+            Mode = Mode,
+            Affine = affine,
+            Syn = syn,
+            MaxDegreeOfParallelism = threads,
+            Version = _version,
+        };
+        WriteVerbose($"{ThrottleLimit} subject(s) at once, {threads} engine thread(s) each; parameters {_settings.ParameterHash[..12]}: {_settings.CanonicalParameters()}");
+        _slots = new SubjectProgress?[ThrottleLimit];
+        _dirty = new bool[ThrottleLimit];
+    }
+
+    protected override void ProcessRecord()
+    {
+        bool literal = ParameterSetName == "LiteralPath";
+        try
+        {
+            foreach (var file in ResolveInputPaths(literal ? LiteralPath : Path, literal))
+            {
+                _received++;
+                SubjectOutputs outputs;
+                try
+                {
+                    outputs = SubjectOutputs.For(BidsName.Parse(file), _root, TemplateName, Mode);
+                }
+                catch (ArgumentException e)
+                {
+                    WriteError(new ErrorRecord(e, "InvalidBidsName", ErrorCategory.InvalidArgument, file));
+                    Finished(SubjectStatus.Failed);
+                    WriteObject(new SubjectResult("", null, file, SubjectStatus.Failed, Array.Empty<string>(), TimeSpan.Zero, e.Message, e));
+                    continue;
+                }
+                if (!_scheduled.Add(outputs.Sidecar))
+                {
+                    WriteError(new ErrorRecord(new ArgumentException($"'{file}' has the same outputs as an input already given to this command ({outputs.Relative(outputs.Sidecar)}); it is left out."),
+                        "DuplicateSubject", ErrorCategory.InvalidArgument, file));
+                    _received--;
+                    continue;
+                }
+                if (!ShouldProcess(file, $"Register to {TemplateName} ({Mode}) and write its derivatives under {_root}"))
+                {
+                    _received--;
+                    continue;
+                }
+                EnsureDatasetDescription();
+                while (_running >= ThrottleLimit) Pump(block: true);
+                Start(outputs);
+                Pump(block: false);
+            }
+        }
+        catch
+        {
+            StopWorkers();
+            throw;
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        try
+        {
+            while (_running > 0) Pump(block: true);
+        }
+        catch
+        {
+            StopWorkers();
+            throw;
+        }
+        if (_received > 0)
+            WriteProgress(new ProgressRecord(DatasetActivity, Activity, DatasetStatus()) { RecordType = ProgressRecordType.Completed });
+    }
+
+    public void Dispose()
+    {
+        StopWorkers();
+        _stopLink.Dispose();
+        _workers.Dispose();
+        _messages.Dispose();
+    }
+
+    private void EnsureDatasetDescription()
+    {
+        if (_descriptionChecked) return;
+        try
+        {
+            if (DatasetDescription.EnsureExists(_root, _version))
+                WriteVerbose($"Wrote {System.IO.Path.Combine(_root, DatasetDescription.FileName)}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "OutputRootNotWritable", ErrorCategory.WriteError, _root));
+        }
+        _descriptionChecked = true;
+    }
+
+    private void Start(SubjectOutputs outputs)
+    {
+        int slot = Array.FindIndex(_slots, s => s is null);
+        var who = "sub-" + outputs.Name.Subject + (outputs.Name.Session is null ? "" : "_ses-" + outputs.Name.Session);
+        _slots[slot] = new SubjectProgress(who, "queued", 0);
+        _dirty[slot] = true;
+        _running++;
+        var token = _workers.Token;
+        var settings = _settings;
+        var template = Template;
+        bool force = Force;
+        var progress = new SlotProgress(_messages, slot);
+        _tasks.Add(Task.Run(() =>
+        {
+            SubjectResult result;
+            try
+            {
+                result = SubjectPipeline.Run(outputs, template, settings, _pictures, force, progress, token);
+            }
+            catch (Exception e)
+            {
+                // SubjectPipeline reports its own failures; this is only a safety net so a worker never dies silently.
+                result = new SubjectResult(outputs.Name.Subject, outputs.Name.Session, outputs.Name.Path, SubjectStatus.Failed,
+                    Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
+            }
+            _messages.Add(new DoneMessage(slot, result));
+        }));
+    }
+
+    /// <summary>Handles the workers' messages on the pipeline thread: one at least when <paramref name="block"/>, then all queued.</summary>
+    private void Pump(bool block)
+    {
+        Message? m;
+        if (block) m = _messages.Take();
+        else if (!_messages.TryTake(out m)) return;
+        while (m is not null)
+        {
+            if (StopToken.IsCancellationRequested) break;
+            Handle(m);
+            if (!_messages.TryTake(out m)) m = null;
+        }
+        FlushProgress(force: false);
+        if (StopToken.IsCancellationRequested)
+        {
+            StopWorkers();
+            throw new PipelineStoppedException();
+        }
+    }
+
+    private void Handle(Message m)
+    {
+        switch (m)
+        {
+            case ProgressMessage p:
+                if (_slots[p.Slot] is null) return; // a late report of a finished subject
+                _slots[p.Slot] = p.Progress;
+                _dirty[p.Slot] = true;
+                if (p.Progress.Message is { } line) WriteVerbose(line);
+                break;
+            case DoneMessage d:
+                _running--;
+                var who = _slots[d.Slot]?.Subject ?? d.Result.Subject;
+                _slots[d.Slot] = null;
+                _dirty[d.Slot] = false;
+                WriteProgress(new ProgressRecord(SlotActivity(d.Slot), who, "done") { ParentActivityId = DatasetActivity, RecordType = ProgressRecordType.Completed });
+                Finished(d.Result.Status);
+                FlushProgress(force: true);
+                var r = d.Result;
+                if (r.Status == SubjectStatus.Failed && r.Error is { } error)
+                    WriteInputError(error, "SubjectFailed", r.Input);
+                WriteObject(r);
+                break;
+        }
+    }
+
+    private void Finished(SubjectStatus status)
+    {
+        _finished++;
+        switch (status)
+        {
+            case SubjectStatus.Registered: _registered++; break;
+            case SubjectStatus.Skipped: _skipped++; break;
+            default: _failed++; break;
+        }
+    }
+
+    private string DatasetStatus() =>
+        $"{_finished} of {_received} subjects received done: {_registered} registered, {_skipped} skipped, {_failed} failed; {_running} running";
+
+    private static int SlotActivity(int slot) => DatasetActivity + 1 + slot;
+
+    /// <summary>Writes the dataset bar and the running subjects' bars, at most ten times a second unless forced.</summary>
+    private void FlushProgress(bool force)
+    {
+        if (!force && (DateTime.UtcNow - _lastProgress).TotalMilliseconds < 100) return;
+        _lastProgress = DateTime.UtcNow;
+        int percent = _received == 0 ? 0 : (int)(100L * _finished / _received);
+        WriteProgress(new ProgressRecord(DatasetActivity, Activity, DatasetStatus()) { PercentComplete = percent });
+        for (int i = 0; i < _slots.Length; i++)
+        {
+            if (!_dirty[i] || _slots[i] is not { } s) continue;
+            _dirty[i] = false;
+            WriteProgress(new ProgressRecord(SlotActivity(i), s.Subject, s.Status)
+            {
+                ParentActivityId = DatasetActivity,
+                PercentComplete = Math.Clamp(s.PercentComplete, 0, 100),
+            });
+        }
+    }
+
+    /// <summary>Cancels the running subjects (they remove their partial outputs) and waits for them.</summary>
+    private void StopWorkers()
+    {
+        if (_tasks.Count == 0) return;
+        if (_tasks.Any(t => !t.IsCompleted)) _workers.Cancel();
+        try { Task.WaitAll(_tasks.ToArray()); }
+        catch (AggregateException) { }
+        _running = 0;
+    }
+
+    private sealed class SlotProgress(BlockingCollection<Message> queue, int slot) : IProgress<SubjectProgress>
+    {
+        public void Report(SubjectProgress value)
+        {
+            try
+            {
+                if (!queue.IsAddingCompleted) queue.Add(new ProgressMessage(slot, value));
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+            {
+                // The command has finished; late reports are dropped.
+            }
+        }
+    }
+
+    /// <summary>The QC pictures, drawn as Export-StereoOverlay -Layout ThreePanel and Export-DeformationGrid -Underlay do.</summary>
+    private sealed class QualityPictures : IQualityPictures
+    {
+        public void WriteOverlay(Image template, Image registered, string path)
+        {
+            var (s, m) = ExportStereoOverlayCommand.ForDisplay(template, registered);
+            StereoOverlay.WritePng(s, m, path, new OverlayOptions { Layout = OverlayLayout.ThreePanel, Axis = SliceAxis.Axial }, overwrite: true);
+        }
+
+        public void WriteGrid(DiffeomorphicMap map, Image template, string path)
+        {
+            var field = map.Forward;
+            var g = field.Grid;
+            // The axial plane: cut across the voxel axis closest to world z, whatever the storage order.
+            int axis = Array.FindIndex(Reorient.AxisMap(g), a => a.World == 2);
+            var voxelAxis = axis switch { 0 => SliceAxis.Sagittal, 1 => SliceAxis.Coronal, _ => SliceAxis.Axial };
+            int slice = Slices.ResolveSlice(g, voxelAxis, null);
+            var plane = Slices.PlaneGrid(g, voxelAxis, slice);
+            var underlay = template.Grid.SameAs(g) ? Slices.Extract(template, voxelAxis, slice) : null;
+            var (dx, dy, _, _) = field.SliceInVoxels(axis, slice);
+            DeformationGrid.WritePng(plane, dx, dy, path, new DeformationGridOptions { Underlay = underlay }, overwrite: true);
+        }
+    }
+}
