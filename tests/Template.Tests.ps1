@@ -71,7 +71,7 @@ Describe 'Get-RegTemplate' {
             $f = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -TemplateFlowHome $home2 -BaseUri $server.Uri
             $f.FullName | Should -Be (Join-Path $home2 'tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz')
             (Get-FileHash $f.FullName).Hash | Should -Be (Get-FileHash $Sample).Hash
-            (Get-Content "$($f.FullName).sha256" -Raw) | Should -Match ((Get-FileHash $Sample).Hash.ToLowerInvariant())
+            (Get-Content ([RegPS.Engine.Templates.TemplateFlowClient]::ChecksumPath($f.FullName)) -Raw) | Should -Match ((Get-FileHash $Sample).Hash.ToLowerInvariant())
             $server.State.Requests | Should -Be 1
             $again = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -TemplateFlowHome $home2 -BaseUri $server.Uri
             $again.FullName | Should -Be $f.FullName

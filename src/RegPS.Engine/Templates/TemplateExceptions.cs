@@ -49,8 +49,8 @@ public sealed class TemplateChecksumException : IOException
 {
     public TemplateChecksumException(string path, string expected, string actual)
         : base($"{path}: the content does not match the checksum recorded when it was downloaded " +
-               $"({path}.sha256: expected {expected}, found {actual}). The file was damaged or replaced; " +
-               "delete it and its .sha256 file to download it again.")
+               $"({TemplateFlowClient.ChecksumPath(path)}: expected {expected}, found {actual}). The file was damaged or replaced; " +
+               "delete it and its checksum file to download it again.")
     {
         FilePath = path;
         Expected = expected;

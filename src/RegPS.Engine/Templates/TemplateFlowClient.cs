@@ -17,12 +17,19 @@ namespace RegPS.Engine.Templates;
 /// <remarks>
 /// Cache layout is TemplateFlow's own (<c>&lt;home&gt;/tpl-X/[cohort-N/]tpl-X_..._suffix.ext</c>), so files fetched by
 /// <c>templateflow.api.get</c> are found here and files fetched here are found by Python. Beside each downloaded file
-/// the client writes <c>&lt;file&gt;.sha256</c> (sha256sum format) and leaves an empty <c>&lt;file&gt;.lock</c>: the lock
+/// the client writes a hidden <c>.&lt;file&gt;.sha256</c> (sha256sum format) and leaves an empty hidden <c>.&lt;file&gt;.lock</c>
+/// (hidden, so the Python client's file queries, which match any extension, never return them): the lock
 /// file is not deleted on release, because deleting it would let a third caller lock a new file while a second holds
 /// the old one. Removing stale lock files while no download runs is harmless.
 /// </remarks>
 public sealed class TemplateFlowClient : IDisposable
 {
+    /// <summary>Where the SHA-256 of a cached file is recorded: a hidden file beside it, ".&lt;name&gt;.sha256".</summary>
+    public static string ChecksumPath(string file) => Path.Combine(Path.GetDirectoryName(file) ?? "", "." + Path.GetFileName(file) + ".sha256");
+
+    /// <summary>The lock file serialising downloads of a cached file: a hidden file beside it, ".&lt;name&gt;.lock".</summary>
+    public static string LockPath(string file) => Path.Combine(Path.GetDirectoryName(file) ?? "", "." + Path.GetFileName(file) + ".lock");
+
     private const int BufferSize = 81920;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(100);
 
@@ -97,7 +104,7 @@ public sealed class TemplateFlowClient : IDisposable
             throw new TemplateNotFoundOfflineException(query, PathFor(names[0]), Home);
 
         // One lock per query, whichever spelling ends up downloaded (all spellings share the folder).
-        string lockPath = PathFor(query.RelativePath) + ".lock";
+        string lockPath = LockPath(PathFor(query.RelativePath));
         Directory.CreateDirectory(Path.GetDirectoryName(lockPath)!);
         using (await AcquireLockAsync(lockPath, cancellationToken).ConfigureAwait(false))
         {
@@ -172,7 +179,7 @@ public sealed class TemplateFlowClient : IDisposable
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
         string actual = Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, ct).ConfigureAwait(false));
         bool verified = false;
-        string sidecar = path + ".sha256";
+        string sidecar = ChecksumPath(path);
         if (File.Exists(sidecar))
         {
             // sha256sum format: "<hex>  <name>"; only the hex matters.
@@ -351,7 +358,7 @@ public sealed class TemplateFlowClient : IDisposable
 
             // Sidecar first, then the file: whoever sees the file also sees its checksum. Both are atomic renames.
             await File.WriteAllTextAsync(tempHash, $"{sha256}  {Path.GetFileName(target)}\n", new UTF8Encoding(false), ct).ConfigureAwait(false);
-            File.Move(tempHash, target + ".sha256", overwrite: true);
+            File.Move(tempHash, ChecksumPath(target), overwrite: true);
             File.Move(temp, target, overwrite: true);
             return new TemplateFile(query, target, Downloaded: true, received, sha256, url) { ChecksumVerified = true };
         }

@@ -12,6 +12,11 @@ namespace RegPS.Engine.Tests.Templates;
 /// </summary>
 public class TemplateFlowClientTests
 {
+    // The hidden checksum and lock files beside a cached file, as relative or full paths.
+    private static string Lock(string file) => TemplateFlowClient.LockPath(file).Replace('\\', '/');
+    private static string Sum(string file) => TemplateFlowClient.ChecksumPath(file).Replace('\\', '/');
+    private static string[] Sorted(params string[] files) => files.Order(StringComparer.Ordinal).ToArray();
+
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(10);
 
     private static readonly TemplateQuery T1w = new("MNI152NLin2009cAsym") { Resolution = 1 };
@@ -57,9 +62,9 @@ public class TemplateFlowClientTests
         Assert.Equal(body, File.ReadAllBytes(got.Path));
         Assert.Equal(body.Length, got.Length);
         Assert.Equal(Sha(body), got.Sha256);
-        Assert.Equal($"{Sha(body)}  tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz\n", File.ReadAllText(got.Path + ".sha256"));
+        Assert.Equal($"{Sha(body)}  tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz\n", File.ReadAllText(Sum(got.Path)));
         // only the file, its checksum and the lock marker: no temporary file left
-        Assert.Equal(new[] { T1wPath, T1wPath + ".lock", T1wPath + ".sha256" }, home.Files());
+        Assert.Equal(Sorted(T1wPath, Lock(T1wPath), Sum(T1wPath)), home.Files());
 
         var reports = progress.Reports.ToArray();
         Assert.NotEmpty(reports);
@@ -97,7 +102,7 @@ public class TemplateFlowClientTests
         Assert.Contains($"after {half} of {body.Length} bytes", e.Message);
         Assert.Contains(new Uri(server.BaseAddress, T1wPath).ToString(), e.Message);
         Assert.Contains(client.LocalPath(T1w), e.Message);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files()); // no file, no checksum, no .part
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files()); // no file, no checksum, no .part
     }
 
     [Fact]
@@ -114,7 +119,7 @@ public class TemplateFlowClientTests
         using (var warm = Client(home, server))
         {
             string w = (await warm.GetAsync(warmUp).WaitAsync(Limit)).Path;
-            foreach (var f in new[] { w, w + ".sha256", w + ".lock" }) File.Delete(f);
+            foreach (var f in new[] { w, Sum(w), Lock(w) }) File.Delete(f);
         }
         using var client = new TemplateFlowClient(new TemplateFlowOptions
         {
@@ -123,7 +128,7 @@ public class TemplateFlowClientTests
 
         var e = await Assert.ThrowsAsync<TemplateDownloadException>(() => client.GetAsync(T1w).WaitAsync(Limit));
         Assert.True(e.Message.Contains($"stalled: no data for 1.5 s after 1000 of {body.Length} bytes"), e.Message);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     /// <summary>
@@ -144,7 +149,7 @@ public class TemplateFlowClientTests
 
         var e = await Assert.ThrowsAsync<TemplateDownloadException>(() => client.GetAsync(T1w).WaitAsync(Limit));
         Assert.Contains(string.Format(expected, body.Length, body.Length + delta), e.Message);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     private sealed class ContentLengthRewriter(int delta) : DelegatingHandler(new SocketsHttpHandler())
@@ -168,7 +173,7 @@ public class TemplateFlowClientTests
         var e = await Assert.ThrowsAsync<TemplateDownloadException>(() => client.GetAsync(T1w).WaitAsync(Limit));
         Assert.Contains("server sent an HTML page instead of a NIfTI file (HTTP 200, text/html)", e.Message);
         Assert.Equal(200, e.StatusCode);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     [Fact]
@@ -182,7 +187,7 @@ public class TemplateFlowClientTests
         var e = await Assert.ThrowsAsync<TemplateDownloadException>(() => client.GetAsync(T1w).WaitAsync(Limit));
         Assert.Contains("HTML/XML page instead of a NIfTI file (HTTP 200, binary/octet-stream)", e.Message);
         Assert.Contains("<?xml", e.Message);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     [Fact]
@@ -201,7 +206,7 @@ public class TemplateFlowClientTests
         Assert.Contains("not a gzip file", e1.Message);
         var e2 = await Assert.ThrowsAsync<TemplateDownloadException>(() => client.GetAsync(T1w).WaitAsync(Limit));
         Assert.Contains("not a NIfTI image (sizeof_hdr is 2021161080, expected 348 or 540)", e2.Message); // "xxxx"
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     [Fact]
@@ -228,7 +233,7 @@ public class TemplateFlowClientTests
         Assert.Equal(404, e.StatusCode);
         Assert.Equal(new Uri(server.BaseAddress, T1wPath), e.Url); // the primary name is reported
         Assert.Equal(new[] { "/" + T1wPath, "/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-1_T1w.nii.gz" }, server.Paths);
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 
     [Fact]
@@ -278,7 +283,7 @@ public class TemplateFlowClientTests
         Assert.Equal(1, all.Count(f => f.Downloaded));
         Assert.All(all, f => Assert.Equal(Sha(body), f.Sha256));
         Assert.All(all, f => Assert.Equal(body, File.ReadAllBytes(f.Path)));
-        Assert.Equal(new[] { T1wPath, T1wPath + ".lock", T1wPath + ".sha256" }, home.Files());
+        Assert.Equal(Sorted(T1wPath, Lock(T1wPath), Sum(T1wPath)), home.Files());
     }
 
     [Fact]
@@ -560,6 +565,6 @@ public class TemplateFlowClientTests
         await Task.Delay(100);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running.WaitAsync(Limit));
-        Assert.Equal(new[] { T1wPath + ".lock" }, home.Files());
+        Assert.Equal(Sorted(Lock(T1wPath)), home.Files());
     }
 }
