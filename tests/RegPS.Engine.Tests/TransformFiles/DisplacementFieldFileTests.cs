@@ -47,6 +47,25 @@ public class DisplacementFieldFileTests : IDisposable
         Assert.Equal(f.Values.ToArray(), back.Values.ToArray());
     }
 
+    [PythonFact("nibabel")]
+    public void NibabelSeesTheItkLayout()
+    {
+        // nibabel (an independent reader) sees shape (X, Y, Z, 1, 3), the vector intent, our grid, and LPS vectors.
+        var f = KnownField(out var g);
+        var path = Path.Combine(_dir, "warp_nib.nii.gz");
+        DisplacementFieldFile.Write(path, f);
+        var json = System.Text.Json.JsonDocument.Parse(Python.Run("warp_layout.py", new[] { path, "2", "3", "4" })).RootElement;
+        Assert.Equal(new[] { 9, 8, 7, 1, 3 }, json.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        Assert.Equal(1007, json.GetProperty("intent").GetInt32());
+        var rows = json.GetProperty("affine").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetDouble()).ToArray()).ToArray();
+        Assert.True(Matrix4.FromRows(rows).MaxAbsDifference(g.GridToWorld) < 1e-5);
+        var v = json.GetProperty("vector").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var (x, y, z) = f[2, 3, 4];
+        Assert.Equal(-x, v[0], 5);
+        Assert.Equal(-y, v[1], 5);
+        Assert.Equal(z, v[2], 5);
+    }
+
     [Fact]
     public void TwoDimensionalFieldsKeepTwoComponents()
     {
