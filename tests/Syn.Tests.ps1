@@ -84,3 +84,10 @@ Describe 'Affine transform files' {
         $errs[0].Exception.Message | Should -Match '-Static'
     }
 }
+
+Describe 'Invoke-RegTransform with a saved map' {
+    It 'says clearly when the saved map does not exist' {
+        { Invoke-RegTransform -Image (New-TestVolume -N 8) -Path 'TestDrive:/missing_xfm.json' -ErrorAction Stop } |
+            Should -Throw -ErrorId 'TransformNotFound*'
+    }
+}

@@ -41,10 +41,15 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     protected override void BeginProcessing()
     {
         if (ParameterSetName != "Path") return;
-        var full = GetResolvedProviderPathFromPSPath(Path, out _).FirstOrDefault() ?? Path;
+        string full = Path;
         try
         {
+            full = GetResolvedProviderPathFromPSPath(Path, out _).FirstOrDefault() ?? Path;
             _loaded = MapFile.Load(full, StopToken);
+        }
+        catch (ItemNotFoundException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "TransformNotFound", ErrorCategory.ObjectNotFound, Path));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
