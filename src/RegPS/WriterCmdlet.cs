@@ -8,6 +8,18 @@ namespace RegPS;
 /// </summary>
 public abstract class WriterCmdlet : RegCmdlet
 {
+    /// <summary>The file to write, resolved against the current PowerShell location.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+    public string Path { get; set; } = "";
+
+    /// <summary>The file to write, used exactly as typed.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
+    [Alias("PSPath", "LP")]
+    public string LiteralPath { get; set; } = "";
+
+    /// <summary>Whichever of -Path and -LiteralPath was given.</summary>
+    protected string TargetPath => ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+
     /// <summary>Overwrite an existing file.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -34,7 +46,7 @@ public abstract class WriterCmdlet : RegCmdlet
         }
         try
         {
-            var dir = Path.GetDirectoryName(full);
+            var dir = System.IO.Path.GetDirectoryName(full);
             if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
                 throw new DirectoryNotFoundException($"The folder '{dir}' does not exist; create it first (New-Item -ItemType Directory).");
             write(full, Force);

@@ -16,12 +16,6 @@ public sealed class ExportDeformationGridCommand : WriterCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public DiffeomorphicMap Map { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
-    public string Path { get; set; } = "";
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
-    [Alias("PSPath", "LP")]
-    public string LiteralPath { get; set; } = "";
 
     /// <summary>Draw the inverse (backward) field instead of the forward one.</summary>
     [Parameter]
@@ -77,7 +71,7 @@ public sealed class ExportDeformationGridCommand : WriterCmdlet
         }
         var (dx, dy, _, _) = field.SliceInVoxels(axis, slice);
         var options = new DeformationGridOptions { LineSpacing = LineSpacing, Scale = Scale, Underlay = underlay };
-        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        var target = TargetPath;
         WriteOutputFile(target, "Write deformation grid PNG", (full, overwrite) => DeformationGrid.WritePng(plane, dx, dy, full, options, overwrite));
     }
 }

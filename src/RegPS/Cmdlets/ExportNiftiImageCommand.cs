@@ -12,12 +12,6 @@ public sealed class ExportNiftiImageCommand : WriterCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public Image Image { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
-    public string Path { get; set; } = "";
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
-    [Alias("PSPath", "LP")]
-    public string LiteralPath { get; set; } = "";
 
     /// <summary>The data type on disk: Float32 (default), the source's type (Source), or any NIfTI numeric type.</summary>
     [Parameter]
@@ -25,7 +19,7 @@ public sealed class ExportNiftiImageCommand : WriterCmdlet
 
     protected override void ProcessRecord()
     {
-        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        var target = TargetPath;
         WriteOutputFile(target, $"Write NIfTI image ({Image.Grid}, {DataType})",
             (full, overwrite) => NiftiWriter.Write(Image, full, DataType, overwrite, StopToken));
     }

@@ -12,12 +12,6 @@ public sealed class ExportPhotoImageCommand : WriterCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public Image Image { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
-    public string Path { get; set; } = "";
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
-    [Alias("PSPath", "LP")]
-    public string LiteralPath { get; set; } = "";
 
     /// <summary>
     /// How voxel values become 0..255: Raw (round and clamp) or MinMax (stretch). Default: Raw for images read from
@@ -28,7 +22,7 @@ public sealed class ExportPhotoImageCommand : WriterCmdlet
 
     protected override void ProcessRecord()
     {
-        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        var target = TargetPath;
         var intensity = Intensity ?? (Image.DataType is "uint8" or "rgb24" ? PngIntensity.Raw : PngIntensity.MinMax);
         WriteOutputFile(target, "Write PNG", (full, overwrite) => PhotoIO.WritePng(Image, full, overwrite, intensity));
     }

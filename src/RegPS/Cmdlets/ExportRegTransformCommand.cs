@@ -15,16 +15,10 @@ public sealed class ExportRegTransformCommand : WriterCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public object Map { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
-    public string Path { get; set; } = "";
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
-    [Alias("PSPath", "LP")]
-    public string LiteralPath { get; set; } = "";
 
     protected override void ProcessRecord()
     {
-        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        var target = TargetPath;
         var map = Map is PSObject p ? p.BaseObject : Map;
         bool manifest = target.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
         IReadOnlyList<string> written = Array.Empty<string>();

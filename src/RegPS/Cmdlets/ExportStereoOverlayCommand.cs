@@ -23,12 +23,6 @@ public sealed class ExportStereoOverlayCommand : WriterCmdlet
     [Parameter(ValueFromPipeline = true)]
     public object? Map { get; set; }
 
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
-    public string Path { get; set; } = "";
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
-    [Alias("PSPath", "LP")]
-    public string LiteralPath { get; set; } = "";
 
     [Parameter]
     public SliceAxis Axis { get; set; } = SliceAxis.Axial;
@@ -60,7 +54,7 @@ public sealed class ExportStereoOverlayCommand : WriterCmdlet
             return;
         }
         var options = new OverlayOptions { Axis = Axis, Slice = Slice, Layout = Layout, Colours = Colours, Scale = Scale };
-        var target = ParameterSetName == "LiteralPath" ? LiteralPath : Path;
+        var target = TargetPath;
         WriteOutputFile(target, "Write stereo overlay PNG", (full, overwrite) =>
         {
             var (s, m) = ForDisplay(Static, moving);
