@@ -7,16 +7,8 @@ namespace RegPS.Cmdlets;
 /// <summary>Reads NIfTI-1/NIfTI-2 images (.nii, .nii.gz, .nii.bz2, .hdr/.img) into image objects.</summary>
 [Cmdlet(VerbsCommon.Get, "NiftiImage", DefaultParameterSetName = "Path")]
 [OutputType(typeof(Image))]
-public sealed class GetNiftiImageCommand : RegCmdlet
+public sealed class GetNiftiImageCommand : ReaderCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>Read only this volume (0-based) of a 4D file.</summary>
     [Parameter]
     [ValidateRange(0, int.MaxValue)]
@@ -24,8 +16,7 @@ public sealed class GetNiftiImageCommand : RegCmdlet
 
     protected override void ProcessRecord()
     {
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var file in ResolveInputPaths(literal ? LiteralPath : Path, literal))
+        foreach (var file in InputFiles())
         {
             StopToken.ThrowIfCancellationRequested();
             try

@@ -11,16 +11,8 @@ namespace RegPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsData.Import, "RegTransform", DefaultParameterSetName = "Path")]
 [OutputType(typeof(AffineMap), typeof(DiffeomorphicMap))]
-public sealed class ImportRegTransformCommand : RegCmdlet
+public sealed class ImportRegTransformCommand : ReaderCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>For a bare affine file: the static (fixed) image whose grid is the map's domain.</summary>
     [Parameter]
     [Alias("Fixed", "Reference")]
@@ -32,8 +24,7 @@ public sealed class ImportRegTransformCommand : RegCmdlet
 
     protected override void ProcessRecord()
     {
-        bool literal = ParameterSetName == "LiteralPath";
-        foreach (var file in ResolveInputPaths(literal ? LiteralPath : Path, literal))
+        foreach (var file in InputFiles())
         {
             try
             {
