@@ -94,29 +94,34 @@ internal static class FieldSmoothing
     private static float[] Weights(double sigma) => Gaussian.Kernel(sigma).Select(v => (float)v).ToArray();
 
     /// <summary>
-    /// dst[m] = sum_t w[t] * src[offs[t] + m] for m in [0, dst.Length): the taps are accumulated in a register per
-    /// SIMD block (one store per block), then a scalar tail.
+    /// dst[m] = sum_t w[t] * src[offs[t] + m] for m in [0, dst.Length), for a symmetric kernel (w[t] = w[taps-1-t], as
+    /// every Gaussian kernel here is): the centre tap first, then each mirrored pair added before one fused multiply-add,
+    /// about half the arithmetic of the plain sum. Taps are accumulated in a register per SIMD block (one store per
+    /// block), then a scalar tail with the same operation order.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static void Convolve(Span<float> dst, float[] src, ReadOnlySpan<int> offs, float[] w)
     {
-        int n = dst.Length, taps = w.Length, m = 0;
+        int n = dst.Length, taps = w.Length, m = 0, r = taps / 2;
         ref float s0 = ref MemoryMarshal.GetArrayDataReference(src);
         if (Vector.IsHardwareAccelerated)
         {
             int vc = Vector<float>.Count;
+            var wc = new Vector<float>(w[r]);
+            int oc = offs[r];
             for (; m + vc <= n; m += vc)
             {
-                var acc = Vector<float>.Zero;
-                for (int t = 0; t < taps; t++)
-                    acc += new Vector<float>(w[t]) * Vector.LoadUnsafe(ref s0, (nuint)(offs[t] + m));
+                var acc = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m));
+                for (int t = 0; t < r; t++)
+                    acc = Vector.FusedMultiplyAdd(new Vector<float>(w[t]),
+                        Vector.LoadUnsafe(ref s0, (nuint)(offs[t] + m)) + Vector.LoadUnsafe(ref s0, (nuint)(offs[taps - 1 - t] + m)), acc);
                 acc.CopyTo(dst.Slice(m));
             }
         }
         for (; m < n; m++)
         {
-            float acc = 0;
-            for (int t = 0; t < taps; t++) acc += w[t] * src[offs[t] + m];
+            float acc = w[r] * src[offs[r] + m];
+            for (int t = 0; t < r; t++) acc = MathF.FusedMultiplyAdd(w[t], src[offs[t] + m] + src[offs[taps - 1 - t] + m], acc);
             dst[m] = acc;
         }
     }

@@ -294,6 +294,10 @@ internal static class VectorFields
         float* ox = stackalloc float[8]; float* oy = stackalloc float[8]; float* oz = stackalloc float[8]; float* on = stackalloc float[8];
         int done = nx & ~7;
         var res = stackalloc Vector256<float>[3];
+        var lanes = stackalloc Vector128<float>[8];
+        int* cb = stackalloc int[64]; float* fb = stackalloc float[24];
+        var vlast = Vector256.Create(d2.Length - 3);
+        var vsum0 = Vector256<double>.Zero; var vsum1 = Vector256<double>.Zero; var vmax = Vector256<float>.Zero;
         fixed (float* pd1 = d1, pd2 = d2, pc = comp)
         {
             for (int i = 0; i < done; i += 8)
@@ -320,7 +324,31 @@ internal static class VectorFields
                 var r11 = Avx2.MultiplyLow(Avx2.MultiplyLow(k1, vny) + j1, vnx);
                 var c000 = (r00 + i0) * 3; var c001 = (r00 + i1) * 3; var c010 = (r01 + i0) * 3; var c011 = (r01 + i1) * 3;
                 var c100 = (r10 + i0) * 3; var c101 = (r10 + i1) * 3; var c110 = (r11 + i0) * 3; var c111 = (r11 + i1) * 3;
-                for (int c = 0; c < 3; c++)
+                if (Vector256.LessThanAll(c111, vlast))
+                {
+                    // Every corner's 3 components (plus one neighbouring float, unused) as one Vector128 load: 64 loads
+                    // per 8 voxels instead of 24 gathers. The blend is the gather path's, lane by lane, then a 4x4
+                    // transpose per half gives the per-component vectors, so both paths give the same bits.
+                    c000.Store(cb); c001.Store(cb + 8); c010.Store(cb + 16); c011.Store(cb + 24);
+                    c100.Store(cb + 32); c101.Store(cb + 40); c110.Store(cb + 48); c111.Store(cb + 56);
+                    fx.Store(fb); fy.Store(fb + 8); fz.Store(fb + 16);
+                    for (int l = 0; l < 8; l++)
+                    {
+                        var sx = Vector128.Create(fb[l]); var sy = Vector128.Create(fb[8 + l]); var sz = Vector128.Create(fb[16 + l]);
+                        var v000 = Vector128.Load(pd2 + cb[l]); var v001 = Vector128.Load(pd2 + cb[8 + l]);
+                        var v010 = Vector128.Load(pd2 + cb[16 + l]); var v011 = Vector128.Load(pd2 + cb[24 + l]);
+                        var v100 = Vector128.Load(pd2 + cb[32 + l]); var v101 = Vector128.Load(pd2 + cb[40 + l]);
+                        var v110 = Vector128.Load(pd2 + cb[48 + l]); var v111 = Vector128.Load(pd2 + cb[56 + l]);
+                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
+                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
+                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
+                        lanes[l] = b0 + sz * (b1 - b0);
+                    }
+                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                }
+                else for (int c = 0; c < 3; c++)
                 {
                     float* b = pd2 + c;
                     var v000 = Avx2.GatherVector256(b, c000, 4); var v001 = Avx2.GatherVector256(b, c001, 4);
@@ -342,12 +370,35 @@ internal static class VectorFields
                 if (stats)
                 {
                     var vx = w0 * cx + w1 * cy + w2 * cz; var vy = w3 * cx + w4 * cy + w5 * cz; var vz = w6 * cx + w7 * cy + w8 * cz;
-                    Vector256.Sqrt(vx * vx + vy * vy + vz * vz).Store(on);
-                    for (int l = 0; l < 8; l++) { double nv = on[l]; sum += nv; if (nv > max) max = nv; }
+                    var nv = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
+                    var (lo, hi) = Vector256.Widen(nv);
+                    vsum0 += lo; vsum1 += hi;
+                    vmax = Vector256.Max(vmax, nv);
                 }
             }
         }
+        if (stats)
+        {
+            // lane partial sums, combined in a fixed order (the same at any thread count); the max is exact
+            var ts = vsum0 + vsum1;
+            sum += (ts.GetElement(0) + ts.GetElement(1)) + (ts.GetElement(2) + ts.GetElement(3));
+            for (int l = 0; l < 8; l++) if (vmax.GetElement(l) > max) max = vmax.GetElement(l);
+        }
         return done;
+    }
+
+    /// <summary>Rows (x, y, z, _) of 4 voxels to the x, y and z vectors of those voxels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose(Vector128<float> r0, Vector128<float> r1, Vector128<float> r2, Vector128<float> r3,
+        out Vector128<float> x, out Vector128<float> y, out Vector128<float> z)
+    {
+        var t0 = Sse.UnpackLow(r0, r1);   // x0 x1 y0 y1
+        var t1 = Sse.UnpackLow(r2, r3);   // x2 x3 y2 y3
+        var t2 = Sse.UnpackHigh(r0, r1);  // z0 z1 . .
+        var t3 = Sse.UnpackHigh(r2, r3);  // z2 z3 . .
+        x = Sse.MoveLowToHigh(t0, t1);
+        y = Sse.MoveHighToLow(t1, t0);
+        z = Sse.MoveLowToHigh(t2, t3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
