@@ -303,9 +303,23 @@ internal static class VectorFields
             for (int i = 0; i < done; i += 8)
             {
                 int o = 3 * (r * nx + i);
-                var ax = Avx2.GatherVector256(pd1 + o, stride3, 4);
-                var ay = Avx2.GatherVector256(pd1 + o + 1, stride3, 4);
-                var az = Avx2.GatherVector256(pd1 + o + 2, stride3, 4);
+                // d1's 8 voxels: 8 Vector128 loads (xyz plus the next float) and two transposes when the last load
+                // stays inside the array, else 3 strided gathers (same values either way)
+                bool direct = o + 24 < d1.Length;
+                Vector256<float> ax, ay, az;
+                if (direct)
+                {
+                    float* s1 = pd1 + o;
+                    Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var ax0, out var ay0, out var az0);
+                    Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var ax1, out var ay1, out var az1);
+                    ax = Vector256.Create(ax0, ax1); ay = Vector256.Create(ay0, ay1); az = Vector256.Create(az0, az1);
+                }
+                else
+                {
+                    ax = Avx2.GatherVector256(pd1 + o, stride3, 4);
+                    ay = Avx2.GatherVector256(pd1 + o + 1, stride3, 4);
+                    az = Avx2.GatherVector256(pd1 + o + 2, stride3, 4);
+                }
                 var x = Vector256.Create((float)i) + lane + w0 * ax + w1 * ay + w2 * az;
                 var y = fj + w3 * ax + w4 * ay + w5 * az;
                 var z = fk + w6 * ax + w7 * ay + w8 * az;
@@ -364,9 +378,22 @@ internal static class VectorFields
                 var cx = Vector256.BitwiseAnd(ax + vt * res[0], m);
                 var cy = Vector256.BitwiseAnd(ay + vt * res[1], m);
                 var cz = Vector256.BitwiseAnd(az + vt * res[2], m);
-                cx.Store(ox); cy.Store(oy); cz.Store(oz);
                 float* dst = pc + o;
-                for (int l = 0; l < 8; l++) { dst[3 * l] = ox[l]; dst[3 * l + 1] = oy[l]; dst[3 * l + 2] = oz[l]; }
+                if (direct)
+                {
+                    // back to xyz rows; each 4-float store also writes the next voxel's x, which the next store (or
+                    // the scalar stores of the last voxel) overwrites: every d1 value was read above, so comp may be d1
+                    Untranspose(cx.GetLower(), cy.GetLower(), cz.GetLower(), out var r0, out var r1, out var r2, out var r3);
+                    r0.Store(dst); r1.Store(dst + 3); r2.Store(dst + 6); r3.Store(dst + 9);
+                    Untranspose(cx.GetUpper(), cy.GetUpper(), cz.GetUpper(), out r0, out r1, out r2, out r3);
+                    r0.Store(dst + 12); r1.Store(dst + 15); r2.Store(dst + 18);
+                    dst[21] = r3.GetElement(0); dst[22] = r3.GetElement(1); dst[23] = r3.GetElement(2);
+                }
+                else
+                {
+                    cx.Store(ox); cy.Store(oy); cz.Store(oz);
+                    for (int l = 0; l < 8; l++) { dst[3 * l] = ox[l]; dst[3 * l + 1] = oy[l]; dst[3 * l + 2] = oz[l]; }
+                }
                 if (stats)
                 {
                     var vx = w0 * cx + w1 * cy + w2 * cz; var vy = w3 * cx + w4 * cy + w5 * cz; var vz = w6 * cx + w7 * cy + w8 * cz;
@@ -399,6 +426,21 @@ internal static class VectorFields
         x = Sse.MoveLowToHigh(t0, t1);
         y = Sse.MoveHighToLow(t1, t0);
         z = Sse.MoveLowToHigh(t2, t3);
+    }
+
+    /// <summary>The x, y and z vectors of 4 voxels to their rows (x, y, z, 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
+        out Vector128<float> r0, out Vector128<float> r1, out Vector128<float> r2, out Vector128<float> r3)
+    {
+        var t0 = Sse.UnpackLow(x, y);                         // x0 y0 x1 y1
+        var t1 = Sse.UnpackHigh(x, y);                        // x2 y2 x3 y3
+        var u0 = Sse.UnpackLow(z, Vector128<float>.Zero);     // z0 0 z1 0
+        var u1 = Sse.UnpackHigh(z, Vector128<float>.Zero);    // z2 0 z3 0
+        r0 = Sse.MoveLowToHigh(t0, u0);
+        r1 = Sse.MoveHighToLow(u0, t0);
+        r2 = Sse.MoveLowToHigh(t1, u1);
+        r3 = Sse.MoveHighToLow(u1, t1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
