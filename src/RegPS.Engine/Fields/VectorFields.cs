@@ -428,6 +428,46 @@ internal static class VectorFields
         z = Sse.MoveLowToHigh(t2, t3);
     }
 
+    /// <summary>
+    /// The update of <see cref="InvertUpdateRow"/> for 4 voxels at a time in double SIMD: xyz rows read as Vector128 and
+    /// transposed, then exactly the scalar loop's operations in the same order (so the same bits), written back as rows.
+    /// Returns how many voxels of the row were done (groups whose 4-float loads stay inside the arrays).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int InvertUpdateRowSimd(int v0, int nx, double[] w, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps);
+        int i = 0;
+        fixed (float* pp = p, pq = q)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = 3 * (v0 + i);
+                if (o + 12 >= p.Length) break;
+                float* sq = pq + o; float* sp = pp + o;
+                Transpose(Vector128.Load(sq), Vector128.Load(sq + 3), Vector128.Load(sq + 6), Vector128.Load(sq + 9), out var fqx, out var fqy, out var fqz);
+                Transpose(Vector128.Load(sp), Vector128.Load(sp + 3), Vector128.Load(sp + 6), Vector128.Load(sp + 9), out var fpx, out var fpy, out var fpz);
+                var qx = Avx.ConvertToVector256Double(fqx); var qy = Avx.ConvertToVector256Double(fqy); var qz = Avx.ConvertToVector256Double(fqz);
+                var vx = w0 * qx + w1 * qy + w2 * qz;
+                var vy = w3 * qx + w4 * qy + w5 * qz;
+                var vz = w6 * qx + w7 * qy + w8 * qz;
+                var nrm = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
+                var sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vmax / nrm, veps);
+                var px = Avx.ConvertToVector256Double(fpx) - sc * qx;
+                var py = Avx.ConvertToVector256Double(fpy) - sc * qy;
+                var pz = Avx.ConvertToVector256Double(fpz) - sc * qz;
+                Untranspose(Avx.ConvertToVector128Single(px), Avx.ConvertToVector128Single(py), Avx.ConvertToVector128Single(pz), out var r0, out var r1, out var r2, out var r3);
+                // each 4-float store also writes the next voxel's x, overwritten by the next store (or the scalar stores)
+                r0.Store(sp); r1.Store(sp + 3); r2.Store(sp + 6);
+                sp[9] = r3.GetElement(0); sp[10] = r3.GetElement(1); sp[11] = r3.GetElement(2);
+            }
+        }
+        return i;
+    }
+
     /// <summary>The x, y and z vectors of 4 voxels to their rows (x, y, z, 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
@@ -450,7 +490,11 @@ internal static class VectorFields
         double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
         int nx = g.NX;
         int o = 3 * r * nx;
-        for (int i = 0; i < nx; i++, o += 3)
+        int i = 0;
+        if (Avx.IsSupported)
+            i = InvertUpdateRowSimd(r * nx, nx, w, p, q, maxlen, eps);
+        o += 3 * i;
+        for (; i < nx; i++, o += 3)
         {
             double qx = q[o], qy = q[o + 1], qz = q[o + 2];
             double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
