@@ -61,36 +61,53 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// </summary>
     internal static void BoxSums(float[] I, float[] J, int nx, int ny, int nz, int r, double[] sums, int maxDegree)
     {
-        // x pass: running sum along each row, moments computed on the fly.
-        SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
-        {
-            int b = row * nx;
-            double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-            for (int t = 0; t < Math.Min(r, nx); t++)
-            {
-                double x = I[b + t], y = J[b + t];
-                a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y;
-            }
-            for (int i = 0; i < nx; i++)
-            {
-                int add = i + r, sub = i - r - 1;
-                if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
-                if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
-                int o = 5 * (b + i);
-                sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
-            }
-        });
-        // y pass: in place, per slice and block of columns (so 2D images still split across threads).
         const int block = 64;
         int nblocks = (nx + block - 1) / block;
-        if (ny > 1)
-            SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+        if (ny > 1 && nz >= 4)
+        {
+            // 3D: the x and y passes fused per slice (the slice's x sums are still in cache for its y pass; the same
+            // operations per element as separate passes)
+            SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
             {
-                int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
-                RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
+                for (int j = 0; j < ny; j++) BoxRowX(I, J, nx, k * ny + j, r, sums);
+                RunLines(sums, 5 * k * nx * ny, 5 * nx, ny, 5 * nx, r);
             });
+        }
+        else
+        {
+            // x pass: running sum along each row, moments computed on the fly.
+            SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => BoxRowX(I, J, nx, row, r, sums));
+            // y pass: in place, per slice and block of columns (so 2D images still split across threads).
+            if (ny > 1)
+                SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+                {
+                    int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
+                    RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
+                });
+        }
         if (nz > 1)
             SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
+    }
+
+    /// <summary>x pass of one row: running window sums of the five moments, built on the fly from the two images.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BoxRowX(float[] I, float[] J, int nx, int row, int r, double[] sums)
+    {
+        int b = row * nx;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+        for (int t = 0; t < Math.Min(r, nx); t++)
+        {
+            double x = I[b + t], y = J[b + t];
+            a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y;
+        }
+        for (int i = 0; i < nx; i++)
+        {
+            int add = i + r, sub = i - r - 1;
+            if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
+            if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
+            int o = 5 * (b + i);
+            sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
+        }
     }
 
     /// <summary>
