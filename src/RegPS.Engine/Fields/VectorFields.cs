@@ -494,6 +494,21 @@ internal static class VectorFields
         return i;
     }
 
+    /// <summary>
+    /// For 8 float indices (lo: lanes 0-3, hi: 4-7) into base, the values at index and index + 1 as two vectors, from two
+    /// 4-lane 64-bit gathers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PairGather(float* basePtr, Vector128<int> lo, Vector128<int> hi, Vector256<int> split,
+        out Vector256<float> first, out Vector256<float> second)
+    {
+        // [a0 b0 a1 b1 a2 b2 a3 b3] -> [a0 a1 a2 a3 b0 b1 b2 b3]
+        var g0 = Avx2.PermuteVar8x32(Avx2.GatherVector256((double*)basePtr, lo, 4).AsSingle(), split);
+        var g1 = Avx2.PermuteVar8x32(Avx2.GatherVector256((double*)basePtr, hi, 4).AsSingle(), split);
+        first = Avx2.Permute2x128(g0, g1, 0x20);
+        second = Avx2.Permute2x128(g0, g1, 0x31);
+    }
+
     /// <summary>The x, y and z vectors of 4 voxels to their rows (x, y, z, 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
@@ -592,6 +607,7 @@ internal static class VectorFields
         var zero = Vector256<float>.Zero;
         var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1)); var zlim = Vector256.Create((float)(sz - 1));
         var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
+        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
         int sxy = sx * sy;
         int done = nx & ~7;
         fixed (float* pd = d, pi = img, po = dst)
@@ -599,9 +615,21 @@ internal static class VectorFields
             for (int i = 0; i < done; i += 8)
             {
                 int o = r * nx + i;
-                var dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
-                var dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
-                var dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                Vector256<float> dx, dy, dz;
+                if (3 * o + 24 < d.Length)
+                {
+                    // the 8 voxels' vectors as Vector128 loads (xyz plus the next float) and two transposes
+                    float* s1 = pd + 3 * o;
+                    Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var x0, out var y0, out var z0);
+                    Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var x1, out var y1, out var z1);
+                    dx = Vector256.Create(x0, x1); dy = Vector256.Create(y0, y1); dz = Vector256.Create(z0, z1);
+                }
+                else
+                {
+                    dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
+                    dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
+                    dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                }
                 var ii = Vector256.Create((float)i) + lane;
                 // base terms in double, rounded once to float
                 var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
@@ -626,10 +654,13 @@ internal static class VectorFields
                 var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y); var k0 = Vector256.ConvertToInt32(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
-                var v000 = Avx2.GatherVector256(pi, b, 4); var v001 = Avx2.GatherVector256(pi + 1, b, 4);
-                var v010 = Avx2.GatherVector256(pi + sx, b, 4); var v011 = Avx2.GatherVector256(pi + sx + 1, b, 4);
-                var v100 = Avx2.GatherVector256(pi + sxy, b, 4); var v101 = Avx2.GatherVector256(pi + sxy + 1, b, 4);
-                var v110 = Avx2.GatherVector256(pi + sxy + sx, b, 4); var v111 = Avx2.GatherVector256(pi + sxy + sx + 1, b, 4);
+                // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
+                // elements as 8 float gathers would, and a permute splits the pairs back into the two corners
+                var bl = b.GetLower(); var bh = b.GetUpper();
+                PairGather(pi, bl, bh, pairSplit, out var v000, out var v001);
+                PairGather(pi + sx, bl, bh, pairSplit, out var v010, out var v011);
+                PairGather(pi + sxy, bl, bh, pairSplit, out var v100, out var v101);
+                PairGather(pi + sxy + sx, bl, bh, pairSplit, out var v110, out var v111);
                 var c0 = v000 + fx * (v001 - v000); var c1 = v010 + fx * (v011 - v010);
                 var c2 = v100 + fx * (v101 - v100); var c3 = v110 + fx * (v111 - v110);
                 var e0 = c0 + fy * (c1 - c0); var e1 = c2 + fy * (c3 - c2);
