@@ -297,6 +297,8 @@ internal static class VectorFields
         var lanes = stackalloc Vector128<float>[8];
         int* cb = stackalloc int[64]; float* fb = stackalloc float[24];
         var vlast = Vector256.Create(d2.Length - 3);
+        int o010 = 3 * nx, o100 = 3 * nx * ny, o110 = o100 + o010;
+        var vlast111 = Vector256.Create(d2.Length - 3 - (o110 + 3));
         var vsum0 = Vector256<double>.Zero; var vsum1 = Vector256<double>.Zero; var vmax = Vector256<float>.Zero;
         fixed (float* pd1 = d1, pd2 = d2, pc = comp)
         {
@@ -333,10 +335,43 @@ internal static class VectorFields
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var i1 = Vector256.Min(i0 + one, ixmax); var j1 = Vector256.Min(j0 + one, iymax); var k1 = Vector256.Min(k0 + one, izmax);
                 var r00 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j0, vnx);
+                var c000 = (r00 + i0) * 3;
+                var interior = Vector256.LessThan(i0, ixmax) & Vector256.LessThan(j0, iymax) & Vector256.LessThan(k0, izmax) & Vector256.LessThan(c000, vlast111);
+                if (interior.ExtractMostSignificantBits() == 0xFF)
+                {
+                    // No corner clamped in any lane: the corners are fixed offsets from c000, and two voxels share one
+                    // Vector256 (lanes 0-3 and 4-7) in the blend; the same per-lane operations as the paths below.
+                    c000.Store(cb);
+                    fx.Store(fb); fy.Store(fb + 8); fz.Store(fb + 16);
+                    for (int l = 0; l < 8; l += 2)
+                    {
+                        float* pa = pd2 + cb[l]; float* pb = pd2 + cb[l + 1];
+                        var sx = Vector256.Create(Vector128.Create(fb[l]), Vector128.Create(fb[l + 1]));
+                        var sy = Vector256.Create(Vector128.Create(fb[8 + l]), Vector128.Create(fb[9 + l]));
+                        var sz = Vector256.Create(Vector128.Create(fb[16 + l]), Vector128.Create(fb[17 + l]));
+                        var v000 = Vector256.Create(Vector128.Load(pa), Vector128.Load(pb));
+                        var v001 = Vector256.Create(Vector128.Load(pa + 3), Vector128.Load(pb + 3));
+                        var v010 = Vector256.Create(Vector128.Load(pa + o010), Vector128.Load(pb + o010));
+                        var v011 = Vector256.Create(Vector128.Load(pa + o010 + 3), Vector128.Load(pb + o010 + 3));
+                        var v100 = Vector256.Create(Vector128.Load(pa + o100), Vector128.Load(pb + o100));
+                        var v101 = Vector256.Create(Vector128.Load(pa + o100 + 3), Vector128.Load(pb + o100 + 3));
+                        var v110 = Vector256.Create(Vector128.Load(pa + o110), Vector128.Load(pb + o110));
+                        var v111 = Vector256.Create(Vector128.Load(pa + o110 + 3), Vector128.Load(pb + o110 + 3));
+                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
+                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
+                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
+                        var two = b0 + sz * (b1 - b0);
+                        lanes[l] = two.GetLower(); lanes[l + 1] = two.GetUpper();
+                    }
+                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    goto blended;
+                }
                 var r01 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j1, vnx);
                 var r10 = Avx2.MultiplyLow(Avx2.MultiplyLow(k1, vny) + j0, vnx);
                 var r11 = Avx2.MultiplyLow(Avx2.MultiplyLow(k1, vny) + j1, vnx);
-                var c000 = (r00 + i0) * 3; var c001 = (r00 + i1) * 3; var c010 = (r01 + i0) * 3; var c011 = (r01 + i1) * 3;
+                var c001 = (r00 + i1) * 3; var c010 = (r01 + i0) * 3; var c011 = (r01 + i1) * 3;
                 var c100 = (r10 + i0) * 3; var c101 = (r10 + i1) * 3; var c110 = (r11 + i0) * 3; var c111 = (r11 + i1) * 3;
                 if (Vector256.LessThanAll(c111, vlast))
                 {
@@ -374,6 +409,7 @@ internal static class VectorFields
                     var b0 = a0 + fy * (a1 - a0); var b1 = a2 + fy * (a3 - a2);
                     res[c] = b0 + fz * (b1 - b0);
                 }
+            blended:
                 var m = inside.AsSingle();
                 var cx = Vector256.BitwiseAnd(ax + vt * res[0], m);
                 var cy = Vector256.BitwiseAnd(ay + vt * res[1], m);
