@@ -12,9 +12,11 @@ namespace RegPS.Engine.Fields;
 /// gaussian_filter semantics (sigma in voxels per axis, kernel radius round(4 sigma), boundary 'reflect').
 /// Why it is fast: every pass is written as "output row += w_t * shifted input row" over whole contiguous rows of
 /// nx*components floats, which runs with SIMD (Vector&lt;float&gt;) and touches memory in order even along y and z:
-/// x pass per row (a reflect-padded copy of the row), y pass per slice (a copy of the slice), z pass per y row
-/// (a gathered copy of that row across slices). Each output depends only on its own line, so any thread count gives
-/// the same bits. Float accumulation is enough here: the weights are positive and sum to 1.
+/// x pass per row (a reflect-padded copy of the row), y pass per slice (a copy of the slice; in 3D the x pass of the
+/// slice writes straight into that copy, so x and y cost one sweep over memory), z pass per y row (a gathered copy of
+/// that row across slices). The kernel is symmetric, so mirrored taps are added before one fused multiply-add.
+/// Each output depends only on its own line, so any thread count gives the same bits. Float accumulation is enough
+/// here: the weights are positive and sum to 1.
 /// </summary>
 internal static class FieldSmoothing
 {

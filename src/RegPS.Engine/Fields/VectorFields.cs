@@ -268,11 +268,13 @@ internal static class VectorFields
     }
 
     /// <summary>
-    /// AVX2 composition of 8 consecutive voxels at a time (the scalar loop finishes the row): gathers d1's three
-    /// interleaved components, forms the 8 sample points in float, gathers the 8 corners of each component from d2
-    /// (indices clamped into the grid; off-domain lanes are masked to 0 afterwards) and blends them with 7 lerps.
+    /// AVX2 composition of 8 consecutive voxels at a time (the scalar loop finishes the row): reads d1's 8 vectors
+    /// (Vector128 loads + transposes; strided gathers for the array's last group), forms the 8 sample points in float,
+    /// fetches each voxel's 8 corners from d2 as Vector128 loads of xyz (corner indices clamped into the grid; off-domain
+    /// lanes are masked to 0 afterwards; 24 float gathers only for the array's last voxels) and blends them with 7 lerps.
     /// Float arithmetic (the scalar path uses double): results agree with it to float rounding, and are the same at
-    /// any thread count. Returns the number of voxels done; their norm statistics are added to sum and max in voxel order.
+    /// any thread count. Returns the number of voxels done; their norm statistics are added to sum (8 lane partials
+    /// combined in a fixed order at the end of the row) and max.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int ComposeRowAvx2(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, bool stats, ref double sum, ref double max)

@@ -25,6 +25,7 @@ internal interface ISynStepMetric
 /// one pass per axis (greedy's OneDimensionalInPlaceAccumulateFilter idea): the x pass builds the moments on the fly
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
+/// In 3D the x and y passes run together per slice (the slice's sums are still in cache for the y pass).
 /// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
