@@ -549,7 +549,7 @@ internal static class VectorFields
 
     /// <summary>The x, y and z vectors of 4 voxels to their rows (x, y, z, 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
+    internal static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
         out Vector128<float> r0, out Vector128<float> r1, out Vector128<float> r2, out Vector128<float> r3)
     {
         var t0 = Sse.UnpackLow(x, y);                         // x0 y0 x1 y1
