@@ -268,11 +268,13 @@ internal static class VectorFields
     }
 
     /// <summary>
-    /// AVX2 composition of 8 consecutive voxels at a time (the scalar loop finishes the row): gathers d1's three
-    /// interleaved components, forms the 8 sample points in float, gathers the 8 corners of each component from d2
-    /// (indices clamped into the grid; off-domain lanes are masked to 0 afterwards) and blends them with 7 lerps.
+    /// AVX2 composition of 8 consecutive voxels at a time (the scalar loop finishes the row): reads d1's 8 vectors
+    /// (Vector128 loads + transposes; strided gathers for the array's last group), forms the 8 sample points in float,
+    /// fetches each voxel's 8 corners from d2 as Vector128 loads of xyz (corner indices clamped into the grid; off-domain
+    /// lanes are masked to 0 afterwards; 24 float gathers only for the array's last voxels) and blends them with 7 lerps.
     /// Float arithmetic (the scalar path uses double): results agree with it to float rounding, and are the same at
-    /// any thread count. Returns the number of voxels done; their norm statistics are added to sum and max in voxel order.
+    /// any thread count. Returns the number of voxels done; their norm statistics are added to sum (8 lane partials
+    /// combined in a fixed order at the end of the row) and max.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int ComposeRowAvx2(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, bool stats, ref double sum, ref double max)
@@ -294,14 +296,34 @@ internal static class VectorFields
         float* ox = stackalloc float[8]; float* oy = stackalloc float[8]; float* oz = stackalloc float[8]; float* on = stackalloc float[8];
         int done = nx & ~7;
         var res = stackalloc Vector256<float>[3];
+        var lanes = stackalloc Vector128<float>[8];
+        int* cb = stackalloc int[64]; float* fb = stackalloc float[24];
+        var vlast = Vector256.Create(d2.Length - 3);
+        int o010 = 3 * nx, o100 = 3 * nx * ny, o110 = o100 + o010;
+        var vlast111 = Vector256.Create(d2.Length - 3 - (o110 + 3));
+        var vsum0 = Vector256<double>.Zero; var vsum1 = Vector256<double>.Zero; var vmax = Vector256<float>.Zero;
         fixed (float* pd1 = d1, pd2 = d2, pc = comp)
         {
             for (int i = 0; i < done; i += 8)
             {
                 int o = 3 * (r * nx + i);
-                var ax = Avx2.GatherVector256(pd1 + o, stride3, 4);
-                var ay = Avx2.GatherVector256(pd1 + o + 1, stride3, 4);
-                var az = Avx2.GatherVector256(pd1 + o + 2, stride3, 4);
+                // d1's 8 voxels: 8 Vector128 loads (xyz plus the next float) and two transposes when the last load
+                // stays inside the array, else 3 strided gathers (same values either way)
+                bool direct = o + 24 < d1.Length;
+                Vector256<float> ax, ay, az;
+                if (direct)
+                {
+                    float* s1 = pd1 + o;
+                    Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var ax0, out var ay0, out var az0);
+                    Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var ax1, out var ay1, out var az1);
+                    ax = Vector256.Create(ax0, ax1); ay = Vector256.Create(ay0, ay1); az = Vector256.Create(az0, az1);
+                }
+                else
+                {
+                    ax = Avx2.GatherVector256(pd1 + o, stride3, 4);
+                    ay = Avx2.GatherVector256(pd1 + o + 1, stride3, 4);
+                    az = Avx2.GatherVector256(pd1 + o + 2, stride3, 4);
+                }
                 var x = Vector256.Create((float)i) + lane + w0 * ax + w1 * ay + w2 * az;
                 var y = fj + w3 * ax + w4 * ay + w5 * az;
                 var z = fk + w6 * ax + w7 * ay + w8 * az;
@@ -315,12 +337,69 @@ internal static class VectorFields
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var i1 = Vector256.Min(i0 + one, ixmax); var j1 = Vector256.Min(j0 + one, iymax); var k1 = Vector256.Min(k0 + one, izmax);
                 var r00 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j0, vnx);
+                var c000 = (r00 + i0) * 3;
+                var interior = Vector256.LessThan(i0, ixmax) & Vector256.LessThan(j0, iymax) & Vector256.LessThan(k0, izmax) & Vector256.LessThan(c000, vlast111);
+                if (interior.ExtractMostSignificantBits() == 0xFF)
+                {
+                    // No corner clamped in any lane: the corners are fixed offsets from c000, and two voxels share one
+                    // Vector256 (lanes 0-3 and 4-7) in the blend; the same per-lane operations as the paths below.
+                    c000.Store(cb);
+                    fx.Store(fb); fy.Store(fb + 8); fz.Store(fb + 16);
+                    for (int l = 0; l < 8; l += 2)
+                    {
+                        float* pa = pd2 + cb[l]; float* pb = pd2 + cb[l + 1];
+                        var sx = Vector256.Create(Vector128.Create(fb[l]), Vector128.Create(fb[l + 1]));
+                        var sy = Vector256.Create(Vector128.Create(fb[8 + l]), Vector128.Create(fb[9 + l]));
+                        var sz = Vector256.Create(Vector128.Create(fb[16 + l]), Vector128.Create(fb[17 + l]));
+                        var v000 = Vector256.Create(Vector128.Load(pa), Vector128.Load(pb));
+                        var v001 = Vector256.Create(Vector128.Load(pa + 3), Vector128.Load(pb + 3));
+                        var v010 = Vector256.Create(Vector128.Load(pa + o010), Vector128.Load(pb + o010));
+                        var v011 = Vector256.Create(Vector128.Load(pa + o010 + 3), Vector128.Load(pb + o010 + 3));
+                        var v100 = Vector256.Create(Vector128.Load(pa + o100), Vector128.Load(pb + o100));
+                        var v101 = Vector256.Create(Vector128.Load(pa + o100 + 3), Vector128.Load(pb + o100 + 3));
+                        var v110 = Vector256.Create(Vector128.Load(pa + o110), Vector128.Load(pb + o110));
+                        var v111 = Vector256.Create(Vector128.Load(pa + o110 + 3), Vector128.Load(pb + o110 + 3));
+                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
+                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
+                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
+                        var two = b0 + sz * (b1 - b0);
+                        lanes[l] = two.GetLower(); lanes[l + 1] = two.GetUpper();
+                    }
+                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    goto blended;
+                }
                 var r01 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j1, vnx);
                 var r10 = Avx2.MultiplyLow(Avx2.MultiplyLow(k1, vny) + j0, vnx);
                 var r11 = Avx2.MultiplyLow(Avx2.MultiplyLow(k1, vny) + j1, vnx);
-                var c000 = (r00 + i0) * 3; var c001 = (r00 + i1) * 3; var c010 = (r01 + i0) * 3; var c011 = (r01 + i1) * 3;
+                var c001 = (r00 + i1) * 3; var c010 = (r01 + i0) * 3; var c011 = (r01 + i1) * 3;
                 var c100 = (r10 + i0) * 3; var c101 = (r10 + i1) * 3; var c110 = (r11 + i0) * 3; var c111 = (r11 + i1) * 3;
-                for (int c = 0; c < 3; c++)
+                if (Vector256.LessThanAll(c111, vlast))
+                {
+                    // Every corner's 3 components (plus one neighbouring float, unused) as one Vector128 load: 64 loads
+                    // per 8 voxels instead of 24 gathers. The blend is the gather path's, lane by lane, then a 4x4
+                    // transpose per half gives the per-component vectors, so both paths give the same bits.
+                    c000.Store(cb); c001.Store(cb + 8); c010.Store(cb + 16); c011.Store(cb + 24);
+                    c100.Store(cb + 32); c101.Store(cb + 40); c110.Store(cb + 48); c111.Store(cb + 56);
+                    fx.Store(fb); fy.Store(fb + 8); fz.Store(fb + 16);
+                    for (int l = 0; l < 8; l++)
+                    {
+                        var sx = Vector128.Create(fb[l]); var sy = Vector128.Create(fb[8 + l]); var sz = Vector128.Create(fb[16 + l]);
+                        var v000 = Vector128.Load(pd2 + cb[l]); var v001 = Vector128.Load(pd2 + cb[8 + l]);
+                        var v010 = Vector128.Load(pd2 + cb[16 + l]); var v011 = Vector128.Load(pd2 + cb[24 + l]);
+                        var v100 = Vector128.Load(pd2 + cb[32 + l]); var v101 = Vector128.Load(pd2 + cb[40 + l]);
+                        var v110 = Vector128.Load(pd2 + cb[48 + l]); var v111 = Vector128.Load(pd2 + cb[56 + l]);
+                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
+                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
+                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
+                        lanes[l] = b0 + sz * (b1 - b0);
+                    }
+                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                }
+                else for (int c = 0; c < 3; c++)
                 {
                     float* b = pd2 + c;
                     var v000 = Avx2.GatherVector256(b, c000, 4); var v001 = Avx2.GatherVector256(b, c001, 4);
@@ -332,22 +411,155 @@ internal static class VectorFields
                     var b0 = a0 + fy * (a1 - a0); var b1 = a2 + fy * (a3 - a2);
                     res[c] = b0 + fz * (b1 - b0);
                 }
+            blended:
                 var m = inside.AsSingle();
                 var cx = Vector256.BitwiseAnd(ax + vt * res[0], m);
                 var cy = Vector256.BitwiseAnd(ay + vt * res[1], m);
                 var cz = Vector256.BitwiseAnd(az + vt * res[2], m);
-                cx.Store(ox); cy.Store(oy); cz.Store(oz);
                 float* dst = pc + o;
-                for (int l = 0; l < 8; l++) { dst[3 * l] = ox[l]; dst[3 * l + 1] = oy[l]; dst[3 * l + 2] = oz[l]; }
+                if (direct)
+                {
+                    // back to xyz rows; each 4-float store also writes the next voxel's x, which the next store (or
+                    // the scalar stores of the last voxel) overwrites: every d1 value was read above, so comp may be d1
+                    Untranspose(cx.GetLower(), cy.GetLower(), cz.GetLower(), out var r0, out var r1, out var r2, out var r3);
+                    r0.Store(dst); r1.Store(dst + 3); r2.Store(dst + 6); r3.Store(dst + 9);
+                    Untranspose(cx.GetUpper(), cy.GetUpper(), cz.GetUpper(), out r0, out r1, out r2, out r3);
+                    r0.Store(dst + 12); r1.Store(dst + 15); r2.Store(dst + 18);
+                    dst[21] = r3.GetElement(0); dst[22] = r3.GetElement(1); dst[23] = r3.GetElement(2);
+                }
+                else
+                {
+                    cx.Store(ox); cy.Store(oy); cz.Store(oz);
+                    for (int l = 0; l < 8; l++) { dst[3 * l] = ox[l]; dst[3 * l + 1] = oy[l]; dst[3 * l + 2] = oz[l]; }
+                }
                 if (stats)
                 {
                     var vx = w0 * cx + w1 * cy + w2 * cz; var vy = w3 * cx + w4 * cy + w5 * cz; var vz = w6 * cx + w7 * cy + w8 * cz;
-                    Vector256.Sqrt(vx * vx + vy * vy + vz * vz).Store(on);
-                    for (int l = 0; l < 8; l++) { double nv = on[l]; sum += nv; if (nv > max) max = nv; }
+                    var nv = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
+                    var (lo, hi) = Vector256.Widen(nv);
+                    vsum0 += lo; vsum1 += hi;
+                    vmax = Vector256.Max(vmax, nv);
                 }
             }
         }
+        if (stats)
+        {
+            // lane partial sums, combined in a fixed order (the same at any thread count); the max is exact
+            var ts = vsum0 + vsum1;
+            sum += (ts.GetElement(0) + ts.GetElement(1)) + (ts.GetElement(2) + ts.GetElement(3));
+            for (int l = 0; l < 8; l++) if (vmax.GetElement(l) > max) max = vmax.GetElement(l);
+        }
         return done;
+    }
+
+    /// <summary>Rows (x, y, z, _) of 4 voxels to the x, y and z vectors of those voxels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose(Vector128<float> r0, Vector128<float> r1, Vector128<float> r2, Vector128<float> r3,
+        out Vector128<float> x, out Vector128<float> y, out Vector128<float> z)
+    {
+        var t0 = Sse.UnpackLow(r0, r1);   // x0 x1 y0 y1
+        var t1 = Sse.UnpackLow(r2, r3);   // x2 x3 y2 y3
+        var t2 = Sse.UnpackHigh(r0, r1);  // z0 z1 . .
+        var t3 = Sse.UnpackHigh(r2, r3);  // z2 z3 . .
+        x = Sse.MoveLowToHigh(t0, t1);
+        y = Sse.MoveHighToLow(t1, t0);
+        z = Sse.MoveLowToHigh(t2, t3);
+    }
+
+    /// <summary>
+    /// The update of <see cref="InvertUpdateRow"/> for 4 voxels at a time in double SIMD: xyz rows read as Vector128 and
+    /// transposed, then exactly the scalar loop's operations in the same order (so the same bits), written back as rows.
+    /// Returns how many voxels of the row were done (groups whose 4-float loads stay inside the arrays).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int InvertUpdateRowSimd(int v0, int nx, double[] w, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps);
+        int i = 0;
+        fixed (float* pp = p, pq = q)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = 3 * (v0 + i);
+                if (o + 12 >= p.Length) break;
+                float* sq = pq + o; float* sp = pp + o;
+                Transpose(Vector128.Load(sq), Vector128.Load(sq + 3), Vector128.Load(sq + 6), Vector128.Load(sq + 9), out var fqx, out var fqy, out var fqz);
+                Transpose(Vector128.Load(sp), Vector128.Load(sp + 3), Vector128.Load(sp + 6), Vector128.Load(sp + 9), out var fpx, out var fpy, out var fpz);
+                var qx = Avx.ConvertToVector256Double(fqx); var qy = Avx.ConvertToVector256Double(fqy); var qz = Avx.ConvertToVector256Double(fqz);
+                var vx = w0 * qx + w1 * qy + w2 * qz;
+                var vy = w3 * qx + w4 * qy + w5 * qz;
+                var vz = w6 * qx + w7 * qy + w8 * qz;
+                var nrm = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
+                var sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vmax / nrm, veps);
+                var px = Avx.ConvertToVector256Double(fpx) - sc * qx;
+                var py = Avx.ConvertToVector256Double(fpy) - sc * qy;
+                var pz = Avx.ConvertToVector256Double(fpz) - sc * qz;
+                Untranspose(Avx.ConvertToVector128Single(px), Avx.ConvertToVector128Single(py), Avx.ConvertToVector128Single(pz), out var r0, out var r1, out var r2, out var r3);
+                // each 4-float store also writes the next voxel's x, overwritten by the next store (or the scalar stores)
+                r0.Store(sp); r1.Store(sp + 3); r2.Store(sp + 6);
+                sp[9] = r3.GetElement(0); sp[10] = r3.GetElement(1); sp[11] = r3.GetElement(2);
+            }
+        }
+        return i;
+    }
+
+    /// <summary>Largest squared voxel length |W v|^2 over 4-voxel groups of a row (double SIMD, the scalar operation order); returns the voxels done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int MaxSquaredNormSimd(float[] f, int o0, int nx, double[] w, ref double max)
+    {
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var vm = Vector256<double>.Zero;
+        int i = 0;
+        fixed (float* pf = f)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = o0 + 3 * i;
+                if (o + 12 >= f.Length) break;
+                float* s = pf + o;
+                Transpose(Vector128.Load(s), Vector128.Load(s + 3), Vector128.Load(s + 6), Vector128.Load(s + 9), out var fx, out var fy, out var fz);
+                var x = Avx.ConvertToVector256Double(fx); var y = Avx.ConvertToVector256Double(fy); var z = Avx.ConvertToVector256Double(fz);
+                var a = w0 * x + w1 * y + w2 * z; var b = w3 * x + w4 * y + w5 * z; var c = w6 * x + w7 * y + w8 * z;
+                vm = Vector256.Max(vm, a * a + b * b + c * c);
+            }
+        }
+        for (int l = 0; l < 4; l++) if (vm.GetElement(l) > max) max = vm.GetElement(l);
+        return i;
+    }
+
+    /// <summary>
+    /// For 8 float indices (lo: lanes 0-3, hi: 4-7) into base, the values at index and index + 1 as two vectors, from two
+    /// 4-lane 64-bit gathers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PairGather(float* basePtr, Vector128<int> lo, Vector128<int> hi, Vector256<int> split,
+        out Vector256<float> first, out Vector256<float> second)
+    {
+        // [a0 b0 a1 b1 a2 b2 a3 b3] -> [a0 a1 a2 a3 b0 b1 b2 b3]
+        var g0 = Avx2.PermuteVar8x32(Avx2.GatherVector256((double*)basePtr, lo, 4).AsSingle(), split);
+        var g1 = Avx2.PermuteVar8x32(Avx2.GatherVector256((double*)basePtr, hi, 4).AsSingle(), split);
+        first = Avx2.Permute2x128(g0, g1, 0x20);
+        second = Avx2.Permute2x128(g0, g1, 0x31);
+    }
+
+    /// <summary>The x, y and z vectors of 4 voxels to their rows (x, y, z, 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Untranspose(Vector128<float> x, Vector128<float> y, Vector128<float> z,
+        out Vector128<float> r0, out Vector128<float> r1, out Vector128<float> r2, out Vector128<float> r3)
+    {
+        var t0 = Sse.UnpackLow(x, y);                         // x0 y0 x1 y1
+        var t1 = Sse.UnpackHigh(x, y);                        // x2 y2 x3 y3
+        var u0 = Sse.UnpackLow(z, Vector128<float>.Zero);     // z0 0 z1 0
+        var u1 = Sse.UnpackHigh(z, Vector128<float>.Zero);    // z2 0 z3 0
+        r0 = Sse.MoveLowToHigh(t0, u0);
+        r1 = Sse.MoveHighToLow(u0, t0);
+        r2 = Sse.MoveLowToHigh(t1, u1);
+        r3 = Sse.MoveHighToLow(u1, t1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -357,7 +569,11 @@ internal static class VectorFields
         double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
         int nx = g.NX;
         int o = 3 * r * nx;
-        for (int i = 0; i < nx; i++, o += 3)
+        int i = 0;
+        if (Avx.IsSupported)
+            i = InvertUpdateRowSimd(r * nx, nx, w, p, q, maxlen, eps);
+        o += 3 * i;
+        for (; i < nx; i++, o += 3)
         {
             double qx = q[o], qy = q[o + 1], qz = q[o + 2];
             double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
@@ -429,6 +645,7 @@ internal static class VectorFields
         var zero = Vector256<float>.Zero;
         var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1)); var zlim = Vector256.Create((float)(sz - 1));
         var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
+        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
         int sxy = sx * sy;
         int done = nx & ~7;
         fixed (float* pd = d, pi = img, po = dst)
@@ -436,9 +653,21 @@ internal static class VectorFields
             for (int i = 0; i < done; i += 8)
             {
                 int o = r * nx + i;
-                var dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
-                var dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
-                var dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                Vector256<float> dx, dy, dz;
+                if (3 * o + 24 < d.Length)
+                {
+                    // the 8 voxels' vectors as Vector128 loads (xyz plus the next float) and two transposes
+                    float* s1 = pd + 3 * o;
+                    Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var x0, out var y0, out var z0);
+                    Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var x1, out var y1, out var z1);
+                    dx = Vector256.Create(x0, x1); dy = Vector256.Create(y0, y1); dz = Vector256.Create(z0, z1);
+                }
+                else
+                {
+                    dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
+                    dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
+                    dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                }
                 var ii = Vector256.Create((float)i) + lane;
                 // base terms in double, rounded once to float
                 var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
@@ -463,10 +692,13 @@ internal static class VectorFields
                 var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y); var k0 = Vector256.ConvertToInt32(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
-                var v000 = Avx2.GatherVector256(pi, b, 4); var v001 = Avx2.GatherVector256(pi + 1, b, 4);
-                var v010 = Avx2.GatherVector256(pi + sx, b, 4); var v011 = Avx2.GatherVector256(pi + sx + 1, b, 4);
-                var v100 = Avx2.GatherVector256(pi + sxy, b, 4); var v101 = Avx2.GatherVector256(pi + sxy + 1, b, 4);
-                var v110 = Avx2.GatherVector256(pi + sxy + sx, b, 4); var v111 = Avx2.GatherVector256(pi + sxy + sx + 1, b, 4);
+                // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
+                // elements as 8 float gathers would, and a permute splits the pairs back into the two corners
+                var bl = b.GetLower(); var bh = b.GetUpper();
+                PairGather(pi, bl, bh, pairSplit, out var v000, out var v001);
+                PairGather(pi + sx, bl, bh, pairSplit, out var v010, out var v011);
+                PairGather(pi + sxy, bl, bh, pairSplit, out var v100, out var v101);
+                PairGather(pi + sxy + sx, bl, bh, pairSplit, out var v110, out var v111);
                 var c0 = v000 + fx * (v001 - v000); var c1 = v010 + fx * (v011 - v010);
                 var c2 = v100 + fx * (v101 - v100); var c3 = v110 + fx * (v111 - v110);
                 var e0 = c0 + fy * (c1 - c0); var e1 = c2 + fy * (c3 - c2);
@@ -518,16 +750,23 @@ internal static class VectorFields
     public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
     {
         int nx = g.NX;
+        var w = g.W;
         SliceIterator.For(g.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
+            // the largest squared length, square-rooted once: sqrt is correctly rounded and monotonic, so this is
+            // exactly the largest of the per-voxel lengths
             double m = 0;
-            int o = 3 * r * nx;
-            for (int i = 0; i < nx; i++, o += 3)
+            int o = 3 * r * nx, i = 0;
+            if (Avx.IsSupported) i = MaxSquaredNormSimd(f, o, nx, w, ref m);
+            o += 3 * i;
+            for (; i < nx; i++, o += 3)
             {
-                double n = g.VoxelNorm(f[o], f[o + 1], f[o + 2]);
+                double x = f[o], y = f[o + 1], z = f[o + 2];
+                double a = w[0] * x + w[1] * y + w[2] * z, b = w[3] * x + w[4] * y + w[5] * z, c = w[6] * x + w[7] * y + w[8] * z;
+                double n = a * a + b * b + c * c;
                 if (n > m) m = n;
             }
-            rowMax[r] = m;
+            rowMax[r] = Math.Sqrt(m);
         });
         double max = 0;
         for (int r = 0; r < g.Rows; r++) if (rowMax[r] > max) max = rowMax[r];

@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
 
@@ -25,6 +27,7 @@ internal interface ISynStepMetric
 /// one pass per axis (greedy's OneDimensionalInPlaceAccumulateFilter idea): the x pass builds the moments on the fly
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
+/// In 3D the x and y passes run together per slice (the slice's sums are still in cache for the y pass).
 /// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
@@ -61,36 +64,53 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// </summary>
     internal static void BoxSums(float[] I, float[] J, int nx, int ny, int nz, int r, double[] sums, int maxDegree)
     {
-        // x pass: running sum along each row, moments computed on the fly.
-        SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
-        {
-            int b = row * nx;
-            double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
-            for (int t = 0; t < Math.Min(r, nx); t++)
-            {
-                double x = I[b + t], y = J[b + t];
-                a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y;
-            }
-            for (int i = 0; i < nx; i++)
-            {
-                int add = i + r, sub = i - r - 1;
-                if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
-                if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
-                int o = 5 * (b + i);
-                sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
-            }
-        });
-        // y pass: in place, per slice and block of columns (so 2D images still split across threads).
         const int block = 64;
         int nblocks = (nx + block - 1) / block;
-        if (ny > 1)
-            SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+        if (ny > 1 && nz >= 4)
+        {
+            // 3D: the x and y passes fused per slice (the slice's x sums are still in cache for its y pass; the same
+            // operations per element as separate passes)
+            SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
             {
-                int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
-                RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
+                for (int j = 0; j < ny; j++) BoxRowX(I, J, nx, k * ny + j, r, sums);
+                RunLines(sums, 5 * k * nx * ny, 5 * nx, ny, 5 * nx, r);
             });
+        }
+        else
+        {
+            // x pass: running sum along each row, moments computed on the fly.
+            SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => BoxRowX(I, J, nx, row, r, sums));
+            // y pass: in place, per slice and block of columns (so 2D images still split across threads).
+            if (ny > 1)
+                SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+                {
+                    int k = task / nblocks, x0 = (task % nblocks) * block, w = 5 * Math.Min(block, nx - x0);
+                    RunLines(sums, 5 * (k * nx * ny + x0), 5 * nx, ny, w, r);
+                });
+        }
         if (nz > 1)
             SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
+    }
+
+    /// <summary>x pass of one row: running window sums of the five moments, built on the fly from the two images.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BoxRowX(float[] I, float[] J, int nx, int row, int r, double[] sums)
+    {
+        int b = row * nx;
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+        for (int t = 0; t < Math.Min(r, nx); t++)
+        {
+            double x = I[b + t], y = J[b + t];
+            a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y;
+        }
+        for (int i = 0; i < nx; i++)
+        {
+            int add = i + r, sub = i - r - 1;
+            if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
+            if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
+            int o = 5 * (b + i);
+            sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
+        }
     }
 
     /// <summary>
@@ -142,7 +162,10 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             return;
         }
         double cyz = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r));
-        for (int i = 0; i < nx; i++)
+        int i = 0, stop = Math.Min(r, nx);
+        for (int pass = 0; pass < 2; pass++)
+        {
+        for (; i < stop; i++)
         {
             int o = b + i, o3 = 3 * o;
             if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
@@ -173,8 +196,88 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             v[o3 + 1] = (float)(-tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2));
             v[o3 + 2] = twoD ? 0f : (float)(-tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2));
         }
+            if (pass == 0)
+            {
+                if (!twoD && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, w, nx, sxy, u, v, ref e);
+                stop = nx;
+            }
+        }
         energy[row] = e;
             }
+
+    /// <summary>
+    /// The interior part of <see cref="StepRow"/> (3D), 4 voxels at a time in double SIMD from i0 while the group ends
+    /// by iEnd: the scalar loop's operations in the same order (float image differences, then double), flat windows
+    /// masked to zero, energy terms subtracted in voxel order, so the bits are the scalar loop's. Returns the next i.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, double[] w,
+        int nx, int sxy, float[] u, float[] v, ref double e)
+    {
+        var cnt = Vector256.Create(cntS);
+        var flatLim = Vector256.Create(1e-9 * cntS);
+        var bcLim = Vector256.Create(1e-5);
+        var one = Vector256.Create(1.0); var two = Vector256.Create(2.0); var half = Vector256.Create(0.5);
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var idx5 = Vector128.Create(0, 5, 10, 15);
+        double* ccs = stackalloc double[4];
+        int i = i0;
+        fixed (float* pI = I, pJ = J, pu = u, pv = v)
+        fixed (double* ps = s)
+        {
+            for (; i + 4 <= iEnd; i += 4)
+            {
+                int o = b + i;
+                double* q = ps + 5 * o;
+                var sI = Avx2.GatherVector256(q, idx5, 8); var sJ = Avx2.GatherVector256(q + 1, idx5, 8);
+                var sII = Avx2.GatherVector256(q + 2, idx5, 8); var sJJ = Avx2.GatherVector256(q + 3, idx5, 8);
+                var sIJ = Avx2.GatherVector256(q + 4, idx5, 8);
+                var A = sIJ - sI * sJ / cnt;
+                var B = sII - sI * sI / cnt;
+                var C = sJJ - sJ * sJ / cnt;
+                var ok = Vector256.GreaterThan(B, flatLim) & Vector256.GreaterThan(C, flatLim);
+                var Ii = Avx.ConvertToVector256Double(Vector128.Load(pI + o)) - sI / cnt;
+                var Ji = Avx.ConvertToVector256Double(Vector128.Load(pJ + o)) - sJ / cnt;
+                var BC = B * C;
+                var cc = A * A / BC;
+                var count = ok & Vector256.GreaterThan(BC, bcLim) & Vector256.LessThan(cc, one);
+                var f = two * A / BC;
+                var tf = f * (Ji - A / B * Ii);
+                var tb = f * (Ii - A / C * Ji);
+                var gi0 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1));
+                var gi1 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx));
+                var gi2 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
+                var gj0 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1));
+                var gj1 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx));
+                var gj2 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
+                var ntf = -tf; var ntb = -tb;
+                var ux = Avx.ConvertToVector128Single(ntf * (w0 * gi0 + w3 * gi1 + w6 * gi2));
+                var uy = Avx.ConvertToVector128Single(ntf * (w1 * gi0 + w4 * gi1 + w7 * gi2));
+                var uz = Avx.ConvertToVector128Single(ntf * (w2 * gi0 + w5 * gi1 + w8 * gi2));
+                var vx = Avx.ConvertToVector128Single(ntb * (w0 * gj0 + w3 * gj1 + w6 * gj2));
+                var vy = Avx.ConvertToVector128Single(ntb * (w1 * gj0 + w4 * gj1 + w7 * gj2));
+                var vz = Avx.ConvertToVector128Single(ntb * (w2 * gj0 + w5 * gj1 + w8 * gj2));
+                // lane mask from the double compare (all ones / zeros per 64 bits) narrowed to 32-bit lanes
+                var m = Avx.ConvertToVector128Int32WithTruncation(Vector256.ConditionalSelect(ok, one, Vector256<double>.Zero)).AsSingle();
+                m = Vector128.Equals(m.AsInt32(), Vector128.Create(1)).AsSingle();
+                ux &= m; uy &= m; uz &= m; vx &= m; vy &= m; vz &= m;
+                float* du = pu + 3 * o; float* dv = pv + 3 * o;
+                VectorFields.Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
+                r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
+                VectorFields.Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
+                r0.Store(dv); r1.Store(dv + 3); r2.Store(dv + 6); dv[9] = r3.GetElement(0); dv[10] = r3.GetElement(1); dv[11] = r3.GetElement(2);
+                int cm = (int)count.ExtractMostSignificantBits();
+                if (cm != 0)
+                {
+                    cc.Store(ccs);
+                    for (int l = 0; l < 4; l++) if ((cm & (1 << l)) != 0) e -= ccs[l];
+                }
+            }
+        }
+        return i;
+    }
 
     /// <summary>acc += src, element-wise (SIMD, scalar tail).</summary>
     private static void AddTo(Span<double> acc, ReadOnlySpan<double> src)
