@@ -4,8 +4,8 @@
   nifti_interop.py write DIR
       Writes one file per case into DIR with nibabel (every datatype, both byte orders, NIfTI-2, 4-D, 5-D vector,
       scaled int16, qform only, sform, pixdim only, .nii.gz, .hdr/.img, .img.gz pairs, .nii.bz2, multi-member gzip,
-      RGB24, 2-D, extensions). For each case CASE it writes CASE.f64: nibabel's get_fdata() in Fortran order (x fastest),
-      float64 little-endian (for RGB24: luminance 0.299 R + 0.587 G + 0.114 B of every voxel, then the R, G and B planes
+      RGB24, RGBA32, 2-D, extensions). For each case CASE it writes CASE.f64: nibabel's get_fdata() in Fortran order (x fastest),
+      float64 little-endian (for RGB24/RGBA32: luminance 0.299 R + 0.587 G + 0.114 B of every voxel, then the R, G and B planes
       of the first volume). Prints a JSON list of {case, file, shape, affine, dtype, rgb}.
 
   nifti_interop.py describe FILE...
@@ -76,7 +76,7 @@ def main_write(out):
             first = (Ellipsis,) if r.ndim <= 3 else (Ellipsis, 0)
             parts = [lum.ravel(order="F")] + [p[first].ravel(order="F") for p in (r, g, b)]
             np.concatenate(parts).astype("<f8").tofile(os.path.join(out, case + ".f64"))
-            dtype = "rgb24"
+            dtype = "rgba32" if "A" in raw.dtype.names else "rgb24"
         else:
             data = loaded.get_fdata() if expected is None else expected
             dump(os.path.join(out, case + ".f64"), data)
@@ -183,6 +183,10 @@ def main_write(out):
         rgb[c] = rng.integers(0, 255, SHAPE, endpoint=True)
     add("rgb24", nib.Nifti1Image(rgb, aff), "rgb24.nii", rgb=True)
     add("rgb24_gz", nib.Nifti1Image(rgb, aff), "rgb24_gz.nii.gz", rgb=True)
+    rgba = np.zeros(SHAPE, dtype=[("R", "u1"), ("G", "u1"), ("B", "u1"), ("A", "u1")])
+    for c in "RGBA":
+        rgba[c] = rng.integers(0, 255, SHAPE, endpoint=True)
+    add("rgba32", nib.Nifti1Image(rgba, aff), "rgba32.nii", rgb=True)
 
     json.dump(cases, sys.stdout)
 

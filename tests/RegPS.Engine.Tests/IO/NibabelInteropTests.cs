@@ -56,7 +56,7 @@ public class NibabelInteropTests : IClassFixture<NibabelCases>
         "nifti2_le", "nifti2_be", "nifti2_gz", "fourd", "fourd_gz", "vector5d",
         "scaled_int16_nibabel", "scaled_uint8_nibabel", "scaled_int16_manual",
         "qform_only", "qform_qfac_neg", "sform_shear", "pixdim_only", "pixdim_only_2d", "twod", "oneslice",
-        "gz", "bz2", "pair", "pair_gz", "pair2", "multimember", "multistream_bz2", "extension", "rgb24", "rgb24_gz",
+        "gz", "bz2", "pair", "pair_gz", "pair2", "multimember", "multistream_bz2", "extension", "rgb24", "rgb24_gz", "rgba32",
     };
 
     public static IEnumerable<object[]> Cases => CaseNames.Select(n => new object[] { n });
