@@ -1,3 +1,4 @@
+using RegPS.Engine.Resampling;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -150,23 +151,8 @@ internal static class VectorFields
                 double ab = a + fy * (b - a), cd = c + fy * (d - c);
                 return (float)(ab + fz * (cd - ab));
             }
-            double acc = 0;
-            for (int dk = 0; dk < 2; dk++)
-            {
-                int k = k0 + dk;
-                double wz = dk == 0 ? 1 - fz : fz;
-                if (k < 0 || k >= nz || wz == 0) continue;
-                for (int dj = 0; dj < 2; dj++)
-                {
-                    int j = j0 + dj;
-                    double wy = wz * (dj == 0 ? 1 - fy : fy);
-                    if (j < 0 || j >= ny || wy == 0) continue;
-                    int row = (k * ny + j) * nx;
-                    if (i0 >= 0) acc += wy * (1 - fx) * img[row + i0];
-                    if (i0 + 1 < nx && fx != 0) acc += wy * fx * img[row + i0 + 1];
-                }
-            }
-            return (float)acc;
+            // Near the border: the resampler's zero-padded trilinear kernel (same weights, same order, same bits).
+            return Resampler.Trilinear(img, 0, nx, ny, nz, x, y, z, Boundary.ZeroPadded);
         }
     }
 
