@@ -10,15 +10,8 @@ namespace RegPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "AffineImage")]
 [OutputType(typeof(AffineMap))]
-public sealed class RegisterAffineImageCommand : RegCmdlet
+public sealed class RegisterAffineImageCommand : RegistrationCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0)]
-    [Alias("Fixed", "Reference")]
-    public Image Static { get; set; } = null!;
-
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
-    public Image Moving { get; set; } = null!;
-
     /// <summary>The stage or stages to run in order; default Translation, Rigid, Affine (after centres of mass).</summary>
     [Parameter]
     public TransformType[]? Transform { get; set; }
@@ -60,10 +53,6 @@ public sealed class RegisterAffineImageCommand : RegCmdlet
     [Parameter]
     public Image? MovingMask { get; set; }
 
-    [Parameter]
-    [ValidateRange(0, 1024)]
-    public int MaxDegreeOfParallelism { get; set; }
-
     protected override void ProcessRecord()
     {
         AffineOptions options;
@@ -76,16 +65,7 @@ public sealed class RegisterAffineImageCommand : RegCmdlet
             ThrowTerminatingError(new ErrorRecord(e, "InvalidRegistrationOptions", ErrorCategory.InvalidArgument, Initial));
             return;
         }
-        try
-        {
-            var map = RunEngine($"Register-AffineImage {Moving.FileName}".Trim(),
-                (progress, token) => AffineRegistration.Register(Static, Moving, options, progress, token));
-            WriteObject(map);
-        }
-        catch (Exception e) when (e is not PipelineStoppedException)
-        {
-            WriteInputError(e, "AffineRegistrationFailed", Moving);
-        }
+        Register("AffineRegistrationFailed", (progress, token) => AffineRegistration.Register(Static, Moving, options, progress, token));
     }
 
     private AffineOptions BuildOptions()

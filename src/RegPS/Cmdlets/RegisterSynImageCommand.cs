@@ -10,15 +10,8 @@ namespace RegPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "SynImage")]
 [OutputType(typeof(DiffeomorphicMap))]
-public sealed class RegisterSynImageCommand : RegCmdlet
+public sealed class RegisterSynImageCommand : RegistrationCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0)]
-    [Alias("Fixed", "Reference")]
-    public Image Static { get; set; } = null!;
-
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
-    public Image Moving { get; set; } = null!;
-
     /// <summary>An affine result (Register-AffineImage) or a 4x4 matrix composed in before the warp.</summary>
     [Parameter]
     public object? Prealign { get; set; }
@@ -41,10 +34,6 @@ public sealed class RegisterSynImageCommand : RegCmdlet
     [Parameter]
     [ValidateRange(0.001, 10.0)]
     public double StepLength { get; set; } = 0.25;
-
-    [Parameter]
-    [ValidateRange(0, 1024)]
-    public int MaxDegreeOfParallelism { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -69,15 +58,6 @@ public sealed class RegisterSynImageCommand : RegCmdlet
             StepLength = StepLength,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,
         };
-        try
-        {
-            var map = RunEngine($"Register-SynImage {Moving.FileName}".Trim(),
-                (progress, token) => SynRegistration.Register(Static, Moving, prealign, options, progress, token));
-            WriteObject(map);
-        }
-        catch (Exception e) when (e is not PipelineStoppedException)
-        {
-            WriteInputError(e, "SynRegistrationFailed", Moving);
-        }
+        Register("SynRegistrationFailed", (progress, token) => SynRegistration.Register(Static, Moving, prealign, options, progress, token));
     }
 }

@@ -1,0 +1,36 @@
+using System.Management.Automation;
+using RegPS.Engine.Images;
+using RegPS.Engine.Registration;
+
+namespace RegPS;
+
+/// <summary>
+/// Base of the registration cmdlets: -Static, -Moving (from the pipeline) and -MaxDegreeOfParallelism, and one engine
+/// run per moving image whose failure is a non-terminating error for that image only.
+/// </summary>
+public abstract class RegistrationCmdlet : RegCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0)]
+    [Alias("Fixed", "Reference")]
+    public Image Static { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+    public Image Moving { get; set; } = null!;
+
+    [Parameter]
+    [ValidateRange(0, 1024)]
+    public int MaxDegreeOfParallelism { get; set; }
+
+    /// <summary>Runs <paramref name="register"/> on a worker with progress, writes its result, or reports <paramref name="errorId"/>.</summary>
+    protected void Register<T>(string errorId, Func<IProgress<RegistrationProgress>, CancellationToken, T> register)
+    {
+        try
+        {
+            WriteObject(RunEngine($"{MyInvocation.MyCommand.Name} {Moving.FileName}".Trim(), register));
+        }
+        catch (Exception e) when (e is not PipelineStoppedException)
+        {
+            WriteInputError(e, errorId, Moving);
+        }
+    }
+}
