@@ -13,7 +13,7 @@ namespace RegPS.Benchmarks;
 /// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
 /// once in the background) and scores both recovered static->moving fields against the known warp.
 ///
-/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--micro]
+/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--micro] [--micro2d]
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -36,6 +36,7 @@ public sealed class SynComparison : IComparison
             if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
         if (args.Contains("--micro")) { Micro(threads, 128, 128, 62); return Micro(threads, 32, 32, 24); }
+        if (args.Contains("--micro2d")) return Micro(threads, 181, 217, 1);
         string script = File.Exists(Script) ? Script : Path.GetFullPath("tests/bench/syn_dipy.py");
         if (!File.Exists(Path.Combine(dir, "t1_3d", "static.raw")) || (big && !File.Exists(Path.Combine(dir, "t1_big", "static.raw"))))
             Python(script, "prepare", dir, big ? "--big" : "");
@@ -95,13 +96,14 @@ public sealed class SynComparison : IComparison
     /// <summary>Per-kernel cost on a 128x128x62 field (ns per voxel, wall and process CPU).</summary>
     private static int Micro(int threads, int mx, int my, int mz)
     {
-        var grid = Grid.Create3D(mx, my, mz, 2, 2, 3);
+        var grid = mz == 1 ? Grid.Create2D(mx, my, 1, 1) : Grid.Create3D(mx, my, mz, 2, 2, 3);
         Console.WriteLine($"--- {grid}; Vector<float>.Count {System.Numerics.Vector<float>.Count}, Vector256 accelerated {System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}, Avx2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}");
         var fg = new RegPS.Engine.Fields.FieldGrid(grid);
         int n = grid.VoxelCount;
         var rnd = new Random(1);
         var a = new float[3 * n]; var b = new float[3 * n]; var c = new float[3 * n];
-        for (int i = 0; i < a.Length; i++) { a[i] = (float)(rnd.NextDouble() - 0.5); b[i] = (float)(rnd.NextDouble() - 0.5); }
+        for (int i = 0; i < a.Length; i++)
+            if (mz > 1 || i % 3 != 2) { a[i] = (float)(rnd.NextDouble() - 0.5); b[i] = (float)(rnd.NextDouble() - 0.5); }
         var img = new float[n]; var img2 = new float[n];
         for (int i = 0; i < n; i++) { img[i] = (float)rnd.NextDouble(); img2[i] = (float)rnd.NextDouble(); }
         var rs = new double[grid.NY * grid.NZ]; var rm = new double[grid.NY * grid.NZ];
@@ -123,7 +125,7 @@ public sealed class SynComparison : IComparison
         T("compose", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, rs, rm, threads));
         T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
         T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
-        T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, new double[] { 2, 2, 2 }, threads));
+        T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, cc.Sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
         return 0;

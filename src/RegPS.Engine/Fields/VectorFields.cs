@@ -287,6 +287,8 @@ internal static class VectorFields
         var vlast = Vector256.Create(d2.Length - 3);
         int o010 = 3 * nx, o100 = 3 * nx * ny, o110 = o100 + o010;
         var vlast111 = Vector256.Create(d2.Length - 3 - (o110 + 3));
+        bool twoD = nz == 1;
+        var vlast11 = Vector256.Create(d2.Length - 3 - (o010 + 3));
         var vsum0 = Vector256<double>.Zero; var vsum1 = Vector256<double>.Zero; var vmax = Vector256<float>.Zero;
         fixed (float* pd1 = d1, pd2 = d2, pc = comp)
         {
@@ -350,6 +352,30 @@ internal static class VectorFields
                         var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
                         var two = b0 + sz * (b1 - b0);
                         lanes[l] = two.GetLower(); lanes[l + 1] = two.GetUpper();
+                    }
+                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    goto blended;
+                }
+                if (twoD && (Vector256.LessThan(i0, ixmax) & Vector256.LessThan(j0, iymax) & Vector256.LessThan(c000, vlast11)).ExtractMostSignificantBits() == 0xFF)
+                {
+                    // 2D (nz = 1, z = 0): the 4 corners of the bilinear blend, two voxels per Vector256 as above; the
+                    // paths below would blend each corner with itself along z and add 0
+                    c000.Store(cb);
+                    fx.Store(fb); fy.Store(fb + 8);
+                    for (int l = 0; l < 8; l += 2)
+                    {
+                        float* pa = pd2 + cb[l]; float* pb = pd2 + cb[l + 1];
+                        var sx = Vector256.Create(Vector128.Create(fb[l]), Vector128.Create(fb[l + 1]));
+                        var sy = Vector256.Create(Vector128.Create(fb[8 + l]), Vector128.Create(fb[9 + l]));
+                        var v000 = Vector256.Create(Vector128.Load(pa), Vector128.Load(pb));
+                        var v001 = Vector256.Create(Vector128.Load(pa + 3), Vector128.Load(pb + 3));
+                        var v010 = Vector256.Create(Vector128.Load(pa + o010), Vector128.Load(pb + o010));
+                        var v011 = Vector256.Create(Vector128.Load(pa + o010 + 3), Vector128.Load(pb + o010 + 3));
+                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
+                        var b0 = a0 + sy * (a1 - a0);
+                        lanes[l] = b0.GetLower(); lanes[l + 1] = b0.GetUpper();
                     }
                     Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
                     Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
@@ -599,7 +625,8 @@ internal static class VectorFields
         int j = r % ny, k = r / ny;
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
-        int start = allowSimd && sz > 1 && nx >= 8 && Avx2.IsSupported ? WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst) : 0;
+        int start = !allowSimd || nx < 8 || !Avx2.IsSupported ? 0
+            : sz > 1 ? WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst) : WarpRowAvx2TwoD(r, img, sx, sy, a, d, nx, ny, dst);
         o += start;
         for (int i = start; i < nx; i++, o++)
         {
@@ -689,6 +716,68 @@ internal static class VectorFields
                 var c2 = v100 + fx * (v101 - v100); var c3 = v110 + fx * (v111 - v110);
                 var e0 = c0 + fy * (c1 - c0); var e1 = c2 + fy * (c3 - c2);
                 (e0 + fz * (e1 - e0)).Store(po + o);
+            }
+        }
+        return done;
+    }
+
+    /// <summary>
+    /// The 2D image (sz = 1) version of <see cref="WarpRowAvx2"/>: groups whose 8 points lie where all 4 bilinear corners
+    /// exist and whose z is exactly 0 are blended from 2 pair gathers with 3 lerps; other groups take the scalar sampler.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int WarpRowAvx2TwoD(int r, float[] img, int sx, int sy, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        int j = r % ny, k = r / ny;
+        double bxd = a[1] * j + a[2] * k + a[3], byd = a[5] * j + a[6] * k + a[7], bzd = a[9] * j + a[10] * k + a[11];
+        var a00 = Vector256.Create((float)a[0]); var a10 = Vector256.Create((float)a[4]); var a20 = Vector256.Create((float)a[8]);
+        var m00 = Vector256.Create((float)a[12]); var m01 = Vector256.Create((float)a[13]); var m02 = Vector256.Create((float)a[14]);
+        var m10 = Vector256.Create((float)a[15]); var m11 = Vector256.Create((float)a[16]); var m12 = Vector256.Create((float)a[17]);
+        var m20 = Vector256.Create((float)a[18]); var m21 = Vector256.Create((float)a[19]); var m22 = Vector256.Create((float)a[20]);
+        var lane = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
+        var zero = Vector256<float>.Zero;
+        var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1));
+        var vsx = Vector256.Create(sx);
+        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+        int done = nx & ~7;
+        fixed (float* pd = d, pi = img, po = dst)
+        {
+            for (int i = 0; i < done; i += 8)
+            {
+                int o = r * nx + i;
+                if (3 * o + 24 >= d.Length) return i;
+                float* s1 = pd + 3 * o;
+                Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var x0, out var y0, out var z0);
+                Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var x1, out var y1, out var z1);
+                var dx = Vector256.Create(x0, x1); var dy = Vector256.Create(y0, y1); var dz = Vector256.Create(z0, z1);
+                var ii = Vector256.Create((float)i) + lane;
+                var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
+                var y = Vector256.Create((float)byd) + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
+                var z = Vector256.Create((float)bzd) + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
+                var ok = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThan(x, xlim)
+                       & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThan(y, ylim)
+                       & Vector256.Equals(z, zero);
+                if (ok.ExtractMostSignificantBits() != 0xFF)
+                {
+                    for (int l = 0; l < 8; l++)
+                    {
+                        int v = o + l;
+                        double ex = d[3 * v], ey = d[3 * v + 1], ez = d[3 * v + 2];
+                        double px = bxd + a[0] * (i + l) + a[12] * ex + a[13] * ey + a[14] * ez;
+                        double py = byd + a[4] * (i + l) + a[15] * ex + a[16] * ey + a[17] * ez;
+                        double pz = bzd + a[8] * (i + l) + a[18] * ex + a[19] * ey + a[20] * ez;
+                        dst[v] = SampleZeroPadded(img, sx, sy, 1, px, py, pz);
+                    }
+                    continue;
+                }
+                var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y);
+                var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0);
+                var b = Avx2.MultiplyLow(j0, vsx) + i0;
+                var bl = b.GetLower(); var bh = b.GetUpper();
+                PairGather(pi, bl, bh, pairSplit, out var v00, out var v01);
+                PairGather(pi + sx, bl, bh, pairSplit, out var v10, out var v11);
+                var c0 = v00 + fx * (v01 - v00); var c1 = v10 + fx * (v11 - v10);
+                (c0 + fy * (c1 - c0)).Store(po + o);
             }
         }
         return done;

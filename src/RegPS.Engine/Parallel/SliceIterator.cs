@@ -1,37 +1,22 @@
 namespace RegPS.Engine.Parallel;
 
-/// <summary>Work done for one slice (or one line, or one block) index; a struct so the JIT inlines it.</summary>
-internal interface ISliceOperation
-{
-    void Invoke(int index);
-}
-
 /// <summary>
 /// The one parallel iterator of the engine. Work items are independent by index, so the result never
 /// depends on the thread count; reductions keep one partial per index and are combined in index order by the caller.
 /// </summary>
 internal static class SliceIterator
 {
-    public static void Run<T>(int count, T op, int maxDegree) where T : struct, ISliceOperation
-    {
-        int degree = Parallelism.Resolve(maxDegree);
-        if (degree == 1 || count <= 1)
-        {
-            for (int i = 0; i < count; i++) op.Invoke(i);
-            return;
-        }
-        System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, i => op.Invoke(i));
-    }
-
     /// <summary>Runs <paramref name="body"/> for every index in [0, count) on up to maxDegree threads.</summary>
     public static void For(int count, int maxDegree, Action<int> body)
     {
-        int degree = Parallelism.Resolve(maxDegree);
-        if (degree == 1 || count <= 1)
+        int degree = Math.Min(Parallelism.Resolve(maxDegree), count);
+        if (degree <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
         }
+        if (SpinTeam.Shared is { } team && team.TryRun(count, degree, body)) return;
+        // the team is busy with another caller (for example parallel subjects): the thread pool serves this one
         System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, body);
     }
 }
@@ -40,4 +25,117 @@ public static class Parallelism
 {
     /// <summary>0 or negative means all processors.</summary>
     public static int Resolve(int maxDegree) => maxDegree <= 0 ? Environment.ProcessorCount : maxDegree;
+}
+
+/// <summary>
+/// A fixed team of ProcessorCount - 1 background threads that take part in <see cref="SliceIterator.For"/> calls
+/// next to the calling thread. A registration makes thousands of short parallel calls (a 2D slice's pass over a
+/// field takes well under a millisecond), and waking a sleeping thread-pool worker for each one costs as much as
+/// the work on a virtual machine, so the team's threads spin for a short while after each call before they block:
+/// back-to-back calls find them awake. One caller uses the team at a time; a concurrent caller gets the thread pool.
+/// Indices are handed out in contiguous chunks, each index computed exactly as in the serial loop, so results do not
+/// depend on which thread ran which chunk.
+/// </summary>
+internal sealed class SpinTeam
+{
+    /// <summary>How long an idle team thread spins before it blocks.</summary>
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1000; // 1 ms
+
+    public static readonly SpinTeam? Shared = Environment.ProcessorCount > 1 ? new SpinTeam(Environment.ProcessorCount - 1) : null;
+
+    private readonly Worker[] _workers;
+    private int _busy;
+    private Job? _job;
+
+    /// <summary>One call's work; its own counters, so a thread that arrives late finds no chunk left and leaves.</summary>
+    private sealed class Job(Action<int> body, int count, int chunks, int helpers)
+    {
+        public readonly Action<int> Body = body;
+        public readonly int Count = count, Chunks = chunks, Helpers = helpers;
+        public int NextChunk, DoneChunks;
+        public Exception? Error;
+
+        public void Work()
+        {
+            int c;
+            while ((c = Interlocked.Increment(ref NextChunk) - 1) < Chunks)
+            {
+                int end = (int)((long)Count * (c + 1) / Chunks);
+                try
+                {
+                    if (Volatile.Read(ref Error) is null)
+                        for (int i = (int)((long)Count * c / Chunks); i < end; i++) Body(i);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref Error, e, null);
+                }
+                Interlocked.Increment(ref DoneChunks);
+            }
+        }
+    }
+
+    private sealed class Worker
+    {
+        public readonly ManualResetEventSlim Wake = new(false, 0);
+        public int Sleeping;
+    }
+
+    private SpinTeam(int threads)
+    {
+        _workers = new Worker[threads];
+        for (int w = 0; w < threads; w++)
+        {
+            _workers[w] = new Worker();
+            int id = w;
+            var t = new Thread(() => Loop(id)) { IsBackground = true, Name = $"RegPS worker {w + 1}" };
+            t.Start();
+        }
+    }
+
+    public bool TryRun(int count, int degree, Action<int> body)
+    {
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
+        try
+        {
+            int helpers = Math.Min(degree - 1, _workers.Length);
+            var job = new Job(body, count, Math.Min(count, (helpers + 1) * 8), helpers);
+            // publish (a full fence), then wake the helpers that went to sleep; a helper announces its sleep with a
+            // full fence before it looks at the job once more, so one of the two sides always sees the other
+            Interlocked.Exchange(ref _job, job);
+            for (int w = 0; w < helpers; w++)
+                if (Volatile.Read(ref _workers[w].Sleeping) == 1) _workers[w].Wake.Set();
+            job.Work();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref job.DoneChunks) < job.Chunks) spin.SpinOnce(-1);
+            if (job.Error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
+            return true;
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private void Loop(int id)
+    {
+        var me = _workers[id];
+        Job? seen = null;
+        while (true)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            Job? job;
+            while ((job = Volatile.Read(ref _job)) == seen)
+            {
+                if (System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
+                Interlocked.Exchange(ref me.Sleeping, 1);
+                if (Volatile.Read(ref _job) == seen) me.Wake.Wait();
+                me.Wake.Reset();
+                Interlocked.Exchange(ref me.Sleeping, 0);
+                start = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
+            seen = job;
+            if (job is not null && id < job.Helpers) job.Work();
+        }
+    }
 }

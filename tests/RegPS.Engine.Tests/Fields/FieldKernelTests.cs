@@ -330,6 +330,54 @@ public class ComposeSimdTests
     }
 
     [Fact]
+    public void SimdAndScalarCompositionAgreeIn2D()
+    {
+        var g = new Grid(45, 23, 1, Matrix4.Scaling(1.5, 2, 1), 2);
+        var fg = new FieldGrid(g);
+        var rnd = new Random(11);
+        var d1 = new float[3 * g.VoxelCount]; var d2 = new float[3 * g.VoxelCount];
+        for (int i = 0; i < d1.Length; i++)
+            if (i % 3 != 2) { d1[i] = (float)(4 * rnd.NextDouble() - 2); d2[i] = (float)(2 * rnd.NextDouble() - 1); }
+        var a = new float[d1.Length]; var b = new float[d1.Length];
+        var s1 = new double[g.NY]; var m1 = new double[g.NY]; var s2 = new double[g.NY]; var m2 = new double[g.NY];
+        VectorFields.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
+        VectorFields.Compose(d1, d2, fg, 0.7, b, s2, m2, 2, allowSimd: true);
+        int zeros = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.InRange(Math.Abs(a[i] - b[i]), 0, 1e-5);
+            if (i % 3 == 2) Assert.Equal(0f, b[i]);
+            else if (a[i] == 0) zeros++;
+        }
+        Assert.True(zeros > 20, "some points must fall off the domain");
+        for (int r = 0; r < s1.Length; r++) { Assert.InRange(Math.Abs(s1[r] - s2[r]), 0, 1e-4); Assert.InRange(Math.Abs(m1[r] - m2[r]), 0, 1e-5); }
+    }
+
+    [Fact]
+    public void SimdAndScalarWarpAgreeIn2D()
+    {
+        var ig = new Grid(40, 33, 1, Matrix4.Translation(-3, 2, 0) * Matrix4.Scaling(1.2, 1.1, 1), 2);
+        var g = new Grid(43, 29, 1, Matrix4.Scaling(1, 1.3, 1), 2);
+        var fg = new FieldGrid(g);
+        var rnd = new Random(5);
+        var img = new float[ig.VoxelCount];
+        for (int i = 0; i < img.Length; i++) img[i] = (float)rnd.NextDouble();
+        var d = new float[3 * g.VoxelCount];
+        for (int i = 0; i < d.Length; i++) if (i % 3 != 2) d[i] = (float)(3 * rnd.NextDouble() - 1.5);
+        var P = new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0, -2, 0, 0, 1, 0, 0, 0, 0, 1 });
+        var a = new float[g.VoxelCount]; var b = new float[g.VoxelCount];
+        VectorFields.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
+        VectorFields.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
+        int zeros = 0, inside = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            Assert.InRange(Math.Abs(a[i] - b[i]), 0, 1e-5);
+            if (a[i] == 0) zeros++; else inside++;
+        }
+        Assert.True(zeros > 20 && inside > 500, "both in- and off-image samples must occur");
+    }
+
+    [Fact]
     public void SimdAndScalarWarpAgree()
     {
         var ig = new Grid(30, 26, 20, Matrix4.Translation(-3, 2, 1) * Matrix4.Scaling(1.2, 1.1, 1.4), 3);
