@@ -107,7 +107,7 @@ public sealed class SynComparison : IComparison
         var img = new float[n]; var img2 = new float[n];
         for (int i = 0; i < n; i++) { img[i] = (float)rnd.NextDouble(); img2[i] = (float)rnd.NextDouble(); }
         var rs = new double[grid.NY * grid.NZ]; var rm = new double[grid.NY * grid.NZ];
-        var cc = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, n, grid.NY * grid.NZ);
+        var cc = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ);
         void T(string name, Action act)
         {
             act();
@@ -126,7 +126,8 @@ public sealed class SynComparison : IComparison
         T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
         T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
-        T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, cc.Sums, threads));
+        var sums = new double[5 * n];
+        T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
         return 0;
     }

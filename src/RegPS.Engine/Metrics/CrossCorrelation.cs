@@ -27,8 +27,9 @@ internal interface ISynStepMetric
 /// one pass per axis (greedy's OneDimensionalInPlaceAccumulateFilter idea): the x pass builds the moments on the fly
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
-/// In 3D the x and y passes run together per slice (the slice's sums are still in cache for the y pass).
-/// All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
+/// In 3D the volume is streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
+/// 2r+2 slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
+/// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
 /// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule;
@@ -44,20 +45,31 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
 {
     private readonly int _radius;
     private readonly double _sigmaDiff;
-    private readonly double[] _sums;
     private readonly double[] _rowEnergy;
+    // whole-image window sums (2D), or the ring of slice sums and the running z sum (3D); grown as levels get finer
+    private double[]? _sums, _ring, _acc;
 
-    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityVoxels, int capacityRows)
+    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityRows)
     {
         if (radius < 1) throw new ArgumentOutOfRangeException(nameof(radius), "The CC radius must be at least 1.");
         _radius = radius;
         _sigmaDiff = sigmaDiff;
-        _sums = new double[5L * capacityVoxels];
         _rowEnergy = new double[capacityRows];
     }
 
-    /// <summary>The window sums of the last call: 5 doubles per voxel (SI, SJ, SII, SJJ, SIJ). For tests.</summary>
-    internal double[] Sums => _sums;
+    /// <summary>
+    /// 3D volumes stream along z (the default): the x and y window sums of one slice at a time go into a ring of 2r+2
+    /// slices, a running z sum adds the slice entering the window and subtracts the one leaving it, and each slice's
+    /// steps are taken from that running sum while it is in cache. The same additions in the same order as the
+    /// whole-volume passes (so the same bits; false selects those passes, for tests), without the 5 doubles per voxel.
+    /// </summary>
+    internal bool StreamSlices { get; init; } = true;
+
+    private static double[] Grow(ref double[]? buffer, long length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new double[length];
+        return buffer;
+    }
 
     /// <summary>
     /// Window sums of (I, J, I^2, J^2, IJ) over the truncated (2r+1)^d window, into sums (5 per voxel, interleaved).
@@ -72,14 +84,14 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             // operations per element as separate passes)
             SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
             {
-                for (int j = 0; j < ny; j++) BoxRowX(I, J, nx, k * ny + j, r, sums);
+                for (int j = 0; j < ny; j++) BoxRowX(I, J, nx, k * ny + j, r, sums, 5 * (k * ny + j) * nx);
                 RunLines(sums, 5 * k * nx * ny, 5 * nx, ny, 5 * nx, r);
             });
         }
         else
         {
             // x pass: running sum along each row, moments computed on the fly.
-            SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => BoxRowX(I, J, nx, row, r, sums));
+            SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => BoxRowX(I, J, nx, row, r, sums, 5 * row * nx));
             // y pass: in place, per slice and block of columns (so 2D images still split across threads).
             if (ny > 1)
                 SliceIterator.For(nz * nblocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
@@ -92,9 +104,12 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => RunLines(sums, 5 * j * nx, 5 * nx * ny, nz, 5 * nx, r));
     }
 
-    /// <summary>x pass of one row: running window sums of the five moments, built on the fly from the two images.</summary>
+    /// <summary>
+    /// x pass of one row: running window sums of the five moments, built on the fly from the two images, written to
+    /// sums from index dst (5 per voxel).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BoxRowX(float[] I, float[] J, int nx, int row, int r, double[] sums)
+    private static void BoxRowX(float[] I, float[] J, int nx, int row, int r, double[] sums, int dst)
     {
         int b = row * nx;
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
@@ -108,7 +123,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             int add = i + r, sub = i - r - 1;
             if (add < nx) { double x = I[b + add], y = J[b + add]; a0 += x; a1 += y; a2 += x * x; a3 += y * y; a4 += x * y; }
             if (sub >= 0) { double x = I[b + sub], y = J[b + sub]; a0 -= x; a1 -= y; a2 -= x * x; a3 -= y * y; a4 -= x * y; }
-            int o = 5 * (b + i);
+            int o = dst + 5 * i;
             sums[o] = a0; sums[o + 1] = a1; sums[o + 2] = a2; sums[o + 3] = a3; sums[o + 4] = a4;
         }
     }
@@ -147,7 +162,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StepRow(int row, float[] I, float[] J, double[] s, double[] w, int nx, int ny, int nz, int r, bool twoD, float[] u, float[] v, double[] energy)
+    private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, float[] u, float[] v, double[] energy)
     {
         int sxy = nx * ny;
         int j = row % ny, k = row / ny;
@@ -170,7 +185,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             int o = b + i, o3 = 3 * o;
             if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
             double cnt = cyz * Clipped(i, nx, r);
-            int q = 5 * o;
+            int q = 5 * o - sBase;
             double sI = s[q], sJ = s[q + 1];
             double A = s[q + 4] - sI * sJ / cnt;
             double B = s[q + 2] - sI * sI / cnt;
@@ -198,7 +213,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
             if (pass == 0)
             {
-                if (!twoD && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, w, nx, sxy, u, v, ref e);
+                if (!twoD && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, u, v, ref e);
                 stop = nx;
             }
         }
@@ -211,7 +226,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// masked to zero, energy terms subtracted in voxel order, so the bits are the scalar loop's. Returns the next i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, double[] w,
+    private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, float[] u, float[] v, ref double e)
     {
         var cnt = Vector256.Create(cntS);
@@ -230,7 +245,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             for (; i + 4 <= iEnd; i += 4)
             {
                 int o = b + i;
-                double* q = ps + 5 * o;
+                double* q = ps + (5 * o - sBase);
                 var sI = Avx2.GatherVector256(q, idx5, 8); var sJ = Avx2.GatherVector256(q + 1, idx5, 8);
                 var sII = Avx2.GatherVector256(q + 2, idx5, 8); var sJJ = Avx2.GatherVector256(q + 3, idx5, 8);
                 var sIJ = Avx2.GatherVector256(q + 4, idx5, 8);
@@ -279,6 +294,52 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         return i;
     }
 
+    /// <summary>
+    /// The 3D steps slice by slice (see <see cref="StreamSlices"/>): window sums of slice t in ring slot t mod (2r+2),
+    /// the running z sum for slice p in acc, updated row by row right before that row's steps. Mirrors RunLines' z pass:
+    /// acc starts as the sum of slices 0..r-1; slice p adds slice p+r (if any) and subtracts slice p-r-1 (if any).
+    /// </summary>
+    private void StreamSteps(float[] I, float[] J, FieldGrid g, float[] u, float[] v, int maxDegree)
+    {
+        const int block = 64;
+        int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius, slots = 2 * r + 2;
+        int slice = 5 * nx * ny, nb = (nx + block - 1) / block;
+        var ring = Grow(ref _ring, (long)slots * slice);
+        var acc = Grow(ref _acc, slice);
+        Array.Clear(acc, 0, slice);
+        var w = g.W;
+        var energy = _rowEnergy;
+        void SliceSums(int t)
+        {
+            int off = (t % slots) * slice;
+            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => BoxRowX(I, J, nx, t * ny + j, r, ring, off + 5 * j * nx));
+            SliceIterator.For(nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b) =>
+            {
+                int x0 = b * block;
+                RunLines(ring, off + 5 * x0, 5 * nx, ny, 5 * Math.Min(block, nx - x0), r);
+            });
+        }
+        for (int t = 0; t < Math.Min(r, nz); t++)
+        {
+            SliceSums(t);
+            int off = (t % slots) * slice;
+            SliceIterator.For(ny, maxDegree, j => AddTo(acc.AsSpan(5 * j * nx, 5 * nx), ring.AsSpan(off + 5 * j * nx, 5 * nx)));
+        }
+        for (int p = 0; p < nz; p++)
+        {
+            int add = p + r, sub = p - r - 1, k = p;
+            if (add < nz) SliceSums(add);
+            int addOff = (add % slots) * slice, subOff = sub >= 0 ? (sub % slots) * slice : 0;
+            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) =>
+            {
+                var row = acc.AsSpan(5 * j * nx, 5 * nx);
+                if (add < nz) AddTo(row, ring.AsSpan(addOff + 5 * j * nx, 5 * nx));
+                if (sub >= 0) SubtractFrom(row, ring.AsSpan(subOff + 5 * j * nx, 5 * nx));
+                StepRow(k * ny + j, I, J, acc, 5 * k * nx * ny, w, nx, ny, nz, r, false, u, v, energy);
+            });
+        }
+    }
+
     /// <summary>acc += src, element-wise (SIMD, scalar tail).</summary>
     private static void AddTo(Span<double> acc, ReadOnlySpan<double> src)
     {
@@ -303,13 +364,17 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     {
         int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius;
         bool twoD = g.TwoD;
-        BoxSums(I, J, nx, ny, nz, r, _sums, maxDegree);
-        var s = _sums;
         var w = g.W;
         var energy = _rowEnergy;
-        int sxy = nx * ny;
         int radius = r;
-        SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, w, nx, ny, nz, radius, twoD, u, v, energy));
+        if (nz > 1 && StreamSlices)
+            StreamSteps(I, J, g, u, v, maxDegree);
+        else
+        {
+            var s = Grow(ref _sums, 5L * g.Count);
+            BoxSums(I, J, nx, ny, nz, r, s, maxDegree);
+            SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, 0, w, nx, ny, nz, radius, twoD, u, v, energy));
+        }
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];
         var sig = new[] { _sigmaDiff, _sigmaDiff, twoD ? 0 : _sigmaDiff };

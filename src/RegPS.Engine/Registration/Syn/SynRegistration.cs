@@ -64,7 +64,7 @@ public static class SynRegistration
         var smS = new float[sGrid.VoxelCount]; var smM = new float[mGrid.VoxelCount];
         var rowSum = new double[rows0]; var rowMax = new double[rows0];
         ISynStepMetric metric = options.Metric == SynMetric.CC
-            ? new CrossCorrelationMetric(options.Radius, options.SigmaDiff, n0, rows0)
+            ? new CrossCorrelationMetric(options.Radius, options.SigmaDiff, rows0)
             : new SumOfSquaredDifferencesMetric(options.SsdSmooth, rows0);
 
         var energyTrace = new List<double>();
