@@ -209,7 +209,8 @@ internal static class VectorFields
     /// <summary>
     /// Fixed-point inversion (Chen et al. 2008, DIPY's schedule): p is the warm start and the result. Each iteration
     /// computes the residual q = p + d(x + p(x)) and its voxel norms, then p -= s q with s = eps (0.75 first, then 0.5),
-    /// except that residuals longer than maxlen = eps * max|q| are shrunk to length maxlen. Stops after maxIter
+    /// except that residuals longer than maxlen = eps * max|q| get s = eps * maxlen / |q| (a step of eps * maxlen; DIPY
+    /// 1.6's step_factor, checked against its invert_vector_field_fixed_point_3d in DipyInversionTests). Stops after maxIter
     /// iterations, when the mean residual is at most tol voxels, or when the largest is at most maxTol voxels
     /// (ITK's InvertDisplacementFieldImageFilter criterion). q is scratch of the same size as p.
     /// </summary>
@@ -489,7 +490,7 @@ internal static class VectorFields
         var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
         var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
         var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
-        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps);
+        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps); var vshrink = Vector256.Create(eps * maxlen);
         int i = 0;
         fixed (float* pp = p, pq = q)
         {
@@ -505,7 +506,7 @@ internal static class VectorFields
                 var vy = w3 * qx + w4 * qy + w5 * qz;
                 var vz = w6 * qx + w7 * qy + w8 * qz;
                 var nrm = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
-                var sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vmax / nrm, veps);
+                var sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vshrink / nrm, veps);
                 var px = Avx.ConvertToVector256Double(fpx) - sc * qx;
                 var py = Avx.ConvertToVector256Double(fpy) - sc * qy;
                 var pz = Avx.ConvertToVector256Double(fpz) - sc * qz;
@@ -590,7 +591,7 @@ internal static class VectorFields
             double qx = q[o], qy = q[o + 1], qz = q[o + 2];
             double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
             double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
-            double sc = nrm > maxlen ? maxlen / nrm : eps;
+            double sc = nrm > maxlen ? eps * maxlen / nrm : eps;
             p[o] = (float)(p[o] - sc * qx);
             p[o + 1] = (float)(p[o + 1] - sc * qy);
             p[o + 2] = (float)(p[o + 2] - sc * qz);
@@ -789,15 +790,67 @@ internal static class VectorFields
     /// </summary>
     public static void Expand(float[] coarse, FieldGrid cg, FieldGrid fg, double[] factors, float[] fine, int maxDegree)
     {
-        int nx = fg.NX, ny = fg.NY;
+        // InterpolateZeroPadded at (i f0, j f1, k f2), with what depends only on the column (x corners and weights)
+        // computed once and what depends only on the row (y/z corners and weights) once per row. The same products
+        // and sums in the same order: a zero-weight corner adds a signed zero to a sum that started at +0, which
+        // changes no bit, so the per-voxel skips of zero weights need not be kept.
+        int nx = fg.NX, ny = fg.NY, cx = cg.NX, cy = cg.NY, cz = cg.NZ;
+        var i0s = new int[nx];
+        var wa = new double[nx]; var wb = new double[nx];
+        var va = new bool[nx]; var vb = new bool[nx];
+        var inX = new bool[nx];
+        for (int i = 0; i < nx; i++)
+        {
+            double x = i * factors[0];
+            inX[i] = x > -1 && x < cx;
+            int i0 = (int)Math.Floor(x);
+            double fx = x - i0;
+            i0s[i] = i0; wa[i] = 1 - fx; wb[i] = fx;
+            va[i] = i0 >= 0 && i0 < cx; vb[i] = i0 + 1 >= 0 && i0 + 1 < cx;
+        }
         SliceIterator.For(fg.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             int j = r % ny, k = r / ny;
+            double y = j * factors[1], z = k * factors[2];
             int o = 3 * r * nx;
+            if (!(y > -1 && z > -1 && y < cy && z < cz))
+            {
+                Array.Clear(fine, o, 3 * nx);
+                return;
+            }
+            int j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
+            double fy = y - j0, fz = z - k0;
+            Span<int> rowBase = stackalloc int[4];
+            Span<double> wyz = stackalloc double[4];
+            int nc = 0;
+            for (int dk = 0; dk < 2; dk++)
+            {
+                int kk = k0 + dk;
+                double wz = dk == 0 ? 1 - fz : fz;
+                if (kk < 0 || kk >= cz) continue;
+                for (int dj = 0; dj < 2; dj++)
+                {
+                    int jj = j0 + dj;
+                    if (jj < 0 || jj >= cy) continue;
+                    rowBase[nc] = 3 * (kk * cy + jj) * cx;
+                    wyz[nc] = wz * (dj == 0 ? 1 - fy : fy);
+                    nc++;
+                }
+            }
             for (int i = 0; i < nx; i++, o += 3)
             {
-                InterpolateZeroPadded(coarse, cg.NX, cg.NY, cg.NZ, i * factors[0], j * factors[1], k * factors[2], out double x, out double y, out double z);
-                fine[o] = (float)x; fine[o + 1] = (float)y; fine[o + 2] = (float)z;
+                double ox = 0, oy = 0, oz = 0;
+                if (inX[i])
+                {
+                    int c0 = 3 * i0s[i];
+                    for (int c = 0; c < nc; c++)
+                    {
+                        int b = rowBase[c] + c0;
+                        if (va[i]) { double w = wyz[c] * wa[i]; ox += w * coarse[b]; oy += w * coarse[b + 1]; oz += w * coarse[b + 2]; }
+                        if (vb[i]) { double w = wyz[c] * wb[i]; ox += w * coarse[b + 3]; oy += w * coarse[b + 4]; oz += w * coarse[b + 5]; }
+                    }
+                }
+                fine[o] = (float)ox; fine[o + 1] = (float)oy; fine[o + 2] = (float)oz;
             }
         });
     }

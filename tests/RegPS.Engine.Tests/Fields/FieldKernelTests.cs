@@ -102,7 +102,9 @@ public class FieldKernelTests
                     sum += r; max = Math.Max(max, r); n++;
                 }
         Assert.True(sum / n < 0.03, $"mean residual {sum / n:0.0000} voxels");
-        Assert.True(max < 0.15, $"max residual {max:0.0000} voxels");
+        // the inversion stops once its own (interpolated) residual is at most 0.1 voxel everywhere; against the
+        // analytic field the trilinear interpolation of the bump adds a little on top
+        Assert.True(max < 0.2, $"max residual {max:0.0000} voxels");
         // and the bump really is large: 3 voxels at the centre
         Assert.True(Math.Abs(p[3 * g.Index(13, 12, 11)]) > 3.5);
     }
@@ -122,6 +124,36 @@ public class FieldKernelTests
             for (int j = 1; j < g.NY - 2; j++)
                 for (int i = 1; i < g.NX - 2; i++)
                     Assert.Equal((i + 1.5) + 2 * (j - 0.5) + 3 * (k + 0.5), dst[g.Index(i, j, k)], 3);
+    }
+
+    [Theory]
+    [InlineData(12, 11, 9, 23, 21, 17, 0.5, 0.5, 0.5)]
+    [InlineData(12, 11, 9, 23, 21, 12, 0.5, 0.5, 0.75)]   // the T1's z axis at level 0 (scalings 1.33 -> 1)
+    [InlineData(46, 55, 1, 91, 109, 1, 0.5, 0.5, 1.0)]    // 2D
+    [InlineData(7, 6, 5, 20, 19, 18, 0.37, 0.41, 0.33)]   // samples past the coarse grid's far faces
+    public void ExpandGivesThePerVoxelZeroPaddedInterpolationsBits(int cx, int cy, int cz, int fx, int fy, int fz, double f0, double f1, double f2)
+    {
+        var coarse = cz == 1 ? Grid.Create2D(cx, cy) : Grid.Create3D(cx, cy, cz);
+        var fine = fz == 1 ? Grid.Create2D(fx, fy) : Grid.Create3D(fx, fy, fz);
+        var rnd = new Random(cx * fz);
+        var cf = new float[3 * coarse.VoxelCount];
+        for (int i = 0; i < cf.Length; i++) cf[i] = cz == 1 && i % 3 == 2 ? 0 : (float)(4 * rnd.NextDouble() - 2);
+        var got = new float[3 * fine.VoxelCount];
+        foreach (int threads in new[] { 1, 2 })
+        {
+            VectorFields.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { f0, f1, f2 }, got, threads);
+            int outside = 0;
+            for (int k = 0; k < fz; k++)
+                for (int j = 0; j < fy; j++)
+                    for (int i = 0; i < fx; i++)
+                    {
+                        VectorFields.InterpolateZeroPadded(cf, cx, cy, cz, i * f0, j * f1, k * f2, out double x, out double y, out double z);
+                        int o = 3 * ((k * fy + j) * fx + i);
+                        Assert.Equal((float)x, got[o]); Assert.Equal((float)y, got[o + 1]); Assert.Equal((float)z, got[o + 2]);
+                        if (x == 0 && y == 0 && z == 0) outside++;
+                    }
+            if (f0 < 0.4) Assert.True(outside > 100, "some fine voxels must fall off the coarse grid");
+        }
     }
 
     [Fact]
