@@ -491,6 +491,9 @@ internal static class VectorFields
         var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
         var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
         var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps); var vshrink = Vector256.Create(eps * maxlen);
+        // a group whose squared norms are all clearly below maxlen^2 has every norm below maxlen (sqrt is correctly
+        // rounded and the margin is far above an ulp): its scale is eps without taking the 4 square roots
+        var vlim2 = Vector256.Create(maxlen * maxlen * (1 - 1e-9));
         int i = 0;
         fixed (float* pp = p, pq = q)
         {
@@ -505,8 +508,13 @@ internal static class VectorFields
                 var vx = w0 * qx + w1 * qy + w2 * qz;
                 var vy = w3 * qx + w4 * qy + w5 * qz;
                 var vz = w6 * qx + w7 * qy + w8 * qz;
-                var nrm = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
-                var sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vshrink / nrm, veps);
+                var n2 = vx * vx + vy * vy + vz * vz;
+                var sc = veps;
+                if (Vector256.GreaterThanAny(n2, vlim2))
+                {
+                    var nrm = Vector256.Sqrt(n2);
+                    sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vshrink / nrm, veps);
+                }
                 var px = Avx.ConvertToVector256Double(fpx) - sc * qx;
                 var py = Avx.ConvertToVector256Double(fpy) - sc * qy;
                 var pz = Avx.ConvertToVector256Double(fpz) - sc * qz;

@@ -65,6 +65,9 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// </summary>
     internal bool StreamSlices { get; init; } = true;
 
+    /// <summary>False keeps the steps on the scalar loop (for tests: the SIMD path must give its bits).</summary>
+    internal bool AllowSimd { get; init; } = true;
+
     private static double[] Grow(ref double[]? buffer, long length)
     {
         if (buffer is null || buffer.Length < length) buffer = new double[length];
@@ -162,7 +165,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, float[] u, float[] v, double[] energy)
+    private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, bool simd, float[] u, float[] v, double[] energy)
     {
         int sxy = nx * ny;
         int j = row % ny, k = row / ny;
@@ -213,7 +216,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
             if (pass == 0)
             {
-                if (!twoD && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, u, v, ref e);
+                if (simd && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
                 stop = nx;
             }
         }
@@ -221,14 +224,16 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             }
 
     /// <summary>
-    /// The interior part of <see cref="StepRow"/> (3D), 4 voxels at a time in double SIMD from i0 while the group ends
+    /// The interior part of <see cref="StepRow"/> (2D and 3D), 4 voxels at a time in double SIMD from i0 while the group ends
     /// by iEnd: the scalar loop's operations in the same order (float image differences, then double), flat windows
     /// masked to zero, energy terms subtracted in voxel order, so the bits are the scalar loop's. Returns the next i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
-        int nx, int sxy, float[] u, float[] v, ref double e)
+        int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
+        // 2D: the z gradients are 0 (as in the scalar loop, which still adds w * 0) and the z components are written as +0
+        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
         var cnt = Vector256.Create(cntS);
         var flatLim = Vector256.Create(1e-9 * cntS);
         var bcLim = Vector256.Create(1e-5);
@@ -263,10 +268,10 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                 var tb = f * (Ii - A / C * Ji);
                 var gi0 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1));
                 var gi1 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx));
-                var gi2 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
+                var gi2 = twoD ? Vector256<double>.Zero : half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
                 var gj0 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1));
                 var gj1 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx));
-                var gj2 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
+                var gj2 = twoD ? Vector256<double>.Zero : half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
                 var ntf = -tf; var ntb = -tb;
                 var ux = Avx.ConvertToVector128Single(ntf * (w0 * gi0 + w3 * gi1 + w6 * gi2));
                 var uy = Avx.ConvertToVector128Single(ntf * (w1 * gi0 + w4 * gi1 + w7 * gi2));
@@ -277,7 +282,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                 // lane mask from the double compare (all ones / zeros per 64 bits) narrowed to 32-bit lanes
                 var m = Avx.ConvertToVector128Int32WithTruncation(Vector256.ConditionalSelect(ok, one, Vector256<double>.Zero)).AsSingle();
                 m = Vector128.Equals(m.AsInt32(), Vector128.Create(1)).AsSingle();
-                ux &= m; uy &= m; uz &= m; vx &= m; vy &= m; vz &= m;
+                ux &= m; uy &= m; uz &= m & zMask; vx &= m; vy &= m; vz &= m & zMask;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
                 VectorFields.Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
@@ -309,6 +314,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         Array.Clear(acc, 0, slice);
         var w = g.W;
         var energy = _rowEnergy;
+        bool simd = AllowSimd;
         void SliceSums(int t)
         {
             int off = (t % slots) * slice;
@@ -335,7 +341,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                 var row = acc.AsSpan(5 * j * nx, 5 * nx);
                 if (add < nz) AddTo(row, ring.AsSpan(addOff + 5 * j * nx, 5 * nx));
                 if (sub >= 0) SubtractFrom(row, ring.AsSpan(subOff + 5 * j * nx, 5 * nx));
-                StepRow(k * ny + j, I, J, acc, 5 * k * nx * ny, w, nx, ny, nz, r, false, u, v, energy);
+                StepRow(k * ny + j, I, J, acc, 5 * k * nx * ny, w, nx, ny, nz, r, false, simd, u, v, energy);
             });
         }
     }
@@ -373,7 +379,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         {
             var s = Grow(ref _sums, 5L * g.Count);
             BoxSums(I, J, nx, ny, nz, r, s, maxDegree);
-            SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, 0, w, nx, ny, nz, radius, twoD, u, v, energy));
+            bool simd = AllowSimd;
+            SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, 0, w, nx, ny, nz, radius, twoD, simd, u, v, energy));
         }
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];

@@ -243,6 +243,43 @@ public class FieldKernelTests
     }
 
     [Theory]
+    [InlineData(4, 45, 37, 1)]
+    [InlineData(3, 29, 22, 1)]
+    [InlineData(4, 37, 21, 14)]
+    public void SimdStepsGiveTheScalarStepsBits(int r, int nx, int ny, int nz)
+    {
+        var g = nz == 1 ? new Grid(nx, ny, 1, Matrix4.Scaling(1.5, 2, 1), 2) : new Grid(nx, ny, nz, Matrix4.Scaling(1.5, 2, 2.5), 3);
+        var fg = new FieldGrid(g);
+        var rnd = new Random(nx * ny + nz);
+        var I = new float[g.VoxelCount]; var J = new float[g.VoxelCount];
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+                for (int i = 0; i < nx; i++)
+                {
+                    int o = (k * ny + j) * nx + i;
+                    // a flat patch (no step there) next to a textured area
+                    bool flat = i < 12 && j < 12;
+                    I[o] = flat ? 0.25f : (float)(0.5 + 0.3 * Math.Sin(0.3 * i + 0.2 * j - 0.1 * k) + 0.05 * rnd.NextDouble());
+                    J[o] = flat ? 0.75f : (float)(0.5 + 0.3 * Math.Sin(0.3 * i + 0.25 * j - 0.12 * k + 0.4) + 0.05 * rnd.NextDouble());
+                }
+        var res = new List<(float[] u, float[] v, double e)>();
+        foreach (bool simd in new[] { false, true })
+        {
+            var metric = new CrossCorrelationMetric(r, 2, ny * nz) { AllowSimd = simd };
+            var u = new float[3 * g.VoxelCount]; var v = new float[3 * g.VoxelCount];
+            double e = metric.ComputeSteps(I, J, fg, u, v, 2);
+            res.Add((u, v, e));
+        }
+        Assert.Contains(res[0].u, x => x != 0);
+        Assert.Equal(BitConverter.DoubleToInt64Bits(res[0].e), BitConverter.DoubleToInt64Bits(res[1].e));
+        for (int m = 0; m < res[0].u.Length; m++)
+        {
+            Assert.Equal(BitConverter.SingleToInt32Bits(res[0].u[m]), BitConverter.SingleToInt32Bits(res[1].u[m]));
+            Assert.Equal(BitConverter.SingleToInt32Bits(res[0].v[m]), BitConverter.SingleToInt32Bits(res[1].v[m]));
+        }
+    }
+
+    [Theory]
     [InlineData(4, 37, 21, 30)]
     [InlineData(4, 13, 12, 9)]    // fewer slices than the ring
     [InlineData(2, 70, 9, 14)]
