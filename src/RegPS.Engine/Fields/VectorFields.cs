@@ -178,7 +178,7 @@ internal static class VectorFields
         bool stats = rowSum is not null;
         int j = r % ny, k = r / ny;
         double sum = 0, max = 0;
-        int start = allowSimd && Avx2.IsSupported && nx >= 8 ? ComposeRowAvx2(r, d1, d2, g, t, comp, stats, ref sum, ref max) : 0;
+        int start = allowSimd && Avx2.IsSupported && Fma.IsSupported && nx >= 8 ? ComposeRowAvx2(r, d1, d2, g, t, comp, stats, ref sum, ref max) : 0;
         int o = 3 * (r * nx + start);
         for (int i = start; i < nx; i++, o += 3)
         {
@@ -255,13 +255,14 @@ internal static class VectorFields
     }
 
     /// <summary>
-    /// AVX2 composition of 8 consecutive voxels at a time (the scalar loop finishes the row): reads d1's 8 vectors
+    /// AVX2 composition of 8 consecutive voxels at a time (the row's last group ends on its last voxel, so the whole row
+    /// is done here; FMA lerps; 2D rows blend 4 corners instead of 8): reads d1's 8 vectors
     /// (Vector128 loads + transposes; strided gathers for the array's last group), forms the 8 sample points in float,
     /// fetches each voxel's 8 corners from d2 as Vector128 loads of xyz (corner indices clamped into the grid; off-domain
     /// lanes are masked to 0 afterwards; 24 float gathers only for the array's last voxels) and blends them with 7 lerps.
     /// Float arithmetic (the scalar path uses double): results agree with it to float rounding, and are the same at
-    /// any thread count. Returns the number of voxels done; their norm statistics are added to sum (8 lane partials
-    /// combined in a fixed order at the end of the row) and max.
+    /// any thread count. Returns the number of voxels done (nx); their norm statistics are added to sum (8 lane partials
+    /// combined in a fixed order at the end of the row, then the last group's new lanes) and max.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int ComposeRowAvx2(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, bool stats, ref double sum, ref double max)
@@ -281,10 +282,10 @@ internal static class VectorFields
         var vt = Vector256.Create((float)t);
         var fj = Vector256.Create((float)j); var fk = Vector256.Create((float)k);
         float* ox = stackalloc float[8]; float* oy = stackalloc float[8]; float* oz = stackalloc float[8]; float* on = stackalloc float[8];
-        int done = nx & ~7;
         var res = stackalloc Vector256<float>[3];
         var lanes = stackalloc Vector128<float>[8];
         int* cb = stackalloc int[64]; float* fb = stackalloc float[24];
+        double tailSum = 0, tailMax = 0;
         var vlast = Vector256.Create(d2.Length - 3);
         int o010 = 3 * nx, o100 = 3 * nx * ny, o110 = o100 + o010;
         var vlast111 = Vector256.Create(d2.Length - 3 - (o110 + 3));
@@ -293,8 +294,12 @@ internal static class VectorFields
         var vsum0 = Vector256<double>.Zero; var vsum1 = Vector256<double>.Zero; var vmax = Vector256<float>.Zero;
         fixed (float* pd1 = d1, pd2 = d2, pc = comp)
         {
-            for (int i = 0; i < done; i += 8)
+            for (int i0g = 0; i0g < nx; i0g += 8)
             {
+                // the row's last group is shifted back to end on the row's last voxel; its lanes before `first` were
+                // done by the previous group and are computed again but neither stored nor counted (when comp is d1
+                // they may read updated values, which only those discarded lanes use)
+                int i = Math.Min(i0g, nx - 8), first = i0g - i;
                 int o = 3 * (r * nx + i);
                 // d1's 8 voxels: 8 Vector128 loads (xyz plus the next float) and two transposes when the last load
                 // stays inside the array, else 3 strided gathers (same values either way)
@@ -313,16 +318,18 @@ internal static class VectorFields
                     ay = Avx2.GatherVector256(pd1 + o + 1, stride3, 4);
                     az = Avx2.GatherVector256(pd1 + o + 2, stride3, 4);
                 }
-                var x = Vector256.Create((float)i) + lane + w0 * ax + w1 * ay + w2 * az;
-                var y = fj + w3 * ax + w4 * ay + w5 * az;
-                var z = fk + w6 * ax + w7 * ay + w8 * az;
+                var x = Fma.MultiplyAdd(w2, az, Fma.MultiplyAdd(w1, ay, Fma.MultiplyAdd(w0, ax, Vector256.Create((float)i) + lane)));
+                var y = Fma.MultiplyAdd(w5, az, Fma.MultiplyAdd(w4, ay, Fma.MultiplyAdd(w3, ax, fj)));
+                var z = Fma.MultiplyAdd(w8, az, Fma.MultiplyAdd(w7, ay, Fma.MultiplyAdd(w6, ax, fk)));
                 var inside = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThanOrEqual(x, xmax)
                            & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThanOrEqual(y, ymax)
                            & Vector256.GreaterThanOrEqual(z, zero) & Vector256.LessThanOrEqual(z, zmax);
-                x = Vector256.Min(Vector256.Max(x, zero), xmax);
-                y = Vector256.Min(Vector256.Max(y, zero), ymax);
-                z = Vector256.Min(Vector256.Max(z, zero), zmax);
-                var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y); var k0 = Vector256.ConvertToInt32(z);
+                // raw vminps/vmaxps/vcvttps2dq: the values are finite and clamped to [0, n-1], so the IEEE-exact
+                // Vector256.Min/Max and the saturating conversion would only add instructions
+                x = Avx.Min(Avx.Max(x, zero), xmax);
+                y = Avx.Min(Avx.Max(y, zero), ymax);
+                z = Avx.Min(Avx.Max(z, zero), zmax);
+                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y); var k0 = Avx.ConvertToVector256Int32WithTruncation(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var i1 = Vector256.Min(i0 + one, ixmax); var j1 = Vector256.Min(j0 + one, iymax); var k1 = Vector256.Min(k0 + one, izmax);
                 var r00 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j0, vnx);
@@ -348,10 +355,10 @@ internal static class VectorFields
                         var v101 = Vector256.Create(Vector128.Load(pa + o100 + 3), Vector128.Load(pb + o100 + 3));
                         var v110 = Vector256.Create(Vector128.Load(pa + o110), Vector128.Load(pb + o110));
                         var v111 = Vector256.Create(Vector128.Load(pa + o110 + 3), Vector128.Load(pb + o110 + 3));
-                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
-                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
-                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
-                        var two = b0 + sz * (b1 - b0);
+                        var a0 = Fma.MultiplyAdd(sx, v001 - v000, v000); var a1 = Fma.MultiplyAdd(sx, v011 - v010, v010);
+                        var a2 = Fma.MultiplyAdd(sx, v101 - v100, v100); var a3 = Fma.MultiplyAdd(sx, v111 - v110, v110);
+                        var b0 = Fma.MultiplyAdd(sy, a1 - a0, a0); var b1 = Fma.MultiplyAdd(sy, a3 - a2, a2);
+                        var two = Fma.MultiplyAdd(sz, b1 - b0, b0);
                         lanes[l] = two.GetLower(); lanes[l + 1] = two.GetUpper();
                     }
                     Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
@@ -374,8 +381,8 @@ internal static class VectorFields
                         var v001 = Vector256.Create(Vector128.Load(pa + 3), Vector128.Load(pb + 3));
                         var v010 = Vector256.Create(Vector128.Load(pa + o010), Vector128.Load(pb + o010));
                         var v011 = Vector256.Create(Vector128.Load(pa + o010 + 3), Vector128.Load(pb + o010 + 3));
-                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
-                        var b0 = a0 + sy * (a1 - a0);
+                        var a0 = Fma.MultiplyAdd(sx, v001 - v000, v000); var a1 = Fma.MultiplyAdd(sx, v011 - v010, v010);
+                        var b0 = Fma.MultiplyAdd(sy, a1 - a0, a0);
                         lanes[l] = b0.GetLower(); lanes[l + 1] = b0.GetUpper();
                     }
                     Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
@@ -403,10 +410,10 @@ internal static class VectorFields
                         var v010 = Vector128.Load(pd2 + cb[16 + l]); var v011 = Vector128.Load(pd2 + cb[24 + l]);
                         var v100 = Vector128.Load(pd2 + cb[32 + l]); var v101 = Vector128.Load(pd2 + cb[40 + l]);
                         var v110 = Vector128.Load(pd2 + cb[48 + l]); var v111 = Vector128.Load(pd2 + cb[56 + l]);
-                        var a0 = v000 + sx * (v001 - v000); var a1 = v010 + sx * (v011 - v010);
-                        var a2 = v100 + sx * (v101 - v100); var a3 = v110 + sx * (v111 - v110);
-                        var b0 = a0 + sy * (a1 - a0); var b1 = a2 + sy * (a3 - a2);
-                        lanes[l] = b0 + sz * (b1 - b0);
+                        var a0 = Fma.MultiplyAdd(sx, v001 - v000, v000); var a1 = Fma.MultiplyAdd(sx, v011 - v010, v010);
+                        var a2 = Fma.MultiplyAdd(sx, v101 - v100, v100); var a3 = Fma.MultiplyAdd(sx, v111 - v110, v110);
+                        var b0 = Fma.MultiplyAdd(sy, a1 - a0, a0); var b1 = Fma.MultiplyAdd(sy, a3 - a2, a2);
+                        lanes[l] = Fma.MultiplyAdd(sz, b1 - b0, b0);
                     }
                     Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
                     Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
@@ -419,17 +426,29 @@ internal static class VectorFields
                     var v010 = Avx2.GatherVector256(b, c010, 4); var v011 = Avx2.GatherVector256(b, c011, 4);
                     var v100 = Avx2.GatherVector256(b, c100, 4); var v101 = Avx2.GatherVector256(b, c101, 4);
                     var v110 = Avx2.GatherVector256(b, c110, 4); var v111 = Avx2.GatherVector256(b, c111, 4);
-                    var a0 = v000 + fx * (v001 - v000); var a1 = v010 + fx * (v011 - v010);
-                    var a2 = v100 + fx * (v101 - v100); var a3 = v110 + fx * (v111 - v110);
-                    var b0 = a0 + fy * (a1 - a0); var b1 = a2 + fy * (a3 - a2);
-                    res[c] = b0 + fz * (b1 - b0);
+                    var a0 = Fma.MultiplyAdd(fx, v001 - v000, v000); var a1 = Fma.MultiplyAdd(fx, v011 - v010, v010);
+                    var a2 = Fma.MultiplyAdd(fx, v101 - v100, v100); var a3 = Fma.MultiplyAdd(fx, v111 - v110, v110);
+                    var b0 = Fma.MultiplyAdd(fy, a1 - a0, a0); var b1 = Fma.MultiplyAdd(fy, a3 - a2, a2);
+                    res[c] = Fma.MultiplyAdd(fz, b1 - b0, b0);
                 }
             blended:
                 var m = inside.AsSingle();
-                var cx = Vector256.BitwiseAnd(ax + vt * res[0], m);
-                var cy = Vector256.BitwiseAnd(ay + vt * res[1], m);
-                var cz = Vector256.BitwiseAnd(az + vt * res[2], m);
+                var cx = Vector256.BitwiseAnd(Fma.MultiplyAdd(vt, res[0], ax), m);
+                var cy = Vector256.BitwiseAnd(Fma.MultiplyAdd(vt, res[1], ay), m);
+                var cz = Vector256.BitwiseAnd(Fma.MultiplyAdd(vt, res[2], az), m);
                 float* dst = pc + o;
+                if (first > 0)
+                {
+                    cx.Store(ox); cy.Store(oy); cz.Store(oz);
+                    for (int l = first; l < 8; l++) { dst[3 * l] = ox[l]; dst[3 * l + 1] = oy[l]; dst[3 * l + 2] = oz[l]; }
+                    if (stats)
+                    {
+                        var vx = w0 * cx + w1 * cy + w2 * cz; var vy = w3 * cx + w4 * cy + w5 * cz; var vz = w6 * cx + w7 * cy + w8 * cz;
+                        Vector256.Sqrt(vx * vx + vy * vy + vz * vz).Store(on);
+                        for (int l = first; l < 8; l++) { tailSum += on[l]; if (on[l] > tailMax) tailMax = on[l]; }
+                    }
+                    continue;
+                }
                 if (direct)
                 {
                     // back to xyz rows; each 4-float store also writes the next voxel's x, which the next store (or
@@ -451,7 +470,7 @@ internal static class VectorFields
                     var nv = Vector256.Sqrt(vx * vx + vy * vy + vz * vz);
                     var (lo, hi) = Vector256.Widen(nv);
                     vsum0 += lo; vsum1 += hi;
-                    vmax = Vector256.Max(vmax, nv);
+                    vmax = Avx.Max(vmax, nv);
                 }
             }
         }
@@ -459,10 +478,11 @@ internal static class VectorFields
         {
             // lane partial sums, combined in a fixed order (the same at any thread count); the max is exact
             var ts = vsum0 + vsum1;
-            sum += (ts.GetElement(0) + ts.GetElement(1)) + (ts.GetElement(2) + ts.GetElement(3));
+            sum += (ts.GetElement(0) + ts.GetElement(1)) + (ts.GetElement(2) + ts.GetElement(3)) + tailSum;
             for (int l = 0; l < 8; l++) if (vmax.GetElement(l) > max) max = vmax.GetElement(l);
+            if (tailMax > max) max = tailMax;
         }
-        return done;
+        return nx;
     }
 
     /// <summary>Rows (x, y, z, _) of 4 voxels to the x, y and z vectors of those voxels.</summary>
@@ -634,7 +654,7 @@ internal static class VectorFields
         int j = r % ny, k = r / ny;
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
-        int start = !allowSimd || nx < 8 || !Avx2.IsSupported ? 0
+        int start = !allowSimd || nx < 8 || !Avx2.IsSupported || !Fma.IsSupported ? 0
             : sz > 1 ? WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst) : WarpRowAvx2TwoD(r, img, sx, sy, a, d, nx, ny, dst);
         o += start;
         for (int i = start; i < nx; i++, o++)
@@ -711,7 +731,7 @@ internal static class VectorFields
                     }
                     continue;
                 }
-                var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y); var k0 = Vector256.ConvertToInt32(z);
+                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y); var k0 = Avx.ConvertToVector256Int32WithTruncation(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
                 // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
@@ -721,10 +741,10 @@ internal static class VectorFields
                 PairGather(pi + sx, bl, bh, pairSplit, out var v010, out var v011);
                 PairGather(pi + sxy, bl, bh, pairSplit, out var v100, out var v101);
                 PairGather(pi + sxy + sx, bl, bh, pairSplit, out var v110, out var v111);
-                var c0 = v000 + fx * (v001 - v000); var c1 = v010 + fx * (v011 - v010);
-                var c2 = v100 + fx * (v101 - v100); var c3 = v110 + fx * (v111 - v110);
-                var e0 = c0 + fy * (c1 - c0); var e1 = c2 + fy * (c3 - c2);
-                (e0 + fz * (e1 - e0)).Store(po + o);
+                var c0 = Fma.MultiplyAdd(fx, v001 - v000, v000); var c1 = Fma.MultiplyAdd(fx, v011 - v010, v010);
+                var c2 = Fma.MultiplyAdd(fx, v101 - v100, v100); var c3 = Fma.MultiplyAdd(fx, v111 - v110, v110);
+                var e0 = Fma.MultiplyAdd(fy, c1 - c0, c0); var e1 = Fma.MultiplyAdd(fy, c3 - c2, c2);
+                (Fma.MultiplyAdd(fz, e1 - e0, e0)).Store(po + o);
             }
         }
         return done;
@@ -779,14 +799,14 @@ internal static class VectorFields
                     }
                     continue;
                 }
-                var i0 = Vector256.ConvertToInt32(x); var j0 = Vector256.ConvertToInt32(y);
+                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0);
                 var b = Avx2.MultiplyLow(j0, vsx) + i0;
                 var bl = b.GetLower(); var bh = b.GetUpper();
                 PairGather(pi, bl, bh, pairSplit, out var v00, out var v01);
                 PairGather(pi + sx, bl, bh, pairSplit, out var v10, out var v11);
-                var c0 = v00 + fx * (v01 - v00); var c1 = v10 + fx * (v11 - v10);
-                (c0 + fy * (c1 - c0)).Store(po + o);
+                var c0 = Fma.MultiplyAdd(fx, v01 - v00, v00); var c1 = Fma.MultiplyAdd(fx, v11 - v10, v10);
+                (Fma.MultiplyAdd(fy, c1 - c0, c0)).Store(po + o);
             }
         }
         return done;

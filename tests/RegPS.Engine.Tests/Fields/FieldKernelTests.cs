@@ -426,6 +426,9 @@ public class ComposeSimdTests
         var s1 = new double[g.NY * g.NZ]; var m1 = new double[g.NY * g.NZ]; var s2 = new double[g.NY * g.NZ]; var m2 = new double[g.NY * g.NZ];
         VectorFields.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
         VectorFields.Compose(d1, d2, fg, 0.7, b, s2, m2, 1, allowSimd: true);
+        var inPlace = (float[])d1.Clone();
+        VectorFields.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, allowSimd: true);
+        Assert.Equal(b, inPlace);
         int zeros = 0;
         for (int i = 0; i < a.Length; i++)
         {
@@ -449,6 +452,10 @@ public class ComposeSimdTests
         var s1 = new double[g.NY]; var m1 = new double[g.NY]; var s2 = new double[g.NY]; var m2 = new double[g.NY];
         VectorFields.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
         VectorFields.Compose(d1, d2, fg, 0.7, b, s2, m2, 2, allowSimd: true);
+        // in place (comp = d1, as a step is composed into its field): the same values, the row tails included
+        var inPlace = (float[])d1.Clone();
+        VectorFields.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, allowSimd: true);
+        Assert.Equal(b, inPlace);
         int zeros = 0;
         for (int i = 0; i < a.Length; i++)
         {
