@@ -248,6 +248,7 @@ internal static class VectorFields
     /// row stats. Each voxel's residual needs only its own updated p(x), so doing the row's updates first is the same
     /// as interleaving them voxel by voxel.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void InvertFusedRow(int r, float[] d, FieldGrid g, float[] p, float[] q, double maxlen, double eps, double[] rowSum, double[] rowMax)
     {
         InvertUpdateRow(r, g, p, q, maxlen, eps);

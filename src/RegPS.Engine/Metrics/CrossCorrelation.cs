@@ -136,6 +136,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// position p becomes the sum of positions [p-r, p+r] clipped to [0, n). The originals still needed for the
     /// subtraction are kept in a ring of r+1 bundles.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunLines(double[] s, int baseOffset, int stride, int n, int width, int r)
     {
         var acc = ArrayPool<double>.Shared.Rent(width);
@@ -347,6 +348,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     /// <summary>acc += src, element-wise (SIMD, scalar tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddTo(Span<double> acc, ReadOnlySpan<double> src)
     {
         var va = MemoryMarshal.Cast<double, Vector<double>>(acc);
@@ -356,6 +358,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     /// <summary>acc -= src, element-wise (SIMD, scalar tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SubtractFrom(Span<double> acc, ReadOnlySpan<double> src)
     {
         var va = MemoryMarshal.Cast<double, Vector<double>>(acc);

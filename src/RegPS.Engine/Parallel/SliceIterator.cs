@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace RegPS.Engine.Parallel;
 
 /// <summary>
@@ -55,6 +57,7 @@ internal sealed class SpinTeam
         public int NextChunk, DoneChunks;
         public Exception? Error;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Work()
         {
             int c;

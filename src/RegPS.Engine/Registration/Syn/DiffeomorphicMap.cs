@@ -188,6 +188,7 @@ public sealed class DiffeomorphicMap
         return PearsonCorrelation(@static.Buffer, w.Buffer, Domain.VoxelCount);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double PearsonCorrelation(float[] a, float[] b, int n)
     {
         double sa = 0, sb = 0;

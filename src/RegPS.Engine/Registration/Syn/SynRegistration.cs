@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Filters;
@@ -173,6 +174,7 @@ public static class SynRegistration
     }
 
     /// <summary>The first volume of the image smoothed with per-axis sigmas (scipy gaussian_filter) and rescaled to [0, 1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SmoothedNormalised(Image image, double[] sigmas, float[] dst, int deg)
     {
         int n = image.Grid.VoxelCount;
@@ -212,6 +214,7 @@ public static class SynRegistration
         return 2 * a * x0 + b;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CheckFinite(Image image, string name)
     {
         int bad = 0;
