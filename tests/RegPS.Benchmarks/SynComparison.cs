@@ -13,7 +13,11 @@ namespace RegPS.Benchmarks;
 /// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
 /// once in the background) and scores both recovered static->moving fields against the known warp.
 ///
-/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--micro] [--micro2d]
+/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--repeat N] [--micro] [--micro2d]
+///
+/// Each side registers the 2D cases 5 times and the 3D cases once (--repeat N for every case), in one process per side;
+/// times are the median of those runs. RegPS's first run in the process (which pays the JIT for the code it meets first)
+/// is reported apart, with its own speed-up.
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -29,11 +33,12 @@ public sealed class SynComparison : IComparison
         int rr = Array.IndexOf(args, "--rerun-dipy");
         // --rerun-dipy alone reruns DIPY for every case; --rerun-dipy a,b only for those cases
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
-        int threads = 0;
+        int threads = 0, repeatAll = 0;
         for (int i = 0; i < args.Length - 1; i++)
         {
             if (args[i] == "--dir") dir = args[i + 1];
             if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--repeat") repeatAll = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
         if (args.Contains("--micro")) { Micro(threads, 128, 128, 62); return Micro(threads, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threads, 181, 217, 1);
@@ -48,36 +53,47 @@ public sealed class SynComparison : IComparison
         foreach (var c in cases)
         {
             string cdir = Path.Combine(dir, c);
+            var st = Load(Path.Combine(cdir, "static"));
+            var mv = Load(Path.Combine(cdir, "moving"));
+            int repeats = repeatAll > 0 ? repeatAll : st.Dimension == 2 ? 5 : 1;
             bool rerun = rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c));
             if (rerun || !File.Exists(Path.Combine(cdir, "dipy.json")))
             {
-                Console.Error.WriteLine($"[{c}] running DIPY ...");
-                Python(script, "dipy", dir, c);
+                Console.Error.WriteLine($"[{c}] running DIPY {repeats} time(s) ...");
+                Python(script, "dipy", dir, c, repeats.ToString(CultureInfo.InvariantCulture));
             }
             var dipy = JsonDocument.Parse(File.ReadAllText(Path.Combine(cdir, "dipy.json"))).RootElement;
-            var st = Load(Path.Combine(cdir, "static"));
-            var mv = Load(Path.Combine(cdir, "moving"));
-            Console.Error.WriteLine($"[{c}] running RegPS on {st.Grid} ...");
+            Console.Error.WriteLine($"[{c}] running RegPS {repeats} time(s) on {st.Grid} ...");
             var proc = Process.GetCurrentProcess();
-            var cpu0 = proc.TotalProcessorTime;
-            var sw = Stopwatch.StartNew();
-            var map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
-            sw.Stop();
-            proc.Refresh();
-            double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+            var times = new List<double>(); var cpus = new List<double>();
+            DiffeomorphicMap? map = null;
+            for (int rep = 0; rep < repeats; rep++)
+            {
+                proc.Refresh();
+                var cpu0 = proc.TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
+                sw.Stop();
+                proc.Refresh();
+                times.Add(sw.Elapsed.TotalSeconds);
+                cpus.Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
+            }
+            double first = times[0], regps = Median(times), cpu = Median(cpus);
             double peak = PeakMb();
-            WriteField(Path.Combine(cdir, "regps_forward.raw"), map.Forward);
+            WriteField(Path.Combine(cdir, "regps_forward.raw"), map!.Forward);
             var ev = new Dictionary<string, JsonElement>();
             foreach (var who in new[] { "dipy", "regps" })
                 ev[who] = JsonDocument.Parse(Python(script, "evaluate", dir, c, who).Trim().Split('\n').Last()).RootElement;
             double dt = dipy.GetProperty("seconds").GetDouble();
             double dcpu = dipy.TryGetProperty("cpu_seconds", out var dc) ? dc.GetDouble() : double.NaN;
             string Err(string who, string key) => ev[who].TryGetProperty(key, out var e) ? e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture) : "-";
+            int dipyRuns = dipy.TryGetProperty("seconds_all", out var all) ? all.GetArrayLength() : 1;
             rows.Add(new[]
             {
-                c, string.Join("x", st.Grid.Shape),
-                dt.ToString("0.00", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture),
-                (dt / sw.Elapsed.TotalSeconds).ToString("0.0", CultureInfo.InvariantCulture) + "x",
+                c, string.Join("x", st.Grid.Shape), $"{repeats} / {dipyRuns}",
+                dt.ToString("0.000", CultureInfo.InvariantCulture), regps.ToString("0.000", CultureInfo.InvariantCulture),
+                (dt / regps).ToString("0.0", CultureInfo.InvariantCulture) + "x",
+                first.ToString("0.000", CultureInfo.InvariantCulture) + " (" + (dt / first).ToString("0.0", CultureInfo.InvariantCulture) + "x)",
                 dcpu.ToString("0.00", CultureInfo.InvariantCulture) + " / " + cpu.ToString("0.00", CultureInfo.InvariantCulture),
                 dipy.GetProperty("peak_mb").GetDouble().ToString("0", CultureInfo.InvariantCulture), peak.ToString("0", CultureInfo.InvariantCulture),
                 Err("dipy", "median_err_vox") + " / " + Err("regps", "median_err_vox"),
@@ -86,10 +102,10 @@ public sealed class SynComparison : IComparison
                 string.Join("+", map.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
             });
         }
-        var header = new[] { "case", "shape", "DIPY s", "RegPS s", "speed-up", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
+        var header = new[] { "case", "shape", "runs RegPS / DIPY", "DIPY s", "RegPS s", "speed-up", "RegPS first run s", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
         Print(header, rows);
         Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
+        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; times are medians of the runs (RegPS first run apart: it pays the JIT); RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
         return 0;
     }
 
@@ -160,6 +176,12 @@ public sealed class SynComparison : IComparison
         var bytes = new byte[v.Length * 4];
         Buffer.BlockCopy(v, 0, bytes, 0, bytes.Length);
         File.WriteAllBytes(path, bytes);
+    }
+
+    private static double Median(List<double> v)
+    {
+        var s = v.OrderBy(x => x).ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
     }
 
     private static double PeakMb()
