@@ -37,7 +37,18 @@ internal static class FieldSmoothing
         else
         {
             if (doX) SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => SmoothXRow(f, comps, nx, row, wx!, f.AsSpan(row * rowLen, rowLen)));
-            if (doY) SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) => SmoothYSlice(f, comps, nx, ny, k, wy!, null));
+            if (doY && nz >= 4) SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) => SmoothYSlice(f, comps, nx, ny, k, wy!, null));
+            else if (doY)
+            {
+                // few slices (2D: one): the y pass runs per slice and block of 16 columns, so every thread gets a share
+                const int block = 16;
+                int nb = (nx + block - 1) / block;
+                SliceIterator.For(nz * nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+                {
+                    int k = task / nb, x0 = (task % nb) * block;
+                    SmoothYBlock(f, comps, nx, ny, k, x0, Math.Min(block, nx - x0), wy!);
+                });
+            }
         }
         if (sigma.Length > 2 && sigma[2] > 0 && nz > 1)
         {
@@ -108,6 +119,30 @@ internal static class FieldSmoothing
             {
                 for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(j + t, ny) * rowLen;
                 Convolve(f.AsSpan(k * sliceLen + j * rowLen, rowLen), copy, offs, w);
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(copy); }
+    }
+
+    /// <summary>
+    /// y pass of columns [x0, x0 + width) of slice k: those columns copied out, then each row segment convolved from the
+    /// reflected rows of the copy; per element the operations of <see cref="SmoothYSlice"/>, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SmoothYBlock(float[] f, int comps, int nx, int ny, int k, int x0, int width, float[] w)
+    {
+        int rowLen = nx * comps, segLen = width * comps;
+        int r = w.Length / 2;
+        int start = k * rowLen * ny + x0 * comps;
+        var copy = ArrayPool<float>.Shared.Rent(segLen * ny);
+        try
+        {
+            for (int j = 0; j < ny; j++) Array.Copy(f, start + j * rowLen, copy, j * segLen, segLen);
+            Span<int> offs = stackalloc int[w.Length];
+            for (int j = 0; j < ny; j++)
+            {
+                for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(j + t, ny) * segLen;
+                Convolve(f.AsSpan(start + j * rowLen, segLen), copy, offs, w);
             }
         }
         finally { ArrayPool<float>.Shared.Return(copy); }

@@ -79,7 +79,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// </summary>
     internal static void BoxSums(float[] I, float[] J, int nx, int ny, int nz, int r, double[] sums, int maxDegree)
     {
-        const int block = 64;
+        // y pass blocks of columns: 16 when there are few slices (2D), so both threads get a balanced share
+        int block = nz >= 4 ? 64 : 16;
         int nblocks = (nx + block - 1) / block;
         if (ny > 1 && nz >= 4)
         {

@@ -21,9 +21,10 @@ namespace RegPS.Engine.Registration;
 /// f(y) = fS(y) + bM(y + fS(y)) and the inverse g(z') = fM(z') + bS(z' + fM(z')).
 ///
 /// Memory: all working buffers are allocated once at the finest size and reused by every level: 7 vector fields
-/// (fS, bS, fM, bM, u, v, inversion scratch; 12 bytes per voxel each), 4 images (two smoothed inputs, two warped;
-/// 4 bytes each) and, for CC, the window sums (5 doubles per voxel) - about 140 bytes per reference voxel,
-/// 1.2 GB for 193x229x193 (1.36 GB peak resident for the whole process, measured by `compare syn --big --only t1_big`).
+/// (fS, bS, fM, bM, u, v, inversion scratch; 12 bytes per voxel each) and 4 images (two smoothed inputs, two warped;
+/// 4 bytes each) - about 100 bytes per reference voxel, 0.85 GB for 193x229x193. The CC metric keeps its window sums
+/// for a ring of 2r+2 slices in 3D (18 MB there) and for the whole image only in 2D (5 doubles per pixel).
+/// `compare syn --big --only t1_big` measures 1.05 GB peak resident for the whole process.
 /// Only the first volume of a 4D input is registered.
 /// </summary>
 public static class SynRegistration
