@@ -75,6 +75,7 @@ internal static class FieldSmoothing
 
     /// <summary>x pass of one row: a reflect-padded copy of the row, convolved back into place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the stack buffers are written before they are read
     private static void SmoothXRow(float[] f, int comps, int nx, int row, float[] w, Span<float> dst)
     {
         int rowLen = nx * comps;
@@ -104,6 +105,7 @@ internal static class FieldSmoothing
     /// is the x pass's output for the slice's rows (the x and y passes fused: no separate sweep over memory).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the stack buffers are written before they are read
     private static void SmoothYSlice(float[] f, int comps, int nx, int ny, int k, float[] w, float[]? wx)
     {
         int rowLen = nx * comps;
@@ -129,6 +131,7 @@ internal static class FieldSmoothing
     /// reflected rows of the copy; per element the operations of <see cref="SmoothYSlice"/>, so the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the stack buffers are written before they are read
     private static void SmoothYBlock(float[] f, int comps, int nx, int ny, int k, int x0, int width, float[] w)
     {
         int rowLen = nx * comps, segLen = width * comps;

@@ -266,6 +266,7 @@ internal static class VectorFields
     /// combined in a fixed order at the end of the row, then the last group's new lanes) and max.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // its stack buffers (about 700 bytes) are written before they are read; zeroing them cost 10% on 64-voxel rows
     private static unsafe int ComposeRowAvx2(int r, float[] d1, float[] d2, FieldGrid g, double t, float[] comp, bool stats, ref double sum, ref double max)
     {
         int nx = g.NX, ny = g.NY, nz = g.NZ;

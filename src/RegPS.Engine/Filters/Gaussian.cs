@@ -145,6 +145,7 @@ public static class Gaussian
     /// (4 lines at a time with AVX) doing exactly the scalar operations of <see cref="SmoothRow"/>: same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the stack buffers are written before they are read
     private static unsafe void SmoothAcross(float[] data, int baseOffset, int stride, int len, int width, double[] kernel)
     {
         int taps = kernel.Length, r = taps / 2;

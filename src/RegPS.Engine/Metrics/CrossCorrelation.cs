@@ -231,6 +231,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// masked to zero, energy terms subtracted in voxel order, so the bits are the scalar loop's. Returns the next i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit] // the stack buffers are written before they are read
     private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
