@@ -657,7 +657,7 @@ internal static class VectorFields
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
         int start = !allowSimd || nx < 8 || !Avx2.IsSupported || !Fma.IsSupported ? 0
-            : sz > 1 ? WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst) : WarpRowAvx2TwoD(r, img, sx, sy, a, d, nx, ny, dst);
+            : WarpRowAvx2(r, img, sx, sy, sz, a, d, nx, ny, dst);
         o += start;
         for (int i = start; i < nx; i++, o++)
         {
@@ -670,9 +670,9 @@ internal static class VectorFields
     }
 
     /// <summary>
-    /// AVX2 version of the warp for 3D images, 8 voxels per step: the 8 sample points are formed in float and, when all
-    /// 8 lie where every trilinear corner exists, the 8 corners are gathered and blended with 7 lerps; otherwise that
-    /// group goes through the scalar zero-padded sampler. Float arithmetic (the scalar path is double): values agree
+    /// AVX2 version of the warp, 8 voxels per step: the 8 sample points are formed in float and, when all 8 lie where
+    /// every trilinear corner exists, the 8 corners are gathered and blended with 7 lerps (2D images: 4 corners, 3 lerps,
+    /// when z is exactly 0); otherwise that group goes through the scalar zero-padded sampler. Float arithmetic (the scalar path is double): values agree
     /// with it to about 1e-5 relative. Returns the number of voxels done.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -691,6 +691,7 @@ internal static class VectorFields
         var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
         var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
         int sxy = sx * sy;
+        bool twoD = sz == 1;
         int done = nx & ~7;
         fixed (float* pd = d, pi = img, po = dst)
         {
@@ -717,9 +718,10 @@ internal static class VectorFields
                 var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
                 var y = Vector256.Create((float)byd) + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
                 var z = Vector256.Create((float)bzd) + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
+                // 2D images: every corner needs z exactly 0 (the scalar sampler weights a z off 0 by 1 - |z|)
                 var ok = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThan(x, xlim)
                        & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThan(y, ylim)
-                       & Vector256.GreaterThanOrEqual(z, zero) & Vector256.LessThan(z, zlim);
+                       & (twoD ? Vector256.Equals(z, zero) : Vector256.GreaterThanOrEqual(z, zero) & Vector256.LessThan(z, zlim));
                 if (ok.ExtractMostSignificantBits() != 0xFF)
                 {
                     for (int l = 0; l < 8; l++)
@@ -736,6 +738,15 @@ internal static class VectorFields
                 var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y); var k0 = Avx.ConvertToVector256Int32WithTruncation(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
                 var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
+                if (twoD)
+                {
+                    // bilinear: the two rows' corner pairs, 3 lerps
+                    PairGather(pi, b.GetLower(), b.GetUpper(), pairSplit, out var u00, out var u01);
+                    PairGather(pi + sx, b.GetLower(), b.GetUpper(), pairSplit, out var u10, out var u11);
+                    var h0 = Fma.MultiplyAdd(fx, u01 - u00, u00); var h1 = Fma.MultiplyAdd(fx, u11 - u10, u10);
+                    Fma.MultiplyAdd(fy, h1 - h0, h0).Store(po + o);
+                    continue;
+                }
                 // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
                 // elements as 8 float gathers would, and a permute splits the pairs back into the two corners
                 var bl = b.GetLower(); var bh = b.GetUpper();
@@ -747,68 +758,6 @@ internal static class VectorFields
                 var c2 = Fma.MultiplyAdd(fx, v101 - v100, v100); var c3 = Fma.MultiplyAdd(fx, v111 - v110, v110);
                 var e0 = Fma.MultiplyAdd(fy, c1 - c0, c0); var e1 = Fma.MultiplyAdd(fy, c3 - c2, c2);
                 (Fma.MultiplyAdd(fz, e1 - e0, e0)).Store(po + o);
-            }
-        }
-        return done;
-    }
-
-    /// <summary>
-    /// The 2D image (sz = 1) version of <see cref="WarpRowAvx2"/>: groups whose 8 points lie where all 4 bilinear corners
-    /// exist and whose z is exactly 0 are blended from 2 pair gathers with 3 lerps; other groups take the scalar sampler.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe int WarpRowAvx2TwoD(int r, float[] img, int sx, int sy, double[] a, float[] d, int nx, int ny, float[] dst)
-    {
-        int j = r % ny, k = r / ny;
-        double bxd = a[1] * j + a[2] * k + a[3], byd = a[5] * j + a[6] * k + a[7], bzd = a[9] * j + a[10] * k + a[11];
-        var a00 = Vector256.Create((float)a[0]); var a10 = Vector256.Create((float)a[4]); var a20 = Vector256.Create((float)a[8]);
-        var m00 = Vector256.Create((float)a[12]); var m01 = Vector256.Create((float)a[13]); var m02 = Vector256.Create((float)a[14]);
-        var m10 = Vector256.Create((float)a[15]); var m11 = Vector256.Create((float)a[16]); var m12 = Vector256.Create((float)a[17]);
-        var m20 = Vector256.Create((float)a[18]); var m21 = Vector256.Create((float)a[19]); var m22 = Vector256.Create((float)a[20]);
-        var lane = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
-        var zero = Vector256<float>.Zero;
-        var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1));
-        var vsx = Vector256.Create(sx);
-        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
-        int done = nx & ~7;
-        fixed (float* pd = d, pi = img, po = dst)
-        {
-            for (int i = 0; i < done; i += 8)
-            {
-                int o = r * nx + i;
-                if (3 * o + 24 >= d.Length) return i;
-                float* s1 = pd + 3 * o;
-                Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var x0, out var y0, out var z0);
-                Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var x1, out var y1, out var z1);
-                var dx = Vector256.Create(x0, x1); var dy = Vector256.Create(y0, y1); var dz = Vector256.Create(z0, z1);
-                var ii = Vector256.Create((float)i) + lane;
-                var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
-                var y = Vector256.Create((float)byd) + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
-                var z = Vector256.Create((float)bzd) + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
-                var ok = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThan(x, xlim)
-                       & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThan(y, ylim)
-                       & Vector256.Equals(z, zero);
-                if (ok.ExtractMostSignificantBits() != 0xFF)
-                {
-                    for (int l = 0; l < 8; l++)
-                    {
-                        int v = o + l;
-                        double ex = d[3 * v], ey = d[3 * v + 1], ez = d[3 * v + 2];
-                        double px = bxd + a[0] * (i + l) + a[12] * ex + a[13] * ey + a[14] * ez;
-                        double py = byd + a[4] * (i + l) + a[15] * ex + a[16] * ey + a[17] * ez;
-                        double pz = bzd + a[8] * (i + l) + a[18] * ex + a[19] * ey + a[20] * ez;
-                        dst[v] = SampleZeroPadded(img, sx, sy, 1, px, py, pz);
-                    }
-                    continue;
-                }
-                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y);
-                var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0);
-                var b = Avx2.MultiplyLow(j0, vsx) + i0;
-                var bl = b.GetLower(); var bh = b.GetUpper();
-                PairGather(pi, bl, bh, pairSplit, out var v00, out var v01);
-                PairGather(pi + sx, bl, bh, pairSplit, out var v10, out var v11);
-                var c0 = Fma.MultiplyAdd(fx, v01 - v00, v00); var c1 = Fma.MultiplyAdd(fx, v11 - v10, v10);
-                (Fma.MultiplyAdd(fy, c1 - c0, c0)).Store(po + o);
             }
         }
         return done;

@@ -488,51 +488,34 @@ public class ComposeSimdTests
         for (int r = 0; r < s1.Length; r++) { Assert.InRange(Math.Abs(s1[r] - s2[r]), 0, 1e-4); Assert.InRange(Math.Abs(m1[r] - m2[r]), 0, 1e-5); }
     }
 
-    [Fact]
-    public void SimdAndScalarWarpAgreeIn2D()
+    [Theory]
+    [InlineData(3)]
+    [InlineData(2)]
+    public void SimdAndScalarWarpAgree(int dim)
     {
-        var ig = new Grid(40, 33, 1, Matrix4.Translation(-3, 2, 0) * Matrix4.Scaling(1.2, 1.1, 1), 2);
-        var g = new Grid(43, 29, 1, Matrix4.Scaling(1, 1.3, 1), 2);
+        // moving image on another grid, a prealign (in 2D it leaves z alone), a random field (z = 0 in 2D)
+        var ig = dim == 3
+            ? new Grid(30, 26, 20, Matrix4.Translation(-3, 2, 1) * Matrix4.Scaling(1.2, 1.1, 1.4), 3)
+            : new Grid(40, 33, 1, Matrix4.Translation(-3, 2, 0) * Matrix4.Scaling(1.2, 1.1, 1), 2);
+        var g = dim == 3 ? new Grid(35, 22, 18, Matrix4.Scaling(1, 1.3, 1.5), 3) : new Grid(43, 29, 1, Matrix4.Scaling(1, 1.3, 1), 2);
         var fg = new FieldGrid(g);
-        var rnd = new Random(5);
+        var rnd = new Random(dim == 3 ? 4 : 5);
         var img = new float[ig.VoxelCount];
         for (int i = 0; i < img.Length; i++) img[i] = (float)rnd.NextDouble();
         var d = new float[3 * g.VoxelCount];
-        for (int i = 0; i < d.Length; i++) if (i % 3 != 2) d[i] = (float)(3 * rnd.NextDouble() - 1.5);
-        var P = new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0, -2, 0, 0, 1, 0, 0, 0, 0, 1 });
+        for (int i = 0; i < d.Length; i++) if (dim == 3 || i % 3 != 2) d[i] = (float)(3 * rnd.NextDouble() - 1.5);
+        var P = dim == 3
+            ? new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0.03, -2, 0, 0.02, 0.99, 0.5, 0, 0, 0, 1 })
+            : new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0, -2, 0, 0, 1, 0, 0, 0, 0, 1 });
         var a = new float[g.VoxelCount]; var b = new float[g.VoxelCount];
         VectorFields.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
         VectorFields.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
         int zeros = 0, inside = 0;
         for (int i = 0; i < a.Length; i++)
         {
-            Assert.InRange(Math.Abs(a[i] - b[i]), 0, 1e-5);
+            Assert.InRange(Math.Abs(a[i] - b[i]), 0, dim == 3 ? 1e-4 : 1e-5);
             if (a[i] == 0) zeros++; else inside++;
         }
-        Assert.True(zeros > 20 && inside > 500, "both in- and off-image samples must occur");
-    }
-
-    [Fact]
-    public void SimdAndScalarWarpAgree()
-    {
-        var ig = new Grid(30, 26, 20, Matrix4.Translation(-3, 2, 1) * Matrix4.Scaling(1.2, 1.1, 1.4), 3);
-        var g = new Grid(35, 22, 18, Matrix4.Scaling(1, 1.3, 1.5), 3);
-        var fg = new FieldGrid(g);
-        var rnd = new Random(4);
-        var img = new float[ig.VoxelCount];
-        for (int i = 0; i < img.Length; i++) img[i] = (float)rnd.NextDouble();
-        var d = new float[3 * g.VoxelCount];
-        for (int i = 0; i < d.Length; i++) d[i] = (float)(3 * rnd.NextDouble() - 1.5);
-        var P = new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0.03, -2, 0, 0.02, 0.99, 0.5, 0, 0, 0, 1 });
-        var a = new float[g.VoxelCount]; var b = new float[g.VoxelCount];
-        VectorFields.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
-        VectorFields.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
-        int zeros = 0, inside = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            Assert.InRange(Math.Abs(a[i] - b[i]), 0, 1e-4);
-            if (a[i] == 0) zeros++; else inside++;
-        }
-        Assert.True(zeros > 100 && inside > 1000, "both in- and off-image samples must occur");
+        Assert.True(zeros > (dim == 3 ? 100 : 20) && inside > (dim == 3 ? 1000 : 500), "both in- and off-image samples must occur");
     }
 }
