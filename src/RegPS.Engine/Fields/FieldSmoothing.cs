@@ -31,17 +31,17 @@ internal static class FieldSmoothing
             // memory less; every output is computed with the same operations as in separate passes)
             SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
             {
-                SmoothYSlice(f, comps, nx, ny, k, wy!, wx);
+                SmoothYSlice(f, comps, nx, ny, k, wy!, wx!);
             });
         }
         else
         {
             if (doX) SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => SmoothXRow(f, comps, nx, row, wx!, f.AsSpan(row * rowLen, rowLen)));
-            if (doY && nz >= 4) SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) => SmoothYSlice(f, comps, nx, ny, k, wy!, null));
-            else if (doY)
+            if (doY)
             {
-                // few slices (2D: one): the y pass runs per slice and block of 16 columns, so every thread gets a share
-                const int block = 16;
+                // per slice, or per slice and block of 16 columns when there are few slices (2D: one), so that every
+                // thread gets a share
+                int block = nz >= 4 ? nx : 16;
                 int nb = (nx + block - 1) / block;
                 SliceIterator.For(nz * nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
                 {
@@ -101,12 +101,12 @@ internal static class FieldSmoothing
     }
 
     /// <summary>
-    /// y pass of slice k: a copy of the slice, each row convolved from the reflected rows of the copy. With wx, the copy
-    /// is the x pass's output for the slice's rows (the x and y passes fused: no separate sweep over memory).
+    /// x and y passes of slice k fused: the x pass writes the slice's rows into a copy, then each row is convolved from
+    /// the reflected rows of the copy (no separate sweep over memory; per element the operations of the separate passes).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the stack buffers are written before they are read
-    private static void SmoothYSlice(float[] f, int comps, int nx, int ny, int k, float[] w, float[]? wx)
+    private static void SmoothYSlice(float[] f, int comps, int nx, int ny, int k, float[] w, float[] wx)
     {
         int rowLen = nx * comps;
         int r = w.Length / 2;
@@ -114,8 +114,7 @@ internal static class FieldSmoothing
         var copy = ArrayPool<float>.Shared.Rent(sliceLen);
         try
         {
-            if (wx is null) Array.Copy(f, k * sliceLen, copy, 0, sliceLen);
-            else for (int j = 0; j < ny; j++) SmoothXRow(f, comps, nx, k * ny + j, wx, copy.AsSpan(j * rowLen, rowLen));
+            for (int j = 0; j < ny; j++) SmoothXRow(f, comps, nx, k * ny + j, wx, copy.AsSpan(j * rowLen, rowLen));
             Span<int> offs = stackalloc int[w.Length];
             for (int j = 0; j < ny; j++)
             {
@@ -128,7 +127,7 @@ internal static class FieldSmoothing
 
     /// <summary>
     /// y pass of columns [x0, x0 + width) of slice k: those columns copied out, then each row segment convolved from the
-    /// reflected rows of the copy; per element the operations of <see cref="SmoothYSlice"/>, so the same bits.
+    /// reflected rows of the copy; per element the operations of the fused pass in <see cref="SmoothYSlice"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the stack buffers are written before they are read
