@@ -78,7 +78,9 @@ public static class Gaussian
 
     internal static void SmoothInPlace(float[] data, int nx, int ny, int nz, double[] sigmas, int maxDegree)
     {
-        const int block = 64;
+        // lines along y and z go in blocks of neighbouring x; 16 wide when there are few slices (2D), so that a
+        // slice still splits evenly across threads
+        int block = nz >= 4 ? 64 : 16;
         int[] n = { nx, ny, nz };
         for (int axis = 0; axis < 3; axis++)
         {
