@@ -363,9 +363,7 @@ internal static class VectorFields
                         var two = Fma.MultiplyAdd(sz, b1 - b0, b0);
                         lanes[l] = two.GetLower(); lanes[l + 1] = two.GetUpper();
                     }
-                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
-                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
-                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    LanesToComponents(lanes, res);
                     goto blended;
                 }
                 if (twoD && (Vector256.LessThan(i0, ixmax) & Vector256.LessThan(j0, iymax) & Vector256.LessThan(c000, vlast11)).ExtractMostSignificantBits() == 0xFF)
@@ -387,9 +385,7 @@ internal static class VectorFields
                         var b0 = Fma.MultiplyAdd(sy, a1 - a0, a0);
                         lanes[l] = b0.GetLower(); lanes[l + 1] = b0.GetUpper();
                     }
-                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
-                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
-                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    LanesToComponents(lanes, res);
                     goto blended;
                 }
                 var r01 = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vny) + j1, vnx);
@@ -417,9 +413,7 @@ internal static class VectorFields
                         var b0 = Fma.MultiplyAdd(sy, a1 - a0, a0); var b1 = Fma.MultiplyAdd(sy, a3 - a2, a2);
                         lanes[l] = Fma.MultiplyAdd(sz, b1 - b0, b0);
                     }
-                    Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
-                    Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
-                    res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
+                    LanesToComponents(lanes, res);
                 }
                 else for (int c = 0; c < 3; c++)
                 {
@@ -485,6 +479,15 @@ internal static class VectorFields
             if (tailMax > max) max = tailMax;
         }
         return nx;
+    }
+
+    /// <summary>The blended (x, y, z, _) rows of 8 voxels to their x, y and z vectors (res[0..2]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void LanesToComponents(Vector128<float>* lanes, Vector256<float>* res)
+    {
+        Transpose(lanes[0], lanes[1], lanes[2], lanes[3], out var x0, out var y0, out var z0);
+        Transpose(lanes[4], lanes[5], lanes[6], lanes[7], out var x1, out var y1, out var z1);
+        res[0] = Vector256.Create(x0, x1); res[1] = Vector256.Create(y0, y1); res[2] = Vector256.Create(z0, z1);
     }
 
     /// <summary>Rows (x, y, z, _) of 4 voxels to the x, y and z vectors of those voxels.</summary>
