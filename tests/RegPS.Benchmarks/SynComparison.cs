@@ -13,11 +13,13 @@ namespace RegPS.Benchmarks;
 /// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
 /// once in the background) and scores both recovered static->moving fields against the known warp.
 ///
-/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--repeat N] [--micro] [--micro2d]
+/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--repeat N] [--rounds N] [--micro] [--micro2d]
 ///
 /// Each side registers the 2D cases 5 times and the 3D cases once (--repeat N for every case), in one process per side;
-/// times are the median of those runs. RegPS's first run in the process (which pays the JIT for the code it meets first)
-/// is reported apart, with its own speed-up.
+/// times are the median of those runs. When DIPY runs (not from its cache), the 2D cases alternate 3 rounds of a DIPY batch
+/// and a RegPS batch (--rounds N), so that a slow stretch of the machine falls on both sides; the speed-up is the median
+/// of the rounds' ratios, with their range. RegPS's first run in the process (which pays the JIT for the code it meets
+/// first) is reported apart, with its own speed-up.
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -33,12 +35,13 @@ public sealed class SynComparison : IComparison
         int rr = Array.IndexOf(args, "--rerun-dipy");
         // --rerun-dipy alone reruns DIPY for every case; --rerun-dipy a,b only for those cases
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
-        int threads = 0, repeatAll = 0;
+        int threads = 0, repeatAll = 0, roundsAll = 0;
         for (int i = 0; i < args.Length - 1; i++)
         {
             if (args[i] == "--dir") dir = args[i + 1];
             if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             if (args[i] == "--repeat") repeatAll = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            if (args[i] == "--rounds") roundsAll = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
         }
         if (args.Contains("--micro")) { Micro(threads, 128, 128, 62); return Micro(threads, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threads, 181, 217, 1);
@@ -57,55 +60,67 @@ public sealed class SynComparison : IComparison
             var mv = Load(Path.Combine(cdir, "moving"));
             int repeats = repeatAll > 0 ? repeatAll : st.Dimension == 2 ? 5 : 1;
             bool rerun = rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c));
-            if (rerun || !File.Exists(Path.Combine(cdir, "dipy.json")))
-            {
-                Console.Error.WriteLine($"[{c}] running DIPY {repeats} time(s) ...");
-                Python(script, "dipy", dir, c, repeats.ToString(CultureInfo.InvariantCulture));
-            }
-            var dipy = JsonDocument.Parse(File.ReadAllText(Path.Combine(cdir, "dipy.json"))).RootElement;
-            Console.Error.WriteLine($"[{c}] running RegPS {repeats} time(s) on {st.Grid} ...");
+            bool live = rerun || !File.Exists(Path.Combine(cdir, "dipy.json"));
+            int rounds = live ? (roundsAll > 0 ? roundsAll : st.Dimension == 2 ? 3 : 1) : 1;
             var proc = Process.GetCurrentProcess();
-            var times = new List<double>(); var cpus = new List<double>();
+            var cpus = new List<double>(); var dipyMeds = new List<double>(); var regpsMeds = new List<double>(); var ratios = new List<double>();
+            double first = double.NaN;
             DiffeomorphicMap? map = null;
-            for (int rep = 0; rep < repeats; rep++)
+            JsonElement dipy = default;
+            for (int round = 0; round < rounds; round++)
             {
-                proc.Refresh();
-                var cpu0 = proc.TotalProcessorTime;
-                var sw = Stopwatch.StartNew();
-                map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
-                sw.Stop();
-                proc.Refresh();
-                times.Add(sw.Elapsed.TotalSeconds);
-                cpus.Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
+                if (live)
+                {
+                    Console.Error.WriteLine($"[{c}] round {round + 1}/{rounds}: running DIPY {repeats} time(s) ...");
+                    Python(script, "dipy", dir, c, repeats.ToString(CultureInfo.InvariantCulture));
+                }
+                dipy = JsonDocument.Parse(File.ReadAllText(Path.Combine(cdir, "dipy.json"))).RootElement;
+                Console.Error.WriteLine($"[{c}] round {round + 1}/{rounds}: running RegPS {repeats} time(s) on {st.Grid} ...");
+                var times = new List<double>();
+                for (int rep = 0; rep < repeats; rep++)
+                {
+                    proc.Refresh();
+                    var cpu0 = proc.TotalProcessorTime;
+                    var sw = Stopwatch.StartNew();
+                    map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
+                    sw.Stop();
+                    proc.Refresh();
+                    times.Add(sw.Elapsed.TotalSeconds);
+                    cpus.Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
+                }
+                if (round == 0) first = times[0];
+                double dm = dipy.GetProperty("seconds").GetDouble(), rm = Median(times);
+                dipyMeds.Add(dm); regpsMeds.Add(rm); ratios.Add(dm / rm);
             }
-            double first = times[0], regps = Median(times), cpu = Median(cpus);
+            double regps = Median(regpsMeds), cpu = Median(cpus);
             double peak = PeakMb();
             WriteField(Path.Combine(cdir, "regps_forward.raw"), map!.Forward);
             var ev = new Dictionary<string, JsonElement>();
             foreach (var who in new[] { "dipy", "regps" })
                 ev[who] = JsonDocument.Parse(Python(script, "evaluate", dir, c, who).Trim().Split('\n').Last()).RootElement;
-            double dt = dipy.GetProperty("seconds").GetDouble();
+            double dt = Median(dipyMeds);
             double dcpu = dipy.TryGetProperty("cpu_seconds", out var dc) ? dc.GetDouble() : double.NaN;
             string Err(string who, string key) => ev[who].TryGetProperty(key, out var e) ? e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture) : "-";
             int dipyRuns = dipy.TryGetProperty("seconds_all", out var all) ? all.GetArrayLength() : 1;
             rows.Add(new[]
             {
-                c, string.Join("x", st.Grid.Shape), $"{repeats} / {dipyRuns}",
+                c, string.Join("x", st.Grid.Shape), rounds > 1 ? $"{rounds}x{repeats} / {rounds}x{dipyRuns}" : $"{repeats} / {dipyRuns}",
                 dt.ToString("0.000", CultureInfo.InvariantCulture), regps.ToString("0.000", CultureInfo.InvariantCulture),
-                (dt / regps).ToString("0.0", CultureInfo.InvariantCulture) + "x",
+                Median(ratios).ToString("0.0", CultureInfo.InvariantCulture) + "x"
+                    + (rounds > 1 ? $" ({ratios.Min().ToString("0.0", CultureInfo.InvariantCulture)}-{ratios.Max().ToString("0.0", CultureInfo.InvariantCulture)})" : ""),
                 first.ToString("0.000", CultureInfo.InvariantCulture) + " (" + (dt / first).ToString("0.0", CultureInfo.InvariantCulture) + "x)",
                 dcpu.ToString("0.00", CultureInfo.InvariantCulture) + " / " + cpu.ToString("0.00", CultureInfo.InvariantCulture),
                 dipy.GetProperty("peak_mb").GetDouble().ToString("0", CultureInfo.InvariantCulture), peak.ToString("0", CultureInfo.InvariantCulture),
                 Err("dipy", "median_err_vox") + " / " + Err("regps", "median_err_vox"),
                 Err("dipy", "median_err_mm") + " / " + Err("regps", "median_err_mm"),
                 Err("dipy", "final_cc") + " / " + Err("regps", "final_cc"),
-                string.Join("+", map.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
+                string.Join("+", map!.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
             });
         }
         var header = new[] { "case", "shape", "runs RegPS / DIPY", "DIPY s", "RegPS s", "speed-up", "RegPS first run s", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
         Print(header, rows);
         Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; times are medians of the runs (RegPS first run apart: it pays the JIT); RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
+        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; times are medians of the runs (RegPS first run apart: it pays the JIT), speed-up the median of the rounds' ratios (range); RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
         return 0;
     }
 
