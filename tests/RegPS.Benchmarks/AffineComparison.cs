@@ -1,209 +1,278 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using RegPS.Engine.Images;
+using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
 
 namespace RegPS.Benchmarks;
 
 /// <summary>
-/// RegPS affine registration against DIPY 1.6 on the same inputs: the ITK proton-density slice (2D), the ITK T1 volume
-/// (128x128x62, 2x2x3 mm) and that T1 resampled to 193x229x193 at 1 mm, each moved by a known affine
-/// (tests/bench/affine_bench.py prepare). Both run the same pipeline: centres of mass -> translation -> rigid -> affine,
-/// MI 32 bins, level iterations 10000/1000/100, sigmas 3/1/0, factors 4/2/1, dense sampling. Each side runs in its own
-/// process so peak memory is per case (RegPS: peak working set; DIPY: getrusage maxrss).
-/// Usage: compare affine [--data DIR] [--cases a,b] [--reuse-dipy] [--skip-dipy] [--threads N]
+/// RegPS's affine registration side by side with elastix 5 (Debian `elastix`) and DIPY 1.6 on the same files:
+/// real images moved by known transforms (tests/bench/affine_cases.py prepare): ITK's proton-density slice under a
+/// rigid motion and under an affine, ITK's T1 slice moved rigidly and registered to the proton-density slice (two
+/// contrasts), ITK's 3D T1 (128x128x62, 2x2x3 mm) moved by an affine and stored on a 2.5 mm RAS grid, and the Colin27
+/// T1 at 1 mm on MNI152NLin2009cAsym's 193x229x193 grid (mricron-data) moved by an affine.
+/// <para>Every tool runs as its own process on the NIfTI files, with the same thread count, under GNU time (wall, CPU
+/// = user + system, peak resident set). The rounds alternate the order of the tools (RegPS, elastix; then elastix,
+/// RegPS; ...) so a slow stretch of this shared machine falls on both; the speed-up is the median of the rounds'
+/// ratios with their range. RegPS's process reads the files, registers and prints the matrix; its registration time
+/// alone is printed too. DIPY runs once per case (it takes 1-2 minutes on the 3D T1 and about 40 minutes at 1 mm,
+/// so the 1 mm case needs --dipy-big); its matrix is cached in the case folder and reused with --reuse-dipy.</para>
+/// <para>Error: the mean over the mask (the brain in 3D, the head in 2D) of |A x - T x| in mm (pixels in 2D), A the
+/// tool's static-world -> moving-world matrix and T the known one.</para>
+/// Usage: compare affine [--data DIR] [--cases a,b] [--rounds N] [--threads N] [--preset NAME] [--no-dipy] [--dipy-big]
+///        [--reuse-dipy] [--no-elastix] [--set Option=Value ...]
+///        compare affine --one CASEDIR [--threads N] [--preset NAME] [--set Option=Value ...]   (one RegPS run, JSON)
 /// </summary>
 public sealed class AffineComparison : IComparison
 {
     public string Name => "affine";
-    public string Description => "Affine MI registration (translation/rigid/affine chain) vs DIPY 1.6: time, peak memory, mean displacement error";
+    public string Description => "Affine MI registration vs elastix 5 and DIPY 1.6 on known transforms: time, CPU, memory, error";
 
     private const string Python = "/usr/bin/python3";
+    private const string Time = "/usr/bin/time";
+    private static readonly string[] AllCases = { "2d_rigid", "2d_affine", "2d_multimodal", "3d_t1", "3d_1mm" };
 
     public int Run(string[] args)
     {
-        if (args.Length >= 2 && args[0] == "--profile") return Profile(args[1]);
-        if (args.Length >= 2 && args[0] == "--one") return RunOne(args[1], args.Length >= 4 && args[2] == "--threads" ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0);
-        string data = Option(args, "--data") ?? Path.Combine(Path.GetTempPath(), "regps-affine-bench");
-        var cases = (Option(args, "--cases") ?? "2d_itk_slice,3d_itk_t1,3d_t1_1mm").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        bool reuse = args.Contains("--reuse-dipy"), skipDipy = args.Contains("--skip-dipy");
-        string threads = Option(args, "--threads") ?? "0";
-        string script = FindScript();
+        string threads = Option(args, "--threads") ?? "2";
+        string preset = Option(args, "--preset") ?? "Default";
+        var sets = Options(args, "--set");
+        if (Option(args, "--one") is { } one) return RunOne(one, int.Parse(threads, CultureInfo.InvariantCulture), preset, sets);
+
+        string data = Option(args, "--data") ?? Path.Combine(Path.GetTempPath(), "regps-affine-bench2");
+        var cases = (Option(args, "--cases") ?? string.Join(",", AllCases)).Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
+        int rounds = int.Parse(Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
+        bool runDipy = !args.Contains("--no-dipy"), dipyBig = args.Contains("--dipy-big"), reuseDipy = args.Contains("--reuse-dipy");
+        bool runElastix = !args.Contains("--no-elastix");
+        string script = FindFile("tests/bench/affine_cases.py");
+        string paramFile = FindFile("tests/bench/elastix_affine.txt");
+        if (runElastix && !File.Exists("/usr/bin/elastix"))
+        {
+            Console.Error.WriteLine("elastix is not installed (apt-get install -y elastix); running without it.");
+            runElastix = false;
+        }
         if (!cases.All(c => File.Exists(Path.Combine(data, c, "truth.json"))))
         {
             Console.WriteLine($"Preparing inputs in {data} ...");
-            if (Exec(Python, new[] { script, "prepare", data }, out _) != 0) return 1;
+            if (Exec(Python, new[] { script, "prepare", data }, out _, out _) != 0) return 1;
+            cases = cases.Where(c => File.Exists(Path.Combine(data, c, "truth.json"))).ToList(); // 3d_1mm needs mricron-data
         }
+
+        var self = Environment.ProcessPath!;
+        var selfArgs = new List<string>();
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") selfArgs.Add(typeof(AffineComparison).Assembly.Location);
         var rows = new List<string[]>();
         foreach (var c in cases)
         {
             string dir = Path.Combine(data, c);
-            var truth = ReadMatrix(Path.Combine(dir, "truth.json"), "affine");
-            var (st, _) = ReadImage(Path.Combine(dir, "static"));
-            // RegPS in a child process.
-            var self = Environment.ProcessPath!;
-            var childArgs = new List<string>();
-            if (Path.GetFileNameWithoutExtension(self) == "dotnet") childArgs.Add(typeof(AffineComparison).Assembly.Location);
-            childArgs.AddRange(new[] { "compare", "affine", "--one", dir, "--threads", threads });
-            if (Exec(self, childArgs, out var childOut) != 0) return 1;
-            var regps = JsonDocument.Parse(childOut.Trim().Split('\n').Last()).RootElement;
-            var regpsMatrix = MatrixFrom(regps.GetProperty("matrix"));
-            double regpsErr = MeanError(st.Grid, regpsMatrix, truth);
-            double regpsSec = regps.GetProperty("seconds").GetDouble(), regpsMb = regps.GetProperty("peak_mb").GetDouble();
-            double regpsCpu = regps.GetProperty("cpu_seconds").GetDouble(), regpsWarm = regps.GetProperty("warm_seconds").GetDouble();
-            string dipyPath = Path.Combine(dir, "dipy.json");
-            if (!skipDipy && !(reuse && File.Exists(dipyPath)))
+            var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
+            var mask = NiftiReader.Read(Path.Combine(dir, "mask.nii"));
+            var truth = MatrixFrom(JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "truth.json"))).RootElement.GetProperty("affine"));
+            var regps = new List<Measured>();
+            var elastix = new List<Measured>();
+            for (int r = 0; r < rounds; r++)
             {
-                Console.WriteLine($"Running DIPY on {c} (slow) ...");
-                if (Exec(Python, new[] { script, "dipy", dir }, out _) != 0) return 1;
+                void RunRegPS()
+                {
+                    var a = new List<string>(selfArgs) { "compare", "affine", "--one", dir, "--threads", threads, "--preset", preset };
+                    foreach (var s in sets) { a.Add("--set"); a.Add(s); }
+                    var m = Measure(self, a);
+                    var json = JsonDocument.Parse(m.Stdout.Trim().Split('\n').Last()).RootElement;
+                    m.Matrix = MatrixFrom(json.GetProperty("matrix"));
+                    m.Inner = json.GetProperty("seconds").GetDouble();
+                    m.Evaluations = json.GetProperty("evaluations").GetString();
+                    regps.Add(m);
+                }
+                void RunElastix()
+                {
+                    string outDir = Path.Combine(dir, "elastix");
+                    if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
+                    Directory.CreateDirectory(outDir);
+                    var m = Measure("/usr/bin/elastix", new[] { "-f", Path.Combine(dir, "static.nii"), "-m", Path.Combine(dir, "moving.nii"),
+                        "-p", paramFile, "-out", outDir, "-threads", threads });
+                    if (Exec(Python, new[] { script, "elastix", outDir }, out var o, out _) != 0) throw new InvalidOperationException("could not read elastix's result");
+                    m.Matrix = MatrixFrom(JsonDocument.Parse(o.Trim().Split('\n').Last()).RootElement.GetProperty("matrix"));
+                    elastix.Add(m);
+                }
+                Console.Error.WriteLine($"[{c}] round {r + 1}/{rounds}");
+                if (r % 2 == 0) { RunRegPS(); if (runElastix) RunElastix(); }
+                else { if (runElastix) RunElastix(); RunRegPS(); }
             }
-            double dipySec = double.NaN, dipyMb = double.NaN, dipyErr = double.NaN, dipyCpu = double.NaN;
-            if (File.Exists(dipyPath) && !skipDipy)
+            Measured? dipy = null;
+            string dipyCache = Path.Combine(dir, "dipy.json");
+            if (runDipy && (c != "3d_1mm" || dipyBig))
             {
-                var dj = JsonDocument.Parse(File.ReadAllText(dipyPath)).RootElement;
-                dipySec = dj.GetProperty("seconds").GetDouble();
-                if (dj.TryGetProperty("cpu_seconds", out var dc)) dipyCpu = dc.GetDouble();
-                dipyMb = dj.GetProperty("maxrss_mb").GetDouble();
-                dipyErr = MeanError(st.Grid, MatrixFrom(dj.GetProperty("matrix")), truth);
+                if (reuseDipy && File.Exists(dipyCache)) dipy = JsonSerializer.Deserialize<Measured>(File.ReadAllText(dipyCache));
+                else
+                {
+                    Console.Error.WriteLine($"[{c}] DIPY (slow) ...");
+                    dipy = Measure(Python, new[] { script, "dipy", dir });
+                    dipy.Matrix = MatrixFrom(JsonDocument.Parse(dipy.Stdout.Trim().Split('\n').Last()).RootElement.GetProperty("matrix"));
+                    dipy.Stdout = "";
+                    File.WriteAllText(dipyCache, JsonSerializer.Serialize(dipy));
+                }
             }
+            double rErr = MeanError(mask, regps[0].Matrix!.Value, truth);
+            if (regps.Any(m => m.Matrix != regps[0].Matrix)) throw new InvalidOperationException($"{c}: RegPS gave different matrices in different runs");
+            var eErrs = elastix.Select(m => MeanError(mask, m.Matrix!.Value, truth)).ToList();
+            var ratios = elastix.Count == regps.Count ? elastix.Zip(regps, (e, p) => e.Wall / p.Wall).ToList() : new List<double>();
             rows.Add(new[]
             {
                 c, string.Join("x", st.Grid.Shape),
-                F(regpsSec, "0.00"), F(regpsWarm, "0.00"), F(dipySec, "0.00"), F(dipySec / regpsSec, "0.0") + "x",
-                F(regpsCpu, "0.00"), F(dipyCpu, "0.00"),
-                F(regpsMb, "0"), F(dipyMb, "0"),
-                F(regpsErr, "0.0000"), F(dipyErr, "0.0000"),
+                $"{Median(regps.Select(m => m.Wall)):0.00} ({Median(regps.Select(m => m.Inner)):0.00})",
+                runElastix ? $"{Median(elastix.Select(m => m.Wall)):0.00}" : "-",
+                dipy is null ? "-" : $"{dipy.Wall:0.0}",
+                ratios.Count > 0 ? $"{Median(ratios):0.0}x ({ratios.Min():0.0}-{ratios.Max():0.0})" : "-",
+                $"{Median(regps.Select(m => m.Cpu)):0.00} / {(runElastix ? Median(elastix.Select(m => m.Cpu)).ToString("0.00", CultureInfo.InvariantCulture) : "-")} / {(dipy is null ? "-" : dipy.Cpu.ToString("0.0", CultureInfo.InvariantCulture))}",
+                $"{Median(regps.Select(m => m.PeakMb)):0} / {(runElastix ? Median(elastix.Select(m => m.PeakMb)).ToString("0", CultureInfo.InvariantCulture) : "-")} / {(dipy is null ? "-" : dipy.PeakMb.ToString("0", CultureInfo.InvariantCulture))}",
+                $"{rErr:0.0000} / {(eErrs.Count > 0 ? $"{Median(eErrs):0.0000} ({eErrs.Min():0.000}-{eErrs.Max():0.000})" : "-")} / {(dipy is null ? "-" : MeanError(mask, dipy.Matrix!.Value, truth).ToString("0.0000", CultureInfo.InvariantCulture))}",
+                regps[0].Evaluations ?? "",
             });
-            Console.WriteLine($"{c}: RegPS {regpsSec:F2} s, {regpsMb:F0} MB, error {regpsErr:F4} mm; DIPY {dipySec:F2} s, {dipyMb:F0} MB, error {dipyErr:F4} mm");
+            Console.WriteLine(string.Join(" | ", rows[^1]));
         }
-        var header = new[] { "case", "shape", "RegPS s", "RegPS warm s", "DIPY s", "speed-up", "RegPS cpu s", "DIPY cpu s", "RegPS MB", "DIPY MB", "RegPS err mm", "DIPY err mm" };
         Console.WriteLine();
-        PrintTable(header, rows);
-        Console.WriteLine($"Load average at the end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]} (shared machine: wall times include waiting for a core; cpu s is user+system time).");
-        Console.WriteLine($"Error: mean over all static voxels of |A_est x - A_true x| (mm). Threads for RegPS: {(threads == "0" ? Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture) : threads)}; DIPY 1.6 is single-threaded.");
+        PrintTable(new[] { "case", "static", "RegPS s (registration)", "elastix s", "DIPY s", "elastix/RegPS", "CPU s RegPS/elastix/DIPY",
+            "peak MB RegPS/elastix/DIPY", "mean error RegPS/elastix (range)/DIPY", "RegPS evaluations" }, rows);
+        Console.WriteLine($"RegPS preset {preset}{(sets.Count > 0 ? " with " + string.Join(", ", sets) : "")}; {rounds} rounds, tools alternating; {threads} threads for RegPS and elastix (DIPY 1.6 is single-threaded). " +
+            "Times: process wall time, medians over the rounds (RegPS's registration alone in brackets); speed-up: median (range) of the rounds' elastix/RegPS ratios. " +
+            $"Error: mean |A x - T x| over the mask, mm (2D: px). Load average at the end: {File.ReadAllText("/proc/loadavg").Split(' ')[0]}.");
         return 0;
     }
 
-    private static int RunOne(string dir, int threads)
+    private sealed class Measured
     {
-        var (st, _) = ReadImage(Path.Combine(dir, "static"));
-        var (mv, _) = ReadImage(Path.Combine(dir, "moving"));
-        using var proc = Process.GetCurrentProcess();
-        var cpu0 = proc.TotalProcessorTime;
+        public double Wall { get; set; }
+        public double Cpu { get; set; }
+        public double PeakMb { get; set; }
+        public double Inner { get; set; }
+        public string? Evaluations { get; set; }
+        public string Stdout { get; set; } = "";
+        public double[][]? Rows { get => Matrix?.ToRows(); set => Matrix = value is null ? null : Matrix4.FromRows(value); }
+        [System.Text.Json.Serialization.JsonIgnore] public Matrix4? Matrix { get; set; }
+    }
+
+    /// <summary>Runs a process under GNU time: wall, user + system CPU, peak resident set.</summary>
+    private static Measured Measure(string file, IEnumerable<string> args)
+    {
+        string timing = Path.GetTempFileName();
+        var all = new List<string> { "-f", "%e %U %S %M", "-o", timing, file };
+        all.AddRange(args);
+        if (Exec(Time, all, out var stdout, out var stderr) != 0)
+            throw new InvalidOperationException($"{file} failed:\n{stderr}");
+        var t = File.ReadAllText(timing).Trim().Split('\n').Last().Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        File.Delete(timing);
+        return new Measured { Wall = t[0], Cpu = t[1] + t[2], PeakMb = t[3] / 1024, Stdout = stdout };
+    }
+
+    /// <summary>One RegPS run on a case folder: read the NIfTI files, register, print the matrix and times as JSON.</summary>
+    private static int RunOne(string dir, int threads, string preset, List<string> sets)
+    {
+        var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
+        var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
+        var options = WithSets(AffineOptions.ForPreset(Enum.Parse<AffinePreset>(preset, true)) with { MaxDegreeOfParallelism = threads }, sets);
+        if (Environment.GetEnvironmentVariable("REGPS_BENCH_INIT_TRUTH") == "1")
+            options = options with { Initialization = AffineInitialization.Matrix, InitialMatrix = MatrixFrom(JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "truth.json"))).RootElement.GetProperty("affine")) };
+        if (Environment.GetEnvironmentVariable("REGPS_BENCH_STATIC_MASK") == "1") options = options with { StaticMask = NiftiReader.Read(Path.Combine(dir, "mask.nii")) };
         var sw = Stopwatch.StartNew();
-        var map = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
-        sw.Stop();
-        proc.Refresh();
-        double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
-        long peak = proc.PeakWorkingSet64;
-        // A second, warm call (JIT done): what a session that registers several images sees.
-        var warmClock = Stopwatch.StartNew();
-        var warm = AffineRegistration.Register(st, mv, new AffineOptions { MaxDegreeOfParallelism = threads });
-        warmClock.Stop();
-        if (warm.Affine != map.Affine) throw new InvalidOperationException("Two runs on the same inputs gave different matrices.");
-        var json = JsonSerializer.Serialize(new
+        IProgress<RegistrationProgress>? trace = null;
+        if (Environment.GetEnvironmentVariable("REGPS_BENCH_TRACE") == "1")
         {
+            double last = 0, lastCpu = 0;
+            var proc = Process.GetCurrentProcess();
+            trace = new SyncProgress(p =>
+            {
+                if (p.Message is null) return;
+                double now = sw.Elapsed.TotalMilliseconds;
+                proc.Refresh();
+                double cpu = proc.TotalProcessorTime.TotalMilliseconds;
+                Console.Error.WriteLine($"{now,8:F0} ms (previous level +{now - last,6:F0} ms, cpu +{cpu - lastCpu,6:F0} ms) {p.Message}");
+                last = now; lastCpu = cpu;
+            });
+        }
+        var map = AffineRegistration.Register(st, mv, options, trace);
+        if (Environment.GetEnvironmentVariable("REGPS_BENCH_WARM") == "1")
+        {
+            // A second run in the same process (JIT done), for profiling the steady state.
+            Console.Error.WriteLine($"cold run {sw.Elapsed.TotalMilliseconds:F0} ms; warm run:");
+            sw.Restart();
+            map = AffineRegistration.Register(st, mv, options, trace);
+            Console.Error.WriteLine($"warm run {sw.Elapsed.TotalMilliseconds:F0} ms");
+        }
+        sw.Stop();
+        string truthPath = Path.Combine(dir, "truth.json"), maskPath = Path.Combine(dir, "mask.nii");
+        double error = File.Exists(truthPath) && File.Exists(maskPath)
+            ? MeanError(NiftiReader.Read(maskPath), map.Affine, MatrixFrom(JsonDocument.Parse(File.ReadAllText(truthPath)).RootElement.GetProperty("affine")))
+            : double.NaN;
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            error = double.IsFinite(error) ? error.ToString("0.00000", CultureInfo.InvariantCulture) : "-",
             matrix = map.Affine.ToRows(),
             seconds = sw.Elapsed.TotalSeconds,
-            cpu_seconds = cpu,
-            warm_seconds = warmClock.Elapsed.TotalSeconds,
-            peak_mb = peak / (1024.0 * 1024.0),
-            evaluations = map.IterationsPerLevel,
+            evaluations = string.Join(" ", map.IterationsPerLevel),
             mi = map.Metric,
-        });
-        Console.WriteLine(json);
+        }));
         return 0;
     }
 
-    /// <summary>Time of the pyramid build and of one metric evaluation per level (for tuning).</summary>
-    private static int Profile(string dir)
+    /// <summary>Applies "--set Name=Value" overrides to an options record (for tuning runs): numbers, booleans, enums, arrays "a,b,c".</summary>
+    private static AffineOptions WithSets(AffineOptions o, List<string> sets)
     {
-        var (st, _) = ReadImage(Path.Combine(dir, "static"));
-        var (mv, _) = ReadImage(Path.Combine(dir, "moving"));
-        for (int rep = 0; rep < 3; rep++)
+        foreach (var s in sets)
         {
-            var clock = Stopwatch.StartNew();
-            var marks = new List<string>();
-            int evals = 0;
-            var prog = new SyncProgress(p => { if (p.Message is not null) marks.Add($"{clock.Elapsed.TotalMilliseconds:F0}ms {p.Message}"); else evals++; });
-            AffineRegistration.Register(st, mv, new AffineOptions(), prog);
-            Console.WriteLine($"run {rep}: {clock.Elapsed.TotalMilliseconds:F0} ms, {evals} evals; " + string.Join(" | ", marks));
+            int eq = s.IndexOf('=');
+            var prop = typeof(AffineOptions).GetProperty(s[..eq], BindingFlags.Public | BindingFlags.Instance)
+                ?? throw new ArgumentException($"AffineOptions has no property {s[..eq]}");
+            string v = s[(eq + 1)..];
+            var t = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
+            object? value = v == "null" ? null
+                : t.IsArray ? ToArray(t.GetElementType()!, v.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                : t.IsEnum ? Enum.Parse(t, v, true)
+                : Convert.ChangeType(v, t, CultureInfo.InvariantCulture);
+            o = o with { };
+            prop.SetValue(o, value);
         }
-        int[] factors = { 4, 2, 1 };
-        double[] sigmas = { 3, 1, 0 };
-        var centre = new double[] { 0, 0, 0 };
-        var h = new double[12];
-        for (int l = 0; l < 3; l++)
+        return o;
+
+        static Array ToArray(Type e, string[] parts)
         {
-            var sw = Stopwatch.StartNew();
-            var level = RegPS.Engine.Registration.Affine.AffinePyramid.Build(st, mv, null, null, 32, factors[l], sigmas[l], null, 1, 0);
-            double build = sw.Elapsed.TotalMilliseconds;
-            var metric = new RegPS.Engine.Metrics.MattesMutualInformation(32, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax, null, 0);
-            var w = mv.Grid.WorldToGrid * Matrix4.Translation(0.3, 0.2, 0.1);
-            var metric1 = new RegPS.Engine.Metrics.MattesMutualInformation(32, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax, null, 1);
-            metric.Evaluate(w, centre, h, true);
-            metric1.Evaluate(w, centre, h, true);
-            double eval = double.MaxValue, cpu = double.MaxValue;
-            for (int r = 0; r < 15; r++)
-            {
-                sw.Restart();
-                metric.Evaluate(w, centre, h, true);
-                eval = Math.Min(eval, sw.Elapsed.TotalMilliseconds);
-                sw.Restart();
-                metric1.Evaluate(w, centre, h, true);
-                cpu = Math.Min(cpu, sw.Elapsed.TotalMilliseconds);
-            }
-            double valueOnly = double.MaxValue;
-            for (int r = 0; r < 15; r++)
-            {
-                sw.Restart();
-                metric1.Evaluate(w, centre, h, false);
-                valueOnly = Math.Min(valueOnly, sw.Elapsed.TotalMilliseconds);
-            }
-            Console.Write($"[value only 1 thread {valueOnly:F2} ms] ");
-            Console.WriteLine($"level {l}: build {build:F1} ms, samples {level.Static.Count}, eval min {eval:F2} ms all threads, {cpu:F2} ms 1 thread ({cpu * 1e6 / level.Static.Count:F1} ns/sample 1 thread)");
+            var a = Array.CreateInstance(e, parts.Length);
+            for (int i = 0; i < parts.Length; i++)
+                a.SetValue(e.IsEnum ? Enum.Parse(e, parts[i], true) : Convert.ChangeType(parts[i], e, CultureInfo.InvariantCulture), i);
+            return a;
         }
-        return 0;
     }
 
-    internal static (Image Image, double[][] Affine) ReadImage(string stem)
+    /// <summary>Mean over the mask's nonzero voxels x (world) of |A x - T x|.</summary>
+    internal static double MeanError(Image mask, Matrix4 a, Matrix4 t)
     {
-        var meta = JsonDocument.Parse(File.ReadAllText(stem + ".json")).RootElement;
-        var shape = meta.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        var rows = meta.GetProperty("affine").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
-        var bytes = File.ReadAllBytes(stem + ".raw");
-        var data = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, data, 0, bytes.Length);
-        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException();
-        var g2w = Matrix4.FromRows(rows);
-        var grid = shape.Length == 2 ? new Grid(shape[0], shape[1], 1, g2w, 2) : new Grid(shape[0], shape[1], shape[2], g2w, 3);
-        return (Image.FromVoxels(grid, data), rows);
-    }
-
-    private static Matrix4 ReadMatrix(string path, string property) =>
-        MatrixFrom(JsonDocument.Parse(File.ReadAllText(path)).RootElement.GetProperty(property));
-
-    private static Matrix4 MatrixFrom(JsonElement e) =>
-        Matrix4.FromRows(e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray());
-
-    /// <summary>Mean over every static voxel centre x of |A x - T x| in mm.</summary>
-    internal static double MeanError(Grid g, Matrix4 a, Matrix4 t)
-    {
+        var g = mask.Grid;
         double sum = 0;
+        long n = 0;
         for (int k = 0; k < g.NZ; k++)
             for (int j = 0; j < g.NY; j++)
                 for (int i = 0; i < g.NX; i++)
                 {
+                    if (mask[i, j, k] == 0) continue;
                     var (x, y, z) = g.ToWorld(i, j, k);
                     var p = a.Apply(x, y, z);
                     var q = t.Apply(x, y, z);
                     sum += Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y) + (p.Z - q.Z) * (p.Z - q.Z));
+                    n++;
                 }
-        return sum / g.VoxelCount;
+        return sum / n;
     }
 
-    private static string F(double v, string fmt) => double.IsFinite(v) ? v.ToString(fmt, CultureInfo.InvariantCulture) : "-";
+    private static Matrix4 MatrixFrom(JsonElement e) =>
+        Matrix4.FromRows(e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray());
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : 0.5 * (v[v.Length / 2 - 1] + v[v.Length / 2]);
+    }
 
     private static string? Option(string[] args, string name)
     {
@@ -211,25 +280,39 @@ public sealed class AffineComparison : IComparison
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string FindScript()
+    private static List<string> Options(string[] args, string name)
+    {
+        var list = new List<string>();
+        for (int i = 0; i < args.Length - 1; i++) if (args[i] == name) list.Add(args[i + 1]);
+        return list;
+    }
+
+    private static string FindFile(string relative)
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
         {
-            var p = Path.Combine(d.FullName, "tests", "bench", "affine_bench.py");
+            var p = Path.Combine(d.FullName, relative);
             if (File.Exists(p)) return p;
         }
-        throw new FileNotFoundException("tests/bench/affine_bench.py not found above " + AppContext.BaseDirectory);
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
     }
 
-    private static int Exec(string file, IEnumerable<string> args, out string stdout)
+    private static int Exec(string file, IEnumerable<string> args, out string stdout, out string stderr)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
         stdout = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
-        if (p.ExitCode != 0) Console.Error.WriteLine($"{file} {string.Join(" ", args)} exited with {p.ExitCode}");
+        stderr = err.Result;
+        if (p.ExitCode != 0) Console.Error.WriteLine($"{file} {string.Join(" ", args)} exited with {p.ExitCode}\n{stderr}");
         return p.ExitCode;
+    }
+
+    private sealed class SyncProgress(Action<RegistrationProgress> a) : IProgress<RegistrationProgress>
+    {
+        public void Report(RegistrationProgress value) => a(value);
     }
 
     private static void PrintTable(string[] header, List<string[]> rows)
@@ -238,12 +321,5 @@ public sealed class AffineComparison : IComparison
         Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(w[i]))) + " |");
         Console.WriteLine("|" + string.Join("|", w.Select(x => new string('-', x + 2))) + "|");
         foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((c, i) => c.PadRight(w[i]))) + " |");
-    }
-
-    private sealed class SyncProgress : IProgress<RegistrationProgress>
-    {
-        private readonly Action<RegistrationProgress> _a;
-        public SyncProgress(Action<RegistrationProgress> a) => _a = a;
-        public void Report(RegistrationProgress value) => _a(value);
     }
 }

@@ -44,6 +44,7 @@ internal sealed class MattesMutualInformation
     private readonly int _bins;
     private readonly MiStaticSamples _static;
     private readonly float[] _moving;
+    private readonly float[]? _coefficients;
     private readonly int _mx, _my, _mz;
     private readonly bool _twoD;
     private readonly byte[]? _movingMask;
@@ -57,12 +58,17 @@ internal sealed class MattesMutualInformation
     private readonly long[] _counts;
     private readonly double[] _histTotal;
     private readonly double[] _logRatio;
+    /// <summary>Sparse samples: value and moving gradient (v, gx, gy, gz) per sample from pass 1, for pass 2; NaN = not counted.</summary>
+    private readonly double[]? _cache;
 
     /// <param name="moving">Moving intensities on <paramref name="movingGrid"/>.</param>
     /// <param name="movingMin">Minimum of the moving intensities used for binning (inside the moving mask).</param>
     public MattesMutualInformation(int bins, MiStaticSamples samples, float[] moving, Grid movingGrid, double movingMin, double movingMax,
-        byte[]? movingMask, int maxDegree, bool excludeOutside = false)
+        byte[]? movingMask, int maxDegree, bool excludeOutside = false, float[]? movingCoefficients = null)
     {
+        if (movingCoefficients is not null && samples.IsDense)
+            throw new ArgumentException("Cubic B-spline interpolation is implemented for sparse (off-grid) samples only.");
+        _coefficients = movingCoefficients;
         _excludeOutside = excludeOutside;
         if (bins < 8 || bins > 255) throw new ArgumentOutOfRangeException(nameof(bins), "Bins must be between 8 and 255.");
         _bins = bins;
@@ -87,6 +93,7 @@ internal sealed class MattesMutualInformation
         _counts = new long[_blocks];
         _histTotal = new double[cells];
         _logRatio = new double[cells];
+        if (!samples.IsDense) _cache = new double[4L * samples.Count];
     }
 
     public int Bins => _bins;
@@ -115,7 +122,7 @@ internal sealed class MattesMutualInformation
             Array.Clear(hist);
             _counts[b] = _static.IsDense
                 ? DenseBlock((int)begin, (int)end, full, g2w, c0, c1, c2, hist, null)
-                : SparseBlock((int)begin, (int)end, p, c0, c1, c2, hist, null);
+                : SparseBlock((int)begin, (int)end, p, hist, gradient);
         });
         Array.Clear(_histTotal);
         long n = 0;
@@ -136,7 +143,7 @@ internal sealed class MattesMutualInformation
             long begin = (long)lines * b / blocks, end = (long)lines * (b + 1) / blocks;
             var acc = new double[12];
             if (_static.IsDense) DenseBlock((int)begin, (int)end, full, g2w, c0, c1, c2, null, acc);
-            else SparseBlock((int)begin, (int)end, p, c0, c1, c2, null, acc);
+            else SparseGrad((int)begin, (int)end, c0, c1, c2, acc);
             Array.Copy(acc, 0, _grad, b * 12, 12);
         });
         double f = -_mScale / n;
@@ -251,17 +258,20 @@ internal sealed class MattesMutualInformation
         }
     }
 
-    private unsafe long SparseBlock(int begin, int end, Matrix4 p, double c0, double c1, double c2, double[]? histArr, double[]? accArr)
+    private unsafe long SparseBlock(int begin, int end, Matrix4 p, double[] histArr, bool store)
     {
         fixed (float* m = _moving)
+        fixed (float* cf = _coefficients)
+        fixed (double* cache = _cache)
         {
-            if (_twoD)
+            double* c = store ? cache : null;
+            if (cf is not null)
             {
-                var s = new Bilinear(m, _mx, _my);
-                return histArr is not null ? SparseHist(s, begin, end, p, histArr) : SparseGrad(s, begin, end, p, c0, c1, c2, accArr!);
+                if (_twoD) return SparseHist(new CubicBSpline2(cf, m, _mx, _my), begin, end, p, histArr, c);
+                return SparseHist(new CubicBSpline3(cf, m, _mx, _my, _mz), begin, end, p, histArr, c);
             }
-            var t = new Trilinear(m, _mx, _my, _mz);
-            return histArr is not null ? SparseHist(t, begin, end, p, histArr) : SparseGrad(t, begin, end, p, c0, c1, c2, accArr!);
+            if (_twoD) return SparseHist(new Bilinear(m, _mx, _my), begin, end, p, histArr, c);
+            return SparseHist(new Trilinear(m, _mx, _my, _mz), begin, end, p, histArr, c);
         }
     }
 
@@ -349,9 +359,13 @@ internal sealed class MattesMutualInformation
         return count;
     }
 
-    /// <summary>Sparse pass 1 over samples [begin, end): pass 1's arithmetic at stored (jittered) world points.</summary>
+    /// <summary>
+    /// Sparse pass 1 over samples [begin, end): pass 1's arithmetic at stored (jittered) world points. With a cache, the
+    /// value and the interpolant's gradient are computed together and kept for pass 2 (the value is the same number
+    /// Value gives), so each evaluation interpolates every sample once.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe long SparseHist<TS>(TS sampler, int begin, int end, Matrix4 p, double[] histArr) where TS : struct, IMovingSampler
+    private unsafe long SparseHist<TS>(TS sampler, int begin, int end, Matrix4 p, double[] histArr, double* cache) where TS : struct, IMovingSampler
     {
         var pts = _static.Points!;
         double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
@@ -365,6 +379,7 @@ internal sealed class MattesMutualInformation
             for (int s = begin; s < end; s++)
             {
                 int sb = bins[s];
+                if (cache is not null) cache[4L * s] = double.NaN;
                 if (sb == 255) continue;
                 double x = pts[3 * s], y = pts[3 * s + 1], z = pts[3 * s + 2];
                 double qx = p00 * x + p01 * y + p02 * z + p03;
@@ -372,42 +387,39 @@ internal sealed class MattesMutualInformation
                 double qz = p20 * x + p21 * y + p22 * z + p23;
                 if (masked && !InMovingMask(qx, qy, qz)) continue;
                 count++;
-                HistAdd(hist, sb, sampler.Value(qx, qy, qz));
+                if (cache is null)
+                {
+                    HistAdd(hist, sb, sampler.Value(qx, qy, qz));
+                    continue;
+                }
+                double v = sampler.ValueGradient(qx, qy, qz, out double gx, out double gy, out double gz);
+                double* c = cache + 4L * s;
+                c[0] = v; c[1] = gx; c[2] = gy; c[3] = gz;
+                HistAdd(hist, sb, v);
             }
         }
         return count;
     }
 
-    /// <summary>Sparse pass 2 over samples [begin, end): pass 2's arithmetic at stored (jittered) world points.</summary>
+    /// <summary>Sparse pass 2 over samples [begin, end): pass 2's arithmetic from the values and gradients pass 1 kept.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe long SparseGrad<TS>(TS sampler, int begin, int end, Matrix4 p, double c0, double c1, double c2, double[] accArr)
-        where TS : struct, IMovingSampler
+    private unsafe void SparseGrad(int begin, int end, double c0, double c1, double c2, double[] accArr)
     {
         var pts = _static.Points!;
-        double p00 = p[0, 0], p01 = p[0, 1], p02 = p[0, 2], p03 = p[0, 3];
-        double p10 = p[1, 0], p11 = p[1, 1], p12 = p[1, 2], p13 = p[1, 3];
-        double p20 = p[2, 0], p21 = p[2, 1], p22 = p[2, 2], p23 = p[2, 3];
-        bool masked = _movingMask is not null || _excludeOutside;
-        long count = 0;
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0;
         fixed (byte* bins = _static.Bins)
         fixed (double* logRatio = _logRatio)
+        fixed (double* cache = _cache)
         {
             for (int s = begin; s < end; s++)
             {
-                int sb = bins[s];
-                if (sb == 255) continue;
-                double x = pts[3 * s], y = pts[3 * s + 1], z = pts[3 * s + 2];
-                double qx = p00 * x + p01 * y + p02 * z + p03;
-                double qy = p10 * x + p11 * y + p12 * z + p13;
-                double qz = p20 * x + p21 * y + p22 * z + p23;
-                if (masked && !InMovingMask(qx, qy, qz)) continue;
-                count++;
-                double v = sampler.ValueGradient(qx, qy, qz, out double gx, out double gy, out double gz);
-                double w = Weight(logRatio, sb, v);
+                double* c = cache + 4L * s;
+                double v = c[0];
+                if (double.IsNaN(v)) continue;
+                double w = Weight(logRatio, bins[s], v);
                 if (w == 0) continue;
-                double dx = x - c0, dy = y - c1, dz = z - c2;
-                double ux = w * gx, uy = w * gy, uz = w * gz;
+                double dx = pts[3 * s] - c0, dy = pts[3 * s + 1] - c1, dz = pts[3 * s + 2] - c2;
+                double ux = w * c[1], uy = w * c[2], uz = w * c[3];
                 a0 += ux * dx; a1 += ux * dy; a2 += ux * dz; a3 += ux;
                 a4 += uy * dx; a5 += uy * dy; a6 += uy * dz; a7 += uy;
                 a8 += uz * dx; a9 += uz * dy; a10 += uz * dz; a11 += uz;
@@ -415,7 +427,6 @@ internal sealed class MattesMutualInformation
         }
         accArr[0] = a0; accArr[1] = a1; accArr[2] = a2; accArr[3] = a3; accArr[4] = a4; accArr[5] = a5;
         accArr[6] = a6; accArr[7] = a7; accArr[8] = a8; accArr[9] = a9; accArr[10] = a10; accArr[11] = a11;
-        return count;
     }
 }
 
@@ -542,5 +553,146 @@ internal readonly unsafe struct Bilinear : IMovingSampler
         gy = a1 - a0;
         gx = ey * (c10 - c00) + fy * (c11 - c01);
         return ey * a0 + fy * a1;
+    }
+}
+
+/// <summary>
+/// Cubic B-spline interpolation from prefiltered coefficients (<see cref="Filters.BSplinePrefilter"/>), value and exact
+/// gradient from the same 4x4x4 taps, mirror-symmetric taps at the edges. Inside the box [0, n-1] on every axis the
+/// interpolant passes through the samples; outside it, the point falls back to the zero-padded trilinear rule of
+/// <see cref="Trilinear"/> on the samples (which agrees with the spline on the box's faces' voxels), so samples leave
+/// the image smoothly. Taps: w(t) = ((1-t)^3, 3t^3 - 6t^2 + 4, -3t^3 + 3t^2 + 3t + 1, t^3) / 6 for offsets -1..2.
+/// </summary>
+internal readonly unsafe struct CubicBSpline3 : IMovingSampler
+{
+    private readonly float* _c;
+    private readonly Trilinear _outside;
+    private readonly int _nx, _ny, _nz;
+    public CubicBSpline3(float* coefficients, float* samples, int nx, int ny, int nz)
+    {
+        _c = coefficients; _outside = new Trilinear(samples, nx, ny, nz); _nx = nx; _ny = ny; _nz = nz;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Weights(double t, out double w0, out double w1, out double w2, out double w3)
+    {
+        double u = 1 - t, t2 = t * t, t3 = t2 * t;
+        w0 = u * u * u * (1.0 / 6);
+        w1 = (3 * t3 - 6 * t2 + 4) * (1.0 / 6);
+        w2 = (-3 * t3 + 3 * t2 + 3 * t + 1) * (1.0 / 6);
+        w3 = t3 * (1.0 / 6);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Derivatives(double t, out double d0, out double d1, out double d2, out double d3)
+    {
+        double u = 1 - t, t2 = t * t;
+        d0 = -0.5 * u * u;
+        d1 = 1.5 * t2 - 2 * t;
+        d2 = -1.5 * t2 + t + 0.5;
+        d3 = 0.5 * t2;
+    }
+
+    /// <summary>The 4 tap indices i-1..i+2 mirrored into [0, n-1] (whole-sample mirror, as the prefilter).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Taps(int i, int n, out int a, out int b, out int c, out int d)
+    {
+        if (i >= 1 && i + 2 < n) { a = i - 1; b = i; c = i + 1; d = i + 2; return; }
+        a = Mirror(i - 1, n); b = Mirror(i, n); c = Mirror(i + 1, n); d = Mirror(i + 2, n);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Mirror(int i, int n)
+    {
+        if (n == 1) return 0;
+        if (i < 0) i = -i;
+        if (i >= n) i = 2 * (n - 1) - i;
+        return Math.Clamp(i, 0, n - 1);
+    }
+
+    public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
+    {
+        if (!(x >= 0 && y >= 0 && z >= 0 && x <= _nx - 1 && y <= _ny - 1 && z <= _nz - 1))
+            return _outside.ValueGradient(x, y, z, out gx, out gy, out gz);
+        int i = (int)x, j = (int)y, k = (int)z;
+        double tx = x - i, ty = y - j, tz = z - k;
+        Weights(tx, out var wx0, out var wx1, out var wx2, out var wx3);
+        Derivatives(tx, out var dx0, out var dx1, out var dx2, out var dx3);
+        Weights(ty, out var wy0, out var wy1, out var wy2, out var wy3);
+        Derivatives(ty, out var dy0, out var dy1, out var dy2, out var dy3);
+        Weights(tz, out var wz0, out var wz1, out var wz2, out var wz3);
+        Derivatives(tz, out var dz0, out var dz1, out var dz2, out var dz3);
+        Taps(i, _nx, out int xa, out int xb, out int xc, out int xd);
+        Taps(j, _ny, out int ya, out int yb, out int yc, out int yd);
+        Taps(k, _nz, out int za, out int zb, out int zc, out int zd);
+        long plane = (long)_nx * _ny;
+        double v = 0, ax = 0, ay = 0, az = 0;
+        for (int q = 0; q < 4; q++)
+        {
+            int kk = q == 0 ? za : q == 1 ? zb : q == 2 ? zc : zd;
+            double wz = q == 0 ? wz0 : q == 1 ? wz1 : q == 2 ? wz2 : wz3;
+            double dz = q == 0 ? dz0 : q == 1 ? dz1 : q == 2 ? dz2 : dz3;
+            double pv = 0, px = 0, py = 0;
+            for (int r = 0; r < 4; r++)
+            {
+                int jj = r == 0 ? ya : r == 1 ? yb : r == 2 ? yc : yd;
+                double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+                double dy = r == 0 ? dy0 : r == 1 ? dy1 : r == 2 ? dy2 : dy3;
+                float* row = _c + kk * plane + (long)jj * _nx;
+                double c0 = row[xa], c1 = row[xb], c2 = row[xc], c3 = row[xd];
+                double rv = wx0 * c0 + wx1 * c1 + wx2 * c2 + wx3 * c3;
+                double rd = dx0 * c0 + dx1 * c1 + dx2 * c2 + dx3 * c3;
+                pv += wy * rv; px += wy * rd; py += dy * rv;
+            }
+            v += wz * pv; ax += wz * px; ay += wz * py; az += dz * pv;
+        }
+        gx = ax; gy = ay; gz = az;
+        return v;
+    }
+}
+
+/// <summary>The 2D counterpart of <see cref="CubicBSpline3"/> (4x4 taps in one slice; z is ignored).</summary>
+internal readonly unsafe struct CubicBSpline2 : IMovingSampler
+{
+    private readonly float* _c;
+    private readonly Bilinear _outside;
+    private readonly int _nx, _ny;
+    public CubicBSpline2(float* coefficients, float* samples, int nx, int ny)
+    {
+        _c = coefficients; _outside = new Bilinear(samples, nx, ny); _nx = nx; _ny = ny;
+    }
+
+    public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
+    {
+        if (!(x >= 0 && y >= 0 && x <= _nx - 1 && y <= _ny - 1))
+            return _outside.ValueGradient(x, y, z, out gx, out gy, out gz);
+        int i = (int)x, j = (int)y;
+        double tx = x - i, ty = y - j;
+        CubicBSpline3.Weights(tx, out var wx0, out var wx1, out var wx2, out var wx3);
+        CubicBSpline3.Derivatives(tx, out var dx0, out var dx1, out var dx2, out var dx3);
+        CubicBSpline3.Weights(ty, out var wy0, out var wy1, out var wy2, out var wy3);
+        CubicBSpline3.Derivatives(ty, out var dy0, out var dy1, out var dy2, out var dy3);
+        CubicBSpline3.Taps(i, _nx, out int xa, out int xb, out int xc, out int xd);
+        CubicBSpline3.Taps(j, _ny, out int ya, out int yb, out int yc, out int yd);
+        double v = 0, ax = 0, ay = 0;
+        for (int r = 0; r < 4; r++)
+        {
+            int jj = r == 0 ? ya : r == 1 ? yb : r == 2 ? yc : yd;
+            double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+            double dy = r == 0 ? dy0 : r == 1 ? dy1 : r == 2 ? dy2 : dy3;
+            float* row = _c + (long)jj * _nx;
+            double c0 = row[xa], c1 = row[xb], c2 = row[xc], c3 = row[xd];
+            double rv = wx0 * c0 + wx1 * c1 + wx2 * c2 + wx3 * c3;
+            double rd = dx0 * c0 + dx1 * c1 + dx2 * c2 + dx3 * c3;
+            v += wy * rv; ax += wy * rd; ay += dy * rv;
+        }
+        gx = ax; gy = ay; gz = 0;
+        return v;
     }
 }

@@ -5,6 +5,7 @@ internal enum StopReason
 {
     GradientTolerance,
     FunctionTolerance,
+    ParameterTolerance,
     MaxEvaluations,
     LineSearchFailed,
 }
@@ -22,8 +23,9 @@ internal sealed record LbfgsResult(double[] X, double F, int Evaluations, int It
 internal static class Lbfgs
 {
     /// <param name="fg">Computes f(x) and writes the gradient into the second argument.</param>
+    /// <param name="xtol">Also stop when an iteration moves no parameter by more than this (0: never; scipy has no such rule).</param>
     public static LbfgsResult Minimize(Func<double[], double[], double> fg, double[] x0, int maxEvaluations, double gtol, double ftol,
-        int memory, CancellationToken cancellationToken)
+        int memory, CancellationToken cancellationToken, double xtol = 0)
     {
         int n = x0.Length;
         var x = (double[])x0.Clone();
@@ -109,7 +111,8 @@ internal static class Lbfgs
             iter++;
             var sk = s[head] ??= new double[n];
             var yk = y[head] ??= new double[n];
-            for (int i = 0; i < n; i++) { sk[i] = xNew[i] - x[i]; yk[i] = gNew[i] - g[i]; }
+            double moved = 0;
+            for (int i = 0; i < n; i++) { sk[i] = xNew[i] - x[i]; yk[i] = gNew[i] - g[i]; moved = Math.Max(moved, Math.Abs(sk[i])); }
             double sy = Dot(sk, yk);
             double fOld = f;
             Array.Copy(xNew, x, n); Array.Copy(gNew, g, n); f = fNew;
@@ -121,6 +124,8 @@ internal static class Lbfgs
             }
             if ((fOld - f) / Math.Max(Math.Max(Math.Abs(fOld), Math.Abs(f)), 1) <= ftol)
                 return new LbfgsResult(x, f, evals, iter, StopReason.FunctionTolerance);
+            if (moved <= xtol)
+                return new LbfgsResult(x, f, evals, iter, StopReason.ParameterTolerance);
         }
     }
 

@@ -42,7 +42,7 @@ public sealed record PipelineSettings
         var a = Affine;
         var parts = new List<string>
         {
-            "pipeline=bids-registration/1",
+            "pipeline=bids-registration/2",
             $"mode={Mode}",
             $"template={TemplateName}",
             $"templateSha256={TemplateHash}",
@@ -54,7 +54,13 @@ public sealed record PipelineSettings
             $"affine.levelIterations={L(a.LevelIterations, i => i.ToString(CultureInfo.InvariantCulture))}",
             $"affine.sigmas={L(a.Sigmas, N)}",
             $"affine.factors={L(a.Factors, i => i.ToString(CultureInfo.InvariantCulture))}",
-            $"affine.samplingProportion={(a.SamplingProportion is { } p ? N(p) : "dense")}",
+            $"affine.samplingProportion={(a.SamplingProportion is { } p ? N(p) : "none")}",
+            $"affine.sampling={a.Sampling}",
+            $"affine.sampleCounts={L(a.SampleCounts, i => i.ToString(CultureInfo.InvariantCulture))}",
+            $"affine.cubic={a.CubicInterpolation}",
+            $"affine.edgeMargin={a.EdgeMargin}",
+            $"affine.shortEarlyStages={a.ShortEarlyStages}",
+            $"affine.parameterTolerance={N(a.ParameterTolerance)}",
             $"affine.seed={a.Seed}",
             $"affine.excludeOutsideSamples={a.ExcludeOutsideSamples}",
             $"affine.gradientTolerance={N(a.GradientTolerance)}",

@@ -103,6 +103,10 @@ public sealed class SidecarParameters
     public int[] AffineFactors { get; set; } = Array.Empty<int>();
     public int AffineBins { get; set; }
     public double? AffineSamplingProportion { get; set; }
+    /// <summary>Dense, Regular (DIPY's sparse mode) or Random (off-grid points, RegPS's default).</summary>
+    public string AffineSampling { get; set; } = "";
+    public int[]? AffineSampleCounts { get; set; }
+    public string AffineInterpolation { get; set; } = "";
     public int[]? LevelIterations { get; set; }
     public string? SynMetric { get; set; }
     public int? SynRadius { get; set; }
@@ -126,6 +130,9 @@ public sealed class SidecarParameters
             AffineFactors = s.Affine.Factors,
             AffineBins = s.Affine.Bins,
             AffineSamplingProportion = s.Affine.SamplingProportion,
+            AffineSampling = (s.Affine.SamplingProportion is null ? s.Affine.Sampling : Registration.AffineSampling.Regular).ToString(),
+            AffineSampleCounts = s.Affine.SamplingProportion is null && s.Affine.Sampling == Registration.AffineSampling.Random ? s.Affine.SampleCounts : null,
+            AffineInterpolation = s.Affine.SamplingProportion is null && s.Affine.Sampling == Registration.AffineSampling.Random && s.Affine.CubicInterpolation ? "CubicBSpline" : "Linear",
             LevelIterations = syn ? s.Syn.LevelIterations : null,
             SynMetric = syn ? s.Syn.Metric.ToString() : null,
             SynRadius = syn ? s.Syn.Radius : null,

@@ -12,6 +12,10 @@ namespace RegPS.Cmdlets;
 [OutputType(typeof(AffineMap))]
 public sealed class RegisterAffineImageCommand : RegistrationCmdlet
 {
+    /// <summary>Default (RegPS's measured defaults) or Dipy (DIPY 1.6's AffineRegistration); other parameters override it.</summary>
+    [Parameter]
+    public AffinePreset Preset { get; set; } = AffinePreset.Default;
+
     /// <summary>The stage or stages to run in order; default Translation, Rigid, Affine (after centres of mass).</summary>
     [Parameter]
     public TransformType[]? Transform { get; set; }
@@ -44,6 +48,12 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
     [ValidateRange(0.0001, 1.0)]
     public double SamplingProportion { get; set; }
 
+    /// <summary>Random off-grid points per level, coarsest first (Default preset: 5000, 10000, 150000).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ValidateRange(1, int.MaxValue)]
+    public int[]? SampleCount { get; set; }
+
     [Parameter]
     public int Seed { get; set; } = 1234;
 
@@ -70,7 +80,7 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
 
     private AffineOptions BuildOptions()
     {
-        var defaults = new AffineOptions();
+        var defaults = AffineOptions.ForPreset(Preset);
         var (init, matrix) = ParseInitial(Initial);
         int levels = (LevelIterations ?? defaults.LevelIterations).Length;
         var sigmas = Sigmas ?? defaults.Sigmas;
@@ -88,6 +98,7 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
             Sigmas = sigmas,
             Factors = factors,
             SamplingProportion = MyInvocation.BoundParameters.ContainsKey(nameof(SamplingProportion)) ? SamplingProportion : null,
+            SampleCounts = SampleCount ?? defaults.SampleCounts,
             Seed = Seed,
             StaticMask = StaticMask,
             MovingMask = MovingMask,

@@ -12,6 +12,12 @@ internal sealed class AffineLevel
     public required float[] Moving { get; init; }
     public required double MovingMin { get; init; }
     public required double MovingMax { get; init; }
+    /// <summary>The grid of <see cref="Moving"/> (the moving image's own grid, or a decimated one).</summary>
+    public required Grid MovingGrid { get; init; }
+    /// <summary>The moving mask on <see cref="MovingGrid"/> (null without a mask).</summary>
+    public byte[]? MovingMask { get; init; }
+    /// <summary>Cubic B-spline coefficients of <see cref="Moving"/> when the level interpolates cubically.</summary>
+    public float[]? MovingCoefficients { get; init; }
     public required int Factor { get; init; }
     public required double Sigma { get; init; }
 }
@@ -103,7 +109,213 @@ internal static class AffinePyramid
             mMin = Math.Min(mMin, mFull[v]);
             mMax = Math.Max(mMax, mFull[v]);
         }
-        return new AffineLevel { Static = samples, Moving = mFull, MovingMin = mMin, MovingMax = mMax, Factor = factor, Sigma = sigma };
+        return new AffineLevel
+        {
+            Static = samples, Moving = mFull, MovingMin = mMin, MovingMax = mMax, Factor = factor, Sigma = sigma, MovingGrid = mg,
+            MovingMask = movingMask is null ? null : MaskBytes(movingMask.Buffer),
+        };
+    }
+
+    /// <summary>
+    /// RegPS's pyramid for off-grid random sampling: each image is rescaled to [0, 1], smoothed and decimated on its own
+    /// grid (<see cref="GaussianDecimation"/>) to about the level's spacing (static finest spacing x factor, per axis the
+    /// integer shrink closest to it), rescaled again, and sampled at <paramref name="count"/> stratified random points
+    /// (<see cref="RandomSamples"/>). Sigma is in voxels of the finest axis and scales with each axis's shrink. Both images
+    /// shrink, so a coarse level costs little to build and its moving image fits in cache; the static values and the
+    /// moving image are interpolated with cubic B-splines (or linearly).
+    /// </summary>
+    /// <param name="staticNormalised">The static voxels rescaled to [0, 1] (<see cref="Normalise"/>), shared by the levels.</param>
+    /// <param name="movingNormalised">The moving voxels rescaled to [0, 1].</param>
+    public static AffineLevel BuildDecimated(Grid staticGrid, float[] staticNormalised, Grid movingGrid, float[] movingNormalised,
+        Image? staticMask, Image? movingMask, int bins, int factor, double sigma, int count, int seed, int margin, bool cubic, int maxDegree)
+    {
+        var sg = staticGrid;
+        double target = sg.Spacing.Take(sg.Dimension).Min() * factor;
+        var (sLevel, sGrid, sMaskLevel) = Decimate(staticNormalised, sg, staticMask, target, sigma, factor, maxDegree);
+        var inMask = new bool[sLevel.Length];
+        double sMin = double.PositiveInfinity, sMax = double.NegativeInfinity;
+        for (int v = 0; v < sLevel.Length; v++)
+        {
+            inMask[v] = sMaskLevel is null || sMaskLevel[v] != 0;
+            if (!inMask[v]) continue;
+            sMin = Math.Min(sMin, sLevel[v]);
+            sMax = Math.Max(sMax, sLevel[v]);
+        }
+        if (!(sMax > sMin)) throw new ArgumentException("The static image is constant (inside its mask); mutual information is undefined.");
+        double sDelta = (sMax - sMin) / (bins - 4);
+        var coefficients = cubic ? BSplinePrefilter.Coefficients(sLevel, sGrid.NX, sGrid.NY, sGrid.NZ, maxDegree) : null;
+        var samples = RandomSamples(sLevel, coefficients, inMask, sGrid, sMin, sDelta, bins, count, seed, margin);
+
+        var (mLevel, mGrid, mMaskLevel) = Decimate(movingNormalised, movingGrid, movingMask, target, sigma, factor, maxDegree);
+        double mMin = double.PositiveInfinity, mMax = double.NegativeInfinity;
+        for (int v = 0; v < mLevel.Length; v++)
+        {
+            if (mMaskLevel is not null && mMaskLevel[v] == 0) continue;
+            mMin = Math.Min(mMin, mLevel[v]);
+            mMax = Math.Max(mMax, mLevel[v]);
+        }
+        return new AffineLevel
+        {
+            Static = samples, Moving = mLevel, MovingGrid = mGrid, MovingMin = mMin, MovingMax = mMax, Factor = factor, Sigma = sigma,
+            MovingMask = mMaskLevel,
+            MovingCoefficients = cubic ? BSplinePrefilter.Coefficients(mLevel, mGrid.NX, mGrid.NY, mGrid.NZ, maxDegree) : null,
+        };
+    }
+
+    /// <summary>
+    /// One image at one level: rescaled to [0, 1], smoothed and decimated to about <paramref name="target"/> mm per axis,
+    /// rescaled to [0, 1]. With a mask, normalised convolution (smooth(I m) / smooth(m), sigma at least one voxel) so
+    /// what lies outside the mask does not bleed in; at sigma 0, voxels inside the mask keep their values. The mask is
+    /// decimated by taking the kept voxels' values.
+    /// </summary>
+    private static (float[] Data, Grid Grid, byte[]? Mask) Decimate(float[] data, Grid g, Image? mask, double target, double sigma, int factor, int maxDegree)
+    {
+        int dim = g.Dimension;
+        var sp = g.Spacing;
+        var shrink = new int[] { 1, 1, 1 };
+        var sig = new double[3];
+        for (int a = 0; a < dim; a++)
+        {
+            int best = 1;
+            for (int c = 2; c <= Math.Max(1, factor * 2); c++)
+                if (Math.Abs(sp[a] * c - target) < Math.Abs(sp[a] * best - target)) best = c;
+            shrink[a] = best;
+            sig[a] = sigma * best / factor;
+        }
+        if (mask is null)
+        {
+            if (shrink[0] == 1 && shrink[1] == 1 && shrink[2] == 1 && sigma <= 0) return (data, g, null); // already in [0, 1]
+            var (d, lg) = GaussianDecimation.Apply(data, g, shrink, sig, maxDegree);
+            return (Normalise(d, d.Length), lg, null);
+        }
+        var mb = mask.Buffer;
+        var m = new float[g.VoxelCount];
+        var weighted = new float[g.VoxelCount];
+        for (int i = 0; i < m.Length; i++)
+        {
+            m[i] = mb[i] != 0 ? 1f : 0f;
+            weighted[i] = data[i] * m[i];
+        }
+        var sigMask = new double[3];
+        for (int a = 0; a < dim; a++) sigMask[a] = Math.Max(sig[a], 1);
+        var (wl, levelGrid) = GaussianDecimation.Apply(weighted, g, shrink, sigMask, maxDegree);
+        var (ml, _) = GaussianDecimation.Apply(m, g, shrink, sigMask, maxDegree);
+        var (plain, _) = GaussianDecimation.Apply(data, g, shrink, sig, maxDegree);
+        var maskLevel = new byte[wl.Length];
+        for (int k = 0; k < levelGrid.NZ; k++)
+            for (int j = 0; j < levelGrid.NY; j++)
+                for (int i = 0; i < levelGrid.NX; i++)
+                {
+                    int v = levelGrid.Index(i, j, k);
+                    bool inside = mb[g.Index(i * shrink[0], j * shrink[1], dim == 2 ? 0 : k * shrink[2])] != 0;
+                    maskLevel[v] = inside ? (byte)1 : (byte)0;
+                    if (inside && sigma <= 0) { wl[v] = plain[v]; continue; }
+                    wl[v] = ml[v] > 1e-6f ? (float)((double)wl[v] / ml[v]) : 0f;
+                }
+        return (Normalise(wl, wl.Length), levelGrid, maskLevel);
+    }
+
+    private static byte[] MaskBytes(float[] mask)
+    {
+        var b = new byte[mask.Length];
+        for (int i = 0; i < mask.Length; i++) b[i] = mask[i] != 0 ? (byte)1 : (byte)0;
+        return b;
+    }
+
+    /// <summary>
+    /// Stratified off-grid samples: the in-mask voxels, in memory order, are cut into <paramref name="count"/> equal
+    /// strata; each stratum gives one voxel (uniform within it) and one point uniform inside that voxel's cell
+    /// [-0.5, 0.5)^d, kept inside the grid's [0, n-1] box. Static values by linear interpolation at the point. The
+    /// points come in memory order, so the moving image is walked nearly in order too. Seeded: same points every run.
+    /// </summary>
+    private static unsafe MiStaticSamples RandomSamples(float[] level, float[]? coefficients, bool[] inMask, Grid g, double sMin, double sDelta, int bins, int count, int seed, int margin)
+    {
+        int dim = g.Dimension;
+        // Voxels at least `margin` from every face (an axis too short for the margin keeps all its voxels).
+        int mx = g.NX > 2 * margin + 2 ? margin : 0, my = g.NY > 2 * margin + 2 ? margin : 0, mz = dim == 3 && g.NZ > 2 * margin + 2 ? margin : 0;
+        int bx = g.NX - 2 * mx, by = g.NY - 2 * my, bz = g.NZ - 2 * mz;
+        // Without a mask the candidates are the box's voxels in memory order (no list); with one, the in-mask ones.
+        List<int>? voxels = null;
+        if (inMask.Contains(false))
+        {
+            // Points are drawn only where the interpolation's whole neighbourhood (2 voxels for cubic, 1 for linear)
+            // lies inside the mask, so no value from outside it reaches a sample; a mask too thin for that is used as is.
+            var eroded = Erode(inMask, g, coefficients is null ? 1 : 2);
+            if (eroded.Contains(true)) inMask = eroded;
+            voxels = new List<int>();
+            for (int k = mz; k < g.NZ - mz; k++)
+                for (int j = my; j < g.NY - my; j++)
+                    for (int i = mx; i < g.NX - mx; i++)
+                    {
+                        int v = g.Index(i, j, k);
+                        if (inMask[v]) voxels.Add(v);
+                    }
+            if (voxels.Count == 0) throw new ArgumentException("The static mask has no voxel at this pyramid level.");
+        }
+        long candidates = voxels?.Count ?? (long)bx * by * bz;
+        count = (int)Math.Max(1, Math.Min(count, candidates * 8));
+        var rng = new Random(seed);
+        var pts = new double[count * 3];
+        var binArr = new byte[count];
+        double per = (double)candidates / count;
+        int lx = g.NX, ly = g.NY, lz = g.NZ;
+        var g2w = g.GridToWorld;
+        fixed (float* cf = coefficients)
+        fixed (float* lv = level)
+        for (int s = 0; s < count; s++)
+        {
+            long at = Math.Min(candidates - 1, (long)((s + rng.NextDouble()) * per));
+            int i, j, k;
+            if (voxels is not null)
+            {
+                int v = voxels[(int)at];
+                i = v % lx; j = v / lx % ly; k = v / (lx * ly);
+            }
+            else
+            {
+                i = mx + (int)(at % bx); j = my + (int)(at / bx % by); k = mz + (int)(at / ((long)bx * by));
+            }
+            double x = Math.Clamp(i + rng.NextDouble() - 0.5, 0, lx - 1);
+            double y = Math.Clamp(j + rng.NextDouble() - 0.5, 0, ly - 1);
+            double z = dim == 2 ? 0 : Math.Clamp(k + rng.NextDouble() - 0.5, 0, lz - 1);
+            double val;
+            if (coefficients is null)
+                val = dim == 2
+                    ? Resampler.Bilinear(level, 0, lx, ly, x, y, Boundary.ZeroPadded)
+                    : Resampler.Trilinear(level, 0, lx, ly, lz, x, y, z, Boundary.ZeroPadded);
+            else
+                val = dim == 2 ? new CubicBSpline2(cf, lv, lx, ly).Value(x, y, 0) : new CubicBSpline3(cf, lv, lx, ly, lz).Value(x, y, z);
+            var (wx, wy, wz) = g2w.Apply(x, y, z);
+            pts[3 * s] = wx; pts[3 * s + 1] = wy; pts[3 * s + 2] = wz;
+            binArr[s] = MiStaticSamples.Bin(val, sMin, sDelta, bins);
+        }
+        return new MiStaticSamples { Grid = g, Bins = binArr, Points = pts };
+    }
+
+    /// <summary>The mask eroded by a (2r+1)-voxel box (separable minimum; outside the grid counts as inside).</summary>
+    private static bool[] Erode(bool[] mask, Grid g, int r)
+    {
+        var cur = (bool[])mask.Clone();
+        int[] n = { g.NX, g.NY, g.NZ };
+        int[] stride = { 1, g.NX, g.NX * g.NY };
+        for (int a = 0; a < g.Dimension; a++)
+        {
+            var next = new bool[cur.Length];
+            for (int v = 0; v < cur.Length; v++)
+            {
+                int coord = v / stride[a] % n[a];
+                bool all = true;
+                for (int d = -r; d <= r && all; d++)
+                {
+                    int c = coord + d;
+                    if (c < 0 || c >= n[a]) continue;
+                    all = cur[v + d * stride[a]];
+                }
+                next[v] = all;
+            }
+            cur = next;
+        }
+        return cur;
     }
 
     /// <summary>

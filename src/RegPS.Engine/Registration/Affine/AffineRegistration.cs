@@ -50,31 +50,39 @@ public static class AffineRegistration
 
         int levels = options.Factors.Length;
         var built = new AffineLevel[levels];
-        AffineLevel Level(int l) => built[l] ??= AffinePyramid.Build(st, mv, options.StaticMask, options.MovingMask, options.Bins,
-            options.Factors[l], options.Sigmas[l], options.SamplingProportion, options.Seed, options.MaxDegreeOfParallelism);
+        bool random = options.SamplingProportion is null && options.Sampling == AffineSampling.Random;
+        float[]? sNorm = null, mNorm = null;
+        AffineLevel Level(int l) => built[l] ??= random
+            ? AffinePyramid.BuildDecimated(st.Grid, sNorm ??= AffinePyramid.Normalise(st.Buffer, st.Grid.VoxelCount),
+                mv.Grid, mNorm ??= AffinePyramid.Normalise(mv.Buffer, mv.Grid.VoxelCount), options.StaticMask, options.MovingMask, options.Bins, options.Factors[l], options.Sigmas[l],
+                options.SampleCounts[Math.Min(l, options.SampleCounts.Length - 1)], options.Seed, options.EdgeMargin, options.CubicInterpolation,
+                options.MaxDegreeOfParallelism)
+            : AffinePyramid.Build(st, mv, options.StaticMask, options.MovingMask, options.Bins, options.Factors[l], options.Sigmas[l],
+                options.SamplingProportion, options.Seed, options.MaxDegreeOfParallelism);
 
         double radius = Radius(st.Grid);
         var iterations = new List<int>();
         var trace = new List<double>();
         double finalMi = double.NaN;
-        var mw2g = mv.Grid.WorldToGrid;
-        foreach (var type in options.Stages)
+        for (int stage = 0; stage < options.Stages.Length; stage++)
         {
+            var type = options.Stages[stage];
+            int stageLevels = options.ShortEarlyStages ? Math.Max(1, levels - (options.Stages.Length - 1 - stage)) : levels;
             var model = new TransformModel(type, dim);
             string stageName = type.ToString().ToLowerInvariant();
             stages.Add(stageName);
             var scales = model.OptimizerScales(radius);
-            for (int l = 0; l < levels; l++)
+            for (int l = 0; l < stageLevels; l++)
             {
                 int maxfun = options.LevelIterations[l];
                 progress?.Report(new RegistrationProgress(stageName, l, levels, 0, maxfun, double.NaN)
                 { Message = $"{stageName}: Optimizing level {levels - 1 - l} [max iter: {maxfun}]" });
                 cancellationToken.ThrowIfCancellationRequested();
                 var level = Level(l);
-                var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, mv.Grid, level.MovingMin, level.MovingMax,
-                    options.MovingMask?.Buffer is { } mm ? ToBytes(mm) : null, options.MaxDegreeOfParallelism, options.ExcludeOutsideSamples);
+                var metric = new MattesMutualInformation(options.Bins, level.Static, level.Moving, level.MovingGrid, level.MovingMin, level.MovingMax,
+                    level.MovingMask, options.MaxDegreeOfParallelism, options.ExcludeOutsideSamples, level.MovingCoefficients);
                 var start = current;
-                var objective = new AffineObjective(model, metric, start, mw2g, centre);
+                var objective = new AffineObjective(model, metric, start, level.MovingGrid.WorldToGrid, centre);
                 var p = new double[model.Count];
                 var gp = new double[model.Count];
                 int evals = 0;
@@ -93,7 +101,7 @@ public static class AffineRegistration
                 }
                 var u0 = model.Identity();
                 for (int k = 0; k < u0.Length; k++) u0[k] *= scales[k];
-                var result = Lbfgs.Minimize(Objective, u0, maxfun, options.GradientTolerance, options.FunctionTolerance, options.HistorySize, cancellationToken);
+                var result = Lbfgs.Minimize(Objective, u0, maxfun, options.GradientTolerance, options.FunctionTolerance, options.HistorySize, cancellationToken, options.ParameterTolerance);
                 for (int k = 0; k < p.Length; k++) p[k] = result.X[k] / scales[k];
                 current = objective.Matrix(p);
                 iterations.Add(result.Evaluations);
@@ -103,7 +111,7 @@ public static class AffineRegistration
         }
         clock.Stop();
         return new AffineMap(current, @static.Grid, moving.Grid, options, finalMi, stages, iterations.ToArray(), trace, clock.Elapsed,
-            options.SamplingProportion is null ? null : options.Seed, centre);
+            options.SamplingProportion is null && options.Sampling != AffineSampling.Random ? null : options.Seed, centre);
     }
 
     private static void Validate(Image s, Image m, AffineOptions o)
@@ -120,14 +128,13 @@ public static class AffineRegistration
         if (o.Stages is null || o.Stages.Length == 0) throw new ArgumentException("At least one stage is needed.");
         if (o.StaticMask is { } sm && !sm.Grid.SameAs(s.Grid)) throw new ArgumentException("StaticMask must be on the static image's grid.");
         if (o.MovingMask is { } mm && !mm.Grid.SameAs(m.Grid)) throw new ArgumentException("MovingMask must be on the moving image's grid.");
+        if (o.SampleCounts is null || o.SampleCounts.Length == 0 || o.SampleCounts.Any(c => c < 1))
+            throw new ArgumentException("SampleCounts needs at least one value, each at least 1.");
+        if (o.Sampling == AffineSampling.Regular && o.SamplingProportion is null)
+            throw new ArgumentException("Regular sampling needs SamplingProportion (the fraction of voxels sampled).");
+        if (o.EdgeMargin < 0) throw new ArgumentException("EdgeMargin must be 0 or more.");
+        if (!(o.ParameterTolerance >= 0)) throw new ArgumentException("ParameterTolerance must be 0 or more.");
         if (o.InitialMatrix is { } im && (!im.IsFinite || !im.TryInverse(out _))) throw new ArgumentException("InitialMatrix must be finite and invertible.");
-    }
-
-    private static byte[] ToBytes(float[] mask)
-    {
-        var b = new byte[mask.Length];
-        for (int i = 0; i < mask.Length; i++) b[i] = mask[i] != 0 ? (byte)1 : (byte)0;
-        return b;
     }
 
     private static Matrix4 CentreTranslation(double[] cs, double[] cm, int dim) =>
