@@ -1,5 +1,6 @@
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
+using RegPS.Engine.Tests.TestSupport;
 using RegPS.Rendering;
 using SkiaSharp;
 
@@ -7,19 +8,18 @@ namespace RegPS.Engine.Tests.Rendering;
 
 public sealed class PhotoIOTests : IDisposable
 {
-    private const string ItkData = "/usr/share/doc/insighttoolkit5-examples/examples/Data/";
-    private const string SkimageData = "/usr/lib/python3/dist-packages/skimage/data/";
     private readonly string _dir = Directory.CreateTempSubdirectory("regps-photo-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, true);
 
     // Ground truth from Pillow 9.4 (Image.open(f).convert('RGB')), an independent decoder:
-    // BrainProtonDensitySlice.png is a 181x217 palette PNG whose palette is grey; sum 4860107;
+    // BrainProtonDensitySlice.png (the bundled sample, byte for byte ITK's Examples/Data file) is a 181x217 palette
+    // PNG whose palette is grey; sum 4860107;
     // pixel (column 90, row 100) = 189, (20, 10) = 5, (60, 150) = 164.
     [Fact]
     public void Reads_itk_palette_png_as_greyscale_matching_pillow()
     {
-        var img = PhotoIO.Read(ItkData + "BrainProtonDensitySlice.png");
+        var img = PhotoIO.Read(Samples.Path("BrainProtonDensitySlice.png"));
         Assert.Equal(2, img.Dimension);
         Assert.Equal(new[] { 181, 217 }, img.Grid.Shape);
         Assert.False(img.IsColour);
@@ -36,10 +36,10 @@ public sealed class PhotoIOTests : IDisposable
 
     // Pillow: coffee.png is 600x400 RGB; channel sums 38056581, 20590566, 12356340;
     // (90, 100) = (180, 86, 34), (20, 10) = (30, 20, 11), (60, 150) = (195, 118, 66); luminance sum 24874202.721.
-    [Fact]
+    [PackageFileFact(PackageFile.Coffee, PackageFile.Skimage)]
     public void Reads_colour_png_with_planes_and_luminance_matching_pillow()
     {
-        var img = PhotoIO.Read(SkimageData + "coffee.png");
+        var img = PhotoIO.Read(PackageFile.Coffee);
         Assert.Equal(new[] { 600, 400 }, img.Grid.Shape);
         Assert.True(img.IsColour);
         Assert.Equal("rgb24", img.DataType);
@@ -58,18 +58,50 @@ public sealed class PhotoIOTests : IDisposable
         Assert.Equal((195f, 118f, 66f), (c[at], c[n + at], c[2 * n + at]));
     }
 
-    [Fact]
-    public void Truncated_jpeg_is_an_image_format_error_naming_the_file()
+    [PackageFileFact(PackageFile.TruncatedJpeg, PackageFile.Skimage)]
+    public void Truncated_jpeg_from_skimage_is_an_image_format_error_naming_the_file()
     {
-        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(SkimageData + "truncated.jpg"));
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(PackageFile.TruncatedJpeg));
         Assert.EndsWith("truncated.jpg", ex.FilePath);
         Assert.Contains("truncated", ex.Problem);
     }
 
     [Fact]
+    public void Jpeg_cut_in_half_is_a_truncated_error_naming_the_file()
+    {
+        var (jpeg, _) = ColourPicture(64, 48, SKEncodedImageFormat.Jpeg);
+        string path = Path.Combine(_dir, "cut.jpg");
+        File.WriteAllBytes(path, jpeg.AsSpan(0, jpeg.Length / 2).ToArray());
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(path));
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains("truncated", ex.Problem);
+    }
+
+    /// <summary>
+    /// A w x h picture whose pixel (x, y) is (4x, 5y, 7(x + y)) mod 256, encoded by SkiaSharp; returns the file's bytes
+    /// and the R, G, B planes it was drawn from (the ground truth for a lossless format).
+    /// </summary>
+    private static (byte[] File, float[] Planes) ColourPicture(int w, int h, SKEncodedImageFormat format)
+    {
+        int n = w * h;
+        var planes = new float[3 * n];
+        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                byte r = (byte)(4 * x), g = (byte)(5 * y), b = (byte)(7 * (x + y));
+                bmp.SetPixel(x, y, new SKColor(r, g, b));
+                int i = y * w + x;
+                (planes[i], planes[n + i], planes[2 * n + i]) = (r, g, b);
+            }
+        using var data = bmp.Encode(format, 95);
+        return (data.ToArray(), planes);
+    }
+
+    [Fact]
     public void Truncated_png_and_garbage_and_empty_files_are_image_format_errors()
     {
-        var png = File.ReadAllBytes(SkimageData + "coffee.png");
+        var png = File.ReadAllBytes(Samples.Path("BrainProtonDensitySlice.png"));
         string cut = Path.Combine(_dir, "cut.png");
         File.WriteAllBytes(cut, png.AsSpan(0, png.Length / 2).ToArray());
         Assert.Throws<ImageFormatException>(() => PhotoIO.Read(cut));
@@ -128,8 +160,13 @@ public sealed class PhotoIOTests : IDisposable
     [Fact]
     public void Colour_round_trip_keeps_planes()
     {
-        var img = PhotoIO.Read(SkimageData + "coffee.png");
-        string path = Path.Combine(_dir, "coffee.png");
+        var (png, planes) = ColourPicture(60, 40, SKEncodedImageFormat.Png);
+        string source = Path.Combine(_dir, "drawn.png");
+        File.WriteAllBytes(source, png);
+        var img = PhotoIO.Read(source);
+        Assert.True(img.IsColour);
+        Assert.Equal(planes, img.ColourPlanes.ToArray());
+        string path = Path.Combine(_dir, "colour.png");
         PhotoIO.WritePng(img, path);
         var back = PhotoIO.Read(path);
         Assert.True(back.IsColour);
