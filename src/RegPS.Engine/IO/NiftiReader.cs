@@ -304,10 +304,11 @@ public static class NiftiReader
     private static string Name(Compression c) => c switch { Compression.Gzip => "gzip", Compression.Bzip2 => "bzip2", _ => "file" };
 
     private static bool IsDecompressionError(Exception e) =>
-        e is InvalidDataException or SharpZipBaseException or EndOfStreamException or IndexOutOfRangeException;
+        e is InvalidDataException or Bzip2DataException or SharpZipBaseException or EndOfStreamException or IndexOutOfRangeException;
 
-    private static ImageFormatException Corrupt(string path, Compression c, Exception e) =>
-        new(path, $"corrupt or truncated {Name(c)} data: {e.Message}", e);
+    private static ImageFormatException Corrupt(string path, Compression c, Exception e) => e is Bzip2DataException
+        ? new(path, e.Message, e)
+        : new(path, $"corrupt or truncated {Name(c)} data: {e.Message}", e);
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.</summary>
     private static int Fill(Stream s, Span<byte> buffer, string path, Compression c)
@@ -416,20 +417,50 @@ public static class NiftiReader
 internal sealed class ConcatenatedBZip2Stream : Stream
 {
     private readonly Stream _file;
-    private BZip2InputStream _current;
+    private BZip2InputStream? _current;
+    private long _produced;
 
-    public ConcatenatedBZip2Stream(Stream file)
-    {
-        _file = file;
-        _current = new BZip2InputStream(file) { IsStreamOwner = false };
-    }
+    /// <summary>Nothing is read until the first Read, so a broken stream header is reported there, like any other fault.</summary>
+    public ConcatenatedBZip2Stream(Stream file) => _file = file;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
         if (buffer.IsEmpty) return 0;
+        try
+        {
+            int n = ReadDecoded(buffer);
+            _produced += n;
+            return n;
+        }
+        catch (Exception e) when (e is EndOfStreamException or SharpZipBaseException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            throw Translate(e);
+        }
+    }
+
+    /// <summary>
+    /// SharpZipLib's faults in RegPS's words: where it ran out of input the file is truncated, or corrupt so that the
+    /// decoder read past its end (its own text is "end of compressed stream"; the two cannot be told apart); a CRC
+    /// mismatch or a malformed block is corruption. Each says how far decoding got.
+    /// </summary>
+    private Bzip2DataException Translate(Exception e)
+    {
+        long at = _file.CanSeek ? _file.Position : -1;
+        string where = $"after {_produced:N0} decompressed bytes" + (at >= 0 ? $", at byte {at:N0} of the file" : "");
+        if (e is EndOfStreamException)
+            return new Bzip2DataException($"truncated or corrupt bzip2 data: the file ends before the bzip2 end-of-stream marker ({where})", e);
+        string what = e.Message.Contains("crc", StringComparison.OrdinalIgnoreCase)
+            ? "a block fails its CRC check"
+            : "a block cannot be decoded";
+        return new Bzip2DataException($"corrupt bzip2 data: {what} ({where})", e);
+    }
+
+    private int ReadDecoded(Span<byte> buffer)
+    {
         Span<byte> sig = stackalloc byte[3];
+        _current ??= new BZip2InputStream(_file) { IsStreamOwner = false };
         while (true)
         {
             int n = _current.Read(buffer);
@@ -464,9 +495,12 @@ internal sealed class ConcatenatedBZip2Stream : Stream
     {
         if (disposing)
         {
-            _current.Dispose();
+            _current?.Dispose();
             _file.Dispose();
         }
         base.Dispose(disposing);
     }
 }
+
+/// <summary>A fault in bzip2 data, already described in RegPS's words (see <see cref="ConcatenatedBZip2Stream"/>).</summary>
+internal sealed class Bzip2DataException(string message, Exception inner) : IOException(message, inner);

@@ -38,6 +38,13 @@ public class NiftiCorruptFileTests : IDisposable
         return ms.ToArray();
     }
 
+    private static byte[] Bzip2(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var bz = new ICSharpCode.SharpZipLib.BZip2.BZip2OutputStream(ms) { IsStreamOwner = false }) bz.Write(raw);
+        return ms.ToArray();
+    }
+
     private static ImageFormatException AssertBad(string path, params string[] problemWords)
     {
         var ex = Assert.Throws<ImageFormatException>(() => NiftiReader.Read(path));
@@ -114,6 +121,39 @@ public class NiftiCorruptFileTests : IDisposable
     {
         var b = ValidFile().Concat(new byte[100]).ToArray();
         AssertBad(Save("long.nii.gz", Gzip(b)), "decompresses past");
+    }
+
+    [Theory]
+    [InlineData(3)]      // the signature only
+    [InlineData(10)]     // inside the first block's header
+    [InlineData(-1)]     // half of the stream
+    [InlineData(-2)]     // all but the end-of-stream marker and checksum
+    public void TruncatedBzip2IsReportedLikeTruncatedGzip(int keep)
+    {
+        var bz = Bzip2(ValidFile(1, 40, 50, 60));
+        int n = keep switch { -1 => bz.Length / 2, -2 => bz.Length - 6, _ => keep };
+        var ex = AssertBad(Save($"cut{keep}.nii.bz2", bz[..n]), "truncated", "bzip2");
+        Assert.DoesNotContain("BZip2 input stream", ex.Message); // the library's words are not the message
+
+        // The same cuts of a .nii.gz are reported with the same words (except the last: .NET's GZipStream does not
+        // notice a missing gzip trailer, a known gap).
+        if (keep == -2) return;
+        var gz = Gzip(ValidFile(1, 40, 50, 60));
+        int m = keep == -1 ? gz.Length / 2 : keep;
+        AssertBad(Save($"cut{keep}.nii.gz", gz[..m]), "truncated", "gzip");
+    }
+
+    [Fact]
+    public void CorruptBzip2NamesTheFileAndTheProblem()
+    {
+        var bz = Bzip2(ValidFile(1, 40, 50, 60));
+        for (int i = 40; i < bz.Length - 20; i += 7) bz[i] ^= 0x5A;
+        var ex = AssertBad(Save("garbage.nii.bz2", bz), "corrupt", "bzip2");
+        Assert.DoesNotContain("BZip2 input stream", ex.Message);
+
+        var flipped = Bzip2(ValidFile(1, 40, 50, 60));
+        flipped[flipped.Length / 2] ^= 0x01; // one bit: the block's CRC no longer matches
+        AssertBad(Save("onebit.nii.bz2", flipped), "corrupt", "bzip2");
     }
 
     [Fact]
