@@ -372,6 +372,8 @@ public static class NiftiReader
         long colourBytes = type.IsColour ? layout.VoxelsPerVolume * bpv : 0;
         int chunkVoxels = Math.Max(64, ChunkVoxels);
         var chunk = ArrayPool<byte>.Shared.Rent(chunkVoxels * bpv);
+        // Only scaling or float64 storage can turn a finite stored value into a float32 infinity.
+        bool checkRange = !type.IsColour && (!layout.Scaling.IsIdentity || type.Kind == VoxelKind.Float64);
         try
         {
             long pos = 0;
@@ -401,11 +403,34 @@ public static class NiftiReader
                     chunk.AsSpan(0, take).CopyTo(colourRaw.AsSpan((int)(pos * bpv)));
                 }
                 VoxelCodec.Decode(chunk.AsSpan(0, want), buffer.AsSpan((int)pos, n), type, h.BigEndian, layout.Scaling);
+                if (checkRange) CheckFloat32Range(chunk.AsSpan(0, want), buffer.AsSpan((int)pos, n), pos, path, type, layout.Scaling);
                 pos += n;
             }
         }
         finally { ArrayPool<byte>.Shared.Return(chunk); }
         return (buffer, colourRaw);
+    }
+
+    /// <summary>
+    /// Finds voxels that were finite on disk but are not finite after decoding (a huge scl_slope or scl_inter, or a
+    /// float64 value beyond float32). Each is scaled again in double: if the exact value fits float32 it is kept
+    /// (rounded once); otherwise the file is refused, naming the field and the voxel, rather than returning infinity.
+    /// Voxels that are NaN or infinite on disk stay so, as nibabel returns them.
+    /// </summary>
+    private static void CheckFloat32Range(ReadOnlySpan<byte> raw, Span<float> decoded, long first, string path, NiftiType type, Scaling scaling)
+    {
+        for (int i = 0; i < decoded.Length; i++)
+        {
+            if (float.IsFinite(decoded[i])) continue;
+            double stored = VoxelCodec.StoredValue(raw, i, type);
+            if (!double.IsFinite(stored)) continue;
+            double exact = stored * scaling.Slope + scaling.Inter;
+            float f = (float)exact;
+            if (float.IsFinite(f)) { decoded[i] = f; continue; }
+            throw new ImageFormatException(path, scaling.IsIdentity
+                ? $"voxel {first + i:N0} holds the float64 value {stored:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in"
+                : $"scl_slope {scaling.Slope:G9} and scl_inter {scaling.Inter:G9} scale the stored {type.Name} value {stored:G9} of voxel {first + i:N0} to {exact:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in; the header's scl_slope is likely wrong");
+        }
     }
 }
 

@@ -270,6 +270,64 @@ public class NiftiCorruptFileTests : IDisposable
     }
 
     [Fact]
+    public void SlopeThatOverflowsFloat32IsRefusedNotTurnedIntoInfinity()
+    {
+        // int16 voxels 0..119 times 3e38: every voxel from 2 on is beyond float32's 3.4e38 (nibabel gives finite float64).
+        var b = ValidFile();
+        F32(b, 112, 3e38f);
+        var ex = AssertBad(Save("slope.nii", b), "scl_slope", "float32", "voxel 2 ");
+        Assert.Contains("to 6.0000000", ex.Problem); // 2 x 3e38, computed in double
+        AssertBad(Save("slope.nii.gz", Gzip(b)), "scl_slope");
+        AssertBad(Save("slope.nii.bz2", Bzip2(b)), "scl_slope");
+
+        // A huge intercept does the same.
+        b = ValidFile();
+        F32(b, 112, 1e36f);
+        F32(b, 116, 3.3e38f);   // 3.3e38 + k 1e36 passes float32's 3.4028e38 at k = 11
+        AssertBad(Save("inter-big.nii", b), "scl_inter", "voxel 11 ");
+    }
+
+    [Fact]
+    public void LargeSlopeWhoseValuesFitFloat32IsRead()
+    {
+        var b = ValidFile();
+        F32(b, 112, 2.5e36f); // 119 x 2.5e36 = 2.975e38 < 3.4e38
+        var img = NiftiReader.Read(Save("slope-ok.nii", b));
+        var v = img.ToArray();
+        Assert.All(v, x => Assert.True(float.IsFinite(x)));
+        for (int i = 0; i < v.Length; i++)
+            Assert.True(NiftiTestHelpers.CloseAsFloat(v[i], i * (double)2.5e36f), $"voxel {i}: {v[i]}");
+    }
+
+    /// <summary>A 4x5x6 float64 NIfTI-1 file holding <paramref name="values"/> (120 of them).</summary>
+    private byte[] Float64File(double[] values)
+    {
+        var b = ValidFile();
+        I16(b, 70, 64);  // datatype float64
+        I16(b, 72, 64);  // bitpix
+        var file = new byte[352 + 8 * values.Length];
+        b.AsSpan(0, 352).CopyTo(file);
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(file.AsSpan(352 + 8 * i), values[i]);
+        return file;
+    }
+
+    [Fact]
+    public void Float64BeyondFloat32IsRefusedButInfinityOnDiskStays()
+    {
+        var values = Enumerable.Range(0, 120).Select(i => (double)i).ToArray();
+        values[7] = 1e300;
+        AssertBad(Save("f64.nii", Float64File(values)), "float64", "voxel 7 ", "float32");
+
+        values[7] = double.PositiveInfinity;
+        values[8] = double.NaN;
+        values[9] = -3.0e38; // fits float32
+        var img = NiftiReader.Read(Save("f64-inf.nii", Float64File(values)));
+        Assert.Equal(float.PositiveInfinity, img.ToArray()[7]);
+        Assert.True(float.IsNaN(img.ToArray()[8]));
+        Assert.Equal(-3.0e38f, img.ToArray()[9]);
+    }
+
+    [Fact]
     public void SingularSform()
     {
         var b = ValidFile();
