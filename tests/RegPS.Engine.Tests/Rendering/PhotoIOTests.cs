@@ -121,6 +121,94 @@ public sealed class PhotoIOTests : IDisposable
         Assert.Throws<FileNotFoundException>(() => PhotoIO.Read(Path.Combine(_dir, "nope.png")));
     }
 
+    /// <summary>
+    /// A tiny but well-formed PNG (signature, IHDR with correct CRC, one small IDAT, IEND) whose header declares
+    /// <paramref name="w"/> x <paramref name="h"/> 8-bit grey pixels; its data holds far fewer.
+    /// </summary>
+    private static byte[] LyingPng(int w, int h)
+    {
+        using var ms = new MemoryStream();
+        ms.Write(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A });
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, w);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), h);
+        ihdr[8] = 8; // bit depth; colour type 0 (grey), compression 0, filter 0, interlace 0
+        Chunk(ms, "IHDR", ihdr);
+        using (var z = new MemoryStream())
+        {
+            using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+                zs.Write(new byte[64]);
+            Chunk(ms, "IDAT", z.ToArray());
+        }
+        Chunk(ms, "IEND", Array.Empty<byte>());
+        return ms.ToArray();
+
+        static void Chunk(Stream s, string type, byte[] data)
+        {
+            var head = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head, data.Length);
+            System.Text.Encoding.ASCII.GetBytes(type, head.AsSpan(4));
+            s.Write(head);
+            s.Write(data);
+            var crc = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(head.AsSpan(4).ToArray().Concat(data).ToArray()));
+            s.Write(crc);
+        }
+    }
+
+    /// <summary>The CRC-32 of PNG chunks (reflected polynomial 0xEDB88320), bit by bit.</summary>
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return ~c;
+    }
+
+    [Theory]
+    [InlineData(20000, 20000, "20000x20000 pixels (400,000,000), more than RegPS reads")]   // past the cap
+    [InlineData(10000, 10000, "10000x10000 pixels, but the file has only")]                  // under the cap, but 74 bytes cannot hold it
+    public void Png_declaring_a_huge_picture_in_a_tiny_file_is_refused_before_allocating(int w, int h, string words)
+    {
+        string path = Path.Combine(_dir, $"liar-{w}.png");
+        var bytes = LyingPng(w, h);
+        Assert.True(bytes.Length < 100, $"the lying PNG is {bytes.Length} bytes");
+        File.WriteAllBytes(path, bytes);
+        PhotoIO.Read(WarmUp());
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains(words, ex.Problem);
+        Assert.True(allocated < 8 << 20, $"reading a {bytes.Length}-byte file allocated {allocated:N0} bytes");
+    }
+
+    /// <summary>A small real picture, read once so the allocations measured afterwards are not first-call setup.</summary>
+    private string WarmUp()
+    {
+        string p = Path.Combine(_dir, "warm.png");
+        if (!File.Exists(p)) File.WriteAllBytes(p, ColourPicture(8, 8, SKEncodedImageFormat.Png).File);
+        return p;
+    }
+
+    [Fact]
+    public void Declared_size_check_uses_each_formats_smallest_possible_encoding()
+    {
+        // JPEG: at least one bit per 8x8 block, so 8000x8000 (1000 x 1000 blocks) needs 125,000 bytes.
+        Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.jpg", 8000, 8000, SKEncodedImageFormat.Jpeg, 124_999));
+        PhotoIO.CheckDeclaredSize("x.jpg", 8000, 8000, SKEncodedImageFormat.Jpeg, 125_000);
+        // PNG: rows of 1 + 1000 bytes (1-bit, 8000 wide) x 8000 rows, deflated at most 1032:1: 7,759 bytes.
+        Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.png", 8000, 8000, SKEncodedImageFormat.Png, 7_758));
+        PhotoIO.CheckDeclaredSize("x.png", 8000, 8000, SKEncodedImageFormat.Png, 7_759);
+        // The cap holds whatever the file's length.
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.webp", 1 << 15, 1 << 14, SKEncodedImageFormat.Webp, long.MaxValue));
+        Assert.Contains("32768x16384", ex.Problem);
+    }
+
     [Fact]
     public void Raw_png_round_trip_is_exact_and_not_flipped()
     {
