@@ -73,6 +73,16 @@ public abstract class RegCmdlet : PSCmdlet
         }
     }
 
+    /// <summary>
+    /// Deletes the temporary files that RegPS writes killed mid-way (kill -9, power loss) left in <paramref name="dir"/>
+    /// (see AtomicFile.RemoveStaleTemporaries: only its own naming, only files no live writer holds) and says so in -Verbose.
+    /// </summary>
+    protected void RemoveStaleTemporaries(string dir, bool recursive)
+    {
+        foreach (var f in Engine.Common.AtomicFile.RemoveStaleTemporaries(dir, recursive))
+            WriteVerbose($"Removed '{f}', a temporary file left by an interrupted RegPS write.");
+    }
+
     /// <summary>An output path resolved against the current PowerShell location (PSDrives included), not the process directory.</summary>
     protected string ResolveOutputPath(string path) => SessionState.Path.GetUnresolvedProviderPathFromPSPath(path);
 
