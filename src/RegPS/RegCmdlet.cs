@@ -36,6 +36,12 @@ public abstract class RegCmdlet : PSCmdlet
                     var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p, out var provider, out _);
                     if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
                         throw new ArgumentException($"'{p}' is not a file-system path.");
+                    if (Directory.Exists(full))
+                    {
+                        WriteError(new ErrorRecord(new IOException($"'{full}' is a directory, not an image file."),
+                            "PathIsDirectory", ErrorCategory.InvalidArgument, full));
+                        continue;
+                    }
                     if (!File.Exists(full))
                     {
                         WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the file '{full}'.", full),
