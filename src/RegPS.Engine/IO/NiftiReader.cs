@@ -414,7 +414,8 @@ public static class NiftiReader
     /// <summary>
     /// Finds voxels that were finite on disk but are not finite after decoding (a huge scl_slope or scl_inter, or a
     /// float64 value beyond float32). Each is scaled again in double: if the exact value fits float32 it is kept
-    /// (rounded once); otherwise the file is refused, naming the field and the voxel, rather than returning infinity.
+    /// (rounded once; within float32 rounding of the largest float32 it becomes that); otherwise the file is refused,
+    /// naming the field and the voxel, rather than returning infinity.
     /// Voxels that are NaN or infinite on disk stay so, as nibabel returns them.
     /// </summary>
     private static void CheckFloat32Range(ReadOnlySpan<byte> raw, Span<float> decoded, long first, string path, NiftiType type, Scaling scaling)
@@ -427,6 +428,9 @@ public static class NiftiReader
             double exact = stored * scaling.Slope + scaling.Inter;
             float f = (float)exact;
             if (float.IsFinite(f)) { decoded[i] = f; continue; }
+            // Within float32 rounding of the largest float32 (scl_slope and scl_inter are float32 in NIfTI-1, so a
+            // writer that maps its range onto the stored type, as nibabel does, lands there): the largest float32.
+            if (Math.Abs(exact) <= float.MaxValue * (1 + 1e-6)) { decoded[i] = exact > 0 ? float.MaxValue : float.MinValue; continue; }
             throw new ImageFormatException(path, scaling.IsIdentity
                 ? $"voxel {first + i:N0} holds the float64 value {stored:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in"
                 : $"scl_slope {scaling.Slope:G9} and scl_inter {scaling.Inter:G9} scale the stored {type.Name} value {stored:G9} of voxel {first + i:N0} to {exact:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in; the header's scl_slope is likely wrong");
