@@ -49,7 +49,7 @@ public static class PhotoIO
         var info = codec.Info;
         int w = info.Width, h = info.Height;
         if (w <= 0 || h <= 0) throw new ImageFormatException(full, $"the picture has an impossible size {w}x{h}.");
-        if ((long)w * h * 4 > Array.MaxLength) throw new ImageFormatException(full, $"the picture is too large ({w}x{h}).");
+        CheckDeclaredSize(full, w, h, codec.EncodedFormat, bytes.Length);
 
         var decodeInfo = new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[(long)w * h * 4];
@@ -76,6 +76,31 @@ public static class PhotoIO
             if (colour is not null) { colour[i] = r; colour[n + i] = g; colour[2 * n + i] = b; }
         }
         return new Image(Grid.Create2D(ow, oh), lum, 1, colour, full, grey ? "uint8" : "rgb24");
+    }
+
+    /// <summary>The most pixels <see cref="Read"/> decodes (2^28, e.g. 16384x16384: 1 GiB of RGBA while decoding).</summary>
+    public const long MaxPixels = 1L << 28;
+
+    /// <summary>
+    /// Refuses a header whose size is absurd before any pixel buffer exists, so a tiny file that declares a huge
+    /// picture costs no memory. Beyond the <see cref="MaxPixels"/> cap, the file must be at least as long as the
+    /// smallest encoding of that many pixels: a PNG row holds at least 1 + ceil(w/8) bytes (1-bit pixels and the
+    /// filter byte) and deflate shrinks at most 1032:1 (a 258-byte match in 2 bits); a baseline or progressive JPEG
+    /// spends at least one bit on every 8x8 block of its first component. Other formats (GIF, WebP, ...) get the cap only.
+    /// </summary>
+    internal static void CheckDeclaredSize(string path, int w, int h, SKEncodedImageFormat format, long fileLength)
+    {
+        long pixels = (long)w * h;
+        if (pixels > MaxPixels)
+            throw new ImageFormatException(path, $"the picture declares {w}x{h} pixels ({pixels:N0}), more than RegPS reads ({MaxPixels:N0}).");
+        long minimum = format switch
+        {
+            SKEncodedImageFormat.Png => h * (1 + (w + 7L) / 8) / 1032,
+            SKEncodedImageFormat.Jpeg => (w + 7L) / 8 * ((h + 7L) / 8) / 8,
+            _ => 0,
+        };
+        if (fileLength < minimum)
+            throw new ImageFormatException(path, $"the picture declares {w}x{h} pixels, but the file has only {fileLength:N0} bytes and a {format.ToString().ToUpperInvariant()} of that size needs at least {minimum:N0}: it is truncated or its header is wrong.");
     }
 
     /// <summary>

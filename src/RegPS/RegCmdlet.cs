@@ -36,6 +36,12 @@ public abstract class RegCmdlet : PSCmdlet
                     var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(p, out var provider, out _);
                     if (provider.ImplementingType != typeof(Microsoft.PowerShell.Commands.FileSystemProvider))
                         throw new ArgumentException($"'{p}' is not a file-system path.");
+                    if (Directory.Exists(full))
+                    {
+                        WriteError(new ErrorRecord(new IOException($"'{full}' is a directory, not an image file."),
+                            "PathIsDirectory", ErrorCategory.InvalidArgument, full));
+                        continue;
+                    }
                     if (!File.Exists(full))
                     {
                         WriteError(new ErrorRecord(new FileNotFoundException($"Cannot find the file '{full}'.", full),
@@ -71,6 +77,16 @@ public abstract class RegCmdlet : PSCmdlet
             }
             foreach (var r in resolved) yield return r;
         }
+    }
+
+    /// <summary>
+    /// Deletes the temporary files that RegPS writes killed mid-way (kill -9, power loss) left in <paramref name="dir"/>
+    /// (see AtomicFile.RemoveStaleTemporaries: only its own naming, only files no live writer holds) and says so in -Verbose.
+    /// </summary>
+    protected void RemoveStaleTemporaries(string dir, bool recursive)
+    {
+        foreach (var f in Engine.Common.AtomicFile.RemoveStaleTemporaries(dir, recursive))
+            WriteVerbose($"Removed '{f}', a temporary file left by an interrupted RegPS write.");
     }
 
     /// <summary>An output path resolved against the current PowerShell location (PSDrives included), not the process directory.</summary>

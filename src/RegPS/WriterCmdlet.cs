@@ -49,6 +49,7 @@ public abstract class WriterCmdlet : RegCmdlet
             var dir = System.IO.Path.GetDirectoryName(full);
             if (!string.IsNullOrEmpty(dir) && !Directory.Exists(dir))
                 throw new DirectoryNotFoundException($"The folder '{dir}' does not exist; create it first (New-Item -ItemType Directory).");
+            if (!string.IsNullOrEmpty(dir)) RemoveStaleTemporaries(dir, recursive: false);
             write(full, Force);
         }
         catch (OperationCanceledException) when (StopToken.IsCancellationRequested)

@@ -304,10 +304,11 @@ public static class NiftiReader
     private static string Name(Compression c) => c switch { Compression.Gzip => "gzip", Compression.Bzip2 => "bzip2", _ => "file" };
 
     private static bool IsDecompressionError(Exception e) =>
-        e is InvalidDataException or SharpZipBaseException or EndOfStreamException or IndexOutOfRangeException;
+        e is InvalidDataException or Bzip2DataException or SharpZipBaseException or EndOfStreamException or IndexOutOfRangeException;
 
-    private static ImageFormatException Corrupt(string path, Compression c, Exception e) =>
-        new(path, $"corrupt or truncated {Name(c)} data: {e.Message}", e);
+    private static ImageFormatException Corrupt(string path, Compression c, Exception e) => e is Bzip2DataException
+        ? new(path, e.Message, e)
+        : new(path, $"corrupt or truncated {Name(c)} data: {e.Message}", e);
 
     /// <summary>Reads until <paramref name="buffer"/> is full or the stream ends; returns the bytes read.</summary>
     private static int Fill(Stream s, Span<byte> buffer, string path, Compression c)
@@ -371,6 +372,8 @@ public static class NiftiReader
         long colourBytes = type.IsColour ? layout.VoxelsPerVolume * bpv : 0;
         int chunkVoxels = Math.Max(64, ChunkVoxels);
         var chunk = ArrayPool<byte>.Shared.Rent(chunkVoxels * bpv);
+        // Only scaling or float64 storage can turn a finite stored value into a float32 infinity.
+        bool checkRange = !type.IsColour && (!layout.Scaling.IsIdentity || type.Kind == VoxelKind.Float64);
         try
         {
             long pos = 0;
@@ -400,11 +403,38 @@ public static class NiftiReader
                     chunk.AsSpan(0, take).CopyTo(colourRaw.AsSpan((int)(pos * bpv)));
                 }
                 VoxelCodec.Decode(chunk.AsSpan(0, want), buffer.AsSpan((int)pos, n), type, h.BigEndian, layout.Scaling);
+                if (checkRange) CheckFloat32Range(chunk.AsSpan(0, want), buffer.AsSpan((int)pos, n), pos, path, type, layout.Scaling);
                 pos += n;
             }
         }
         finally { ArrayPool<byte>.Shared.Return(chunk); }
         return (buffer, colourRaw);
+    }
+
+    /// <summary>
+    /// Finds voxels that were finite on disk but are not finite after decoding (a huge scl_slope or scl_inter, or a
+    /// float64 value beyond float32). Each is scaled again in double: if the exact value fits float32 it is kept
+    /// (rounded once; within float32 rounding of the largest float32 it becomes that); otherwise the file is refused,
+    /// naming the field and the voxel, rather than returning infinity.
+    /// Voxels that are NaN or infinite on disk stay so, as nibabel returns them.
+    /// </summary>
+    private static void CheckFloat32Range(ReadOnlySpan<byte> raw, Span<float> decoded, long first, string path, NiftiType type, Scaling scaling)
+    {
+        for (int i = 0; i < decoded.Length; i++)
+        {
+            if (float.IsFinite(decoded[i])) continue;
+            double stored = VoxelCodec.StoredValue(raw, i, type);
+            if (!double.IsFinite(stored)) continue;
+            double exact = stored * scaling.Slope + scaling.Inter;
+            float f = (float)exact;
+            if (float.IsFinite(f)) { decoded[i] = f; continue; }
+            // Within float32 rounding of the largest float32 (scl_slope and scl_inter are float32 in NIfTI-1, so a
+            // writer that maps its range onto the stored type, as nibabel does, lands there): the largest float32.
+            if (Math.Abs(exact) <= float.MaxValue * (1 + 1e-6)) { decoded[i] = exact > 0 ? float.MaxValue : float.MinValue; continue; }
+            throw new ImageFormatException(path, scaling.IsIdentity
+                ? $"voxel {first + i:N0} holds the float64 value {stored:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in"
+                : $"scl_slope {scaling.Slope:G9} and scl_inter {scaling.Inter:G9} scale the stored {type.Name} value {stored:G9} of voxel {first + i:N0} to {exact:G9}, beyond the float32 range (±{float.MaxValue:G3}) RegPS keeps voxels in; the header's scl_slope is likely wrong");
+        }
     }
 }
 
@@ -416,20 +446,50 @@ public static class NiftiReader
 internal sealed class ConcatenatedBZip2Stream : Stream
 {
     private readonly Stream _file;
-    private BZip2InputStream _current;
+    private BZip2InputStream? _current;
+    private long _produced;
 
-    public ConcatenatedBZip2Stream(Stream file)
-    {
-        _file = file;
-        _current = new BZip2InputStream(file) { IsStreamOwner = false };
-    }
+    /// <summary>Nothing is read until the first Read, so a broken stream header is reported there, like any other fault.</summary>
+    public ConcatenatedBZip2Stream(Stream file) => _file = file;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
         if (buffer.IsEmpty) return 0;
+        try
+        {
+            int n = ReadDecoded(buffer);
+            _produced += n;
+            return n;
+        }
+        catch (Exception e) when (e is EndOfStreamException or SharpZipBaseException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            throw Translate(e);
+        }
+    }
+
+    /// <summary>
+    /// SharpZipLib's faults in RegPS's words: where it ran out of input the file is truncated, or corrupt so that the
+    /// decoder read past its end (its own text is "end of compressed stream"; the two cannot be told apart); a CRC
+    /// mismatch or a malformed block is corruption. Each says how far decoding got.
+    /// </summary>
+    private Bzip2DataException Translate(Exception e)
+    {
+        long at = _file.CanSeek ? _file.Position : -1;
+        string where = $"after {_produced:N0} decompressed bytes" + (at >= 0 ? $", at byte {at:N0} of the file" : "");
+        if (e is EndOfStreamException)
+            return new Bzip2DataException($"truncated or corrupt bzip2 data: the file ends before the bzip2 end-of-stream marker ({where})", e);
+        string what = e.Message.Contains("crc", StringComparison.OrdinalIgnoreCase)
+            ? "a block fails its CRC check"
+            : "a block cannot be decoded";
+        return new Bzip2DataException($"corrupt bzip2 data: {what} ({where})", e);
+    }
+
+    private int ReadDecoded(Span<byte> buffer)
+    {
         Span<byte> sig = stackalloc byte[3];
+        _current ??= new BZip2InputStream(_file) { IsStreamOwner = false };
         while (true)
         {
             int n = _current.Read(buffer);
@@ -464,9 +524,12 @@ internal sealed class ConcatenatedBZip2Stream : Stream
     {
         if (disposing)
         {
-            _current.Dispose();
+            _current?.Dispose();
             _file.Dispose();
         }
         base.Dispose(disposing);
     }
 }
+
+/// <summary>A fault in bzip2 data, already described in RegPS's words (see <see cref="ConcatenatedBZip2Stream"/>).</summary>
+internal sealed class Bzip2DataException(string message, Exception inner) : IOException(message, inner);

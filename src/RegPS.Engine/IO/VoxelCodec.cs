@@ -199,6 +199,25 @@ internal static class VoxelCodec
         for (; i < s.Length; i++) d[i] = s[i];
     }
 
+    /// <summary>
+    /// Voxel <paramref name="i"/> of stored data as a double, exactly. <paramref name="raw"/> must be in the machine's
+    /// byte order, as <see cref="Decode"/> leaves it. Not for colour types.
+    /// </summary>
+    public static double StoredValue(ReadOnlySpan<byte> raw, int i, NiftiType type) => type.Kind switch
+    {
+        VoxelKind.UInt8 => raw[i],
+        VoxelKind.Int8 => (sbyte)raw[i],
+        VoxelKind.Int16 => MemoryMarshal.Cast<byte, short>(raw)[i],
+        VoxelKind.UInt16 => MemoryMarshal.Cast<byte, ushort>(raw)[i],
+        VoxelKind.Int32 => MemoryMarshal.Cast<byte, int>(raw)[i],
+        VoxelKind.UInt32 => MemoryMarshal.Cast<byte, uint>(raw)[i],
+        VoxelKind.Int64 => MemoryMarshal.Cast<byte, long>(raw)[i],
+        VoxelKind.UInt64 => MemoryMarshal.Cast<byte, ulong>(raw)[i],
+        VoxelKind.Float32 => MemoryMarshal.Cast<byte, float>(raw)[i],
+        VoxelKind.Float64 => MemoryMarshal.Cast<byte, double>(raw)[i],
+        _ => throw new InvalidOperationException($"{type.Name} has no single stored value per voxel."),
+    };
+
     private static void FromUInt32(ReadOnlySpan<uint> s, Span<float> d)
     {
         // Through double so large values round once, as nibabel's float64 then our float32 cast.

@@ -82,6 +82,7 @@ public static class SubjectPipeline
             int threads = settings.MaxDegreeOfParallelism;
             bool syn = settings.Mode == RegistrationMode.Syn;
             var affineOptions = settings.Affine with { MaxDegreeOfParallelism = threads };
+            InputChecks.ForAffine(moving, "moving", affineOptions.MovingMask);
             var affine = AffineRegistration.Register(template, moving, affineOptions,
                 StageProgress("affine", 2, syn ? 40 : 85, Report), ct);
             DiffeomorphicMap? warp = null;

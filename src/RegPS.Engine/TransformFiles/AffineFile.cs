@@ -57,7 +57,20 @@ public static class AffineFile
     }
 
     /// <summary>Reads any of the three formats (detected from the content) and returns the RAS static-to-moving matrix.</summary>
-    public static Matrix4 Read(string path, out int dimension)
+    public static Matrix4 Read(string path, out int dimension) => Usable(path, ReadMatrix(path, out dimension));
+
+    /// <summary>
+    /// Every format's matrix must be finite and invertible (a map is applied forwards and backwards); otherwise the
+    /// error names the file here, rather than failing later where the file is no longer known.
+    /// </summary>
+    private static Matrix4 Usable(string path, Matrix4 m)
+    {
+        if (!m.IsFinite) throw new ImageFormatException(path, "the matrix has NaN or infinite values");
+        if (!m.TryInverse(out _)) throw new ImageFormatException(path, $"the matrix is singular (it has no inverse): {string.Join(" ", m.ToArray().Select(F))}");
+        return m;
+    }
+
+    private static Matrix4 ReadMatrix(string path, out int dimension)
     {
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0) throw new ImageFormatException(path, "the transform file is empty");

@@ -88,7 +88,7 @@ public static class MapFile
         if (root is not JsonObject o || (string?)o["kind"] != Kind)
             throw new ImageFormatException(manifestPath, $"not a saved RegPS transform (no \"kind\": \"{Kind}\")");
         var dir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
-        string Part(string key) => Path.Combine(dir, (string?)o[key] ?? throw new ImageFormatException(manifestPath, $"missing \"{key}\""));
+        string Part(string key) => ResolvePart(manifestPath, dir, key, o[key]);
         var domain = ReadGrid(manifestPath, o["domain"]);
         var codomain = ReadGrid(manifestPath, o["codomain"]);
         var affine = AffineFile.Read(Part("affine"), out _);
@@ -100,6 +100,33 @@ public static class MapFile
         // The fields are put on the manifest's domain grid exactly (the NIfTI header stores it in float32).
         return new DiffeomorphicMap(affine, domain, codomain,
             new DisplacementField(domain, forward.Values.ToArray()), new DisplacementField(domain, backward.Values.ToArray()));
+    }
+
+    /// <summary>
+    /// The file a manifest entry names, which must be a plain file name in the manifest's own folder: no absolute path,
+    /// no folder part (so no ".."), and not a link that leads out of the folder. Anything else is refused, naming the
+    /// manifest and the entry, before the target is opened, so a hostile manifest cannot make RegPS read other files.
+    /// </summary>
+    internal static string ResolvePart(string manifestPath, string dir, string key, JsonNode? entry)
+    {
+        string name = entry is JsonValue v && v.TryGetValue(out string? s) ? s
+            : throw new ImageFormatException(manifestPath, entry is null ? $"missing \"{key}\"" : $"\"{key}\" must be a file name (a string)");
+        ImageFormatException Refuse(string why) =>
+            new(manifestPath, $"the \"{key}\" entry '{name}' {why}; a part must be a file name in the manifest's own folder");
+        if (name.Length == 0 || name is "." or "..") throw Refuse("is not a file name");
+        if (Path.IsPathRooted(name) || name.Contains(':')) throw Refuse("is an absolute path");
+        if (name.IndexOfAny(new[] { '/', '\\' }) >= 0) throw Refuse("names a path through other folders");
+        string full = Path.Combine(dir, name);
+        if (new FileInfo(full).LinkTarget is not null)
+        {
+            var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
+            string realDir = Path.TrimEndingDirectorySeparator(Directory.ResolveLinkTarget(dir, true)?.FullName ?? dir);
+            string? targetDir = target is null ? null : Path.GetDirectoryName(target.FullName);
+            if (targetDir is null || !string.Equals(Path.TrimEndingDirectorySeparator(targetDir), realDir,
+                    OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
+                throw Refuse("is a link to a file outside the manifest's folder");
+        }
+        return full;
     }
 
     private static JsonObject GridJson(Grid g) => new()

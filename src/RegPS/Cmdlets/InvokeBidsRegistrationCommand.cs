@@ -101,6 +101,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
         {
             ThrowTerminatingError(new ErrorRecord(e, "InvalidOutputRoot", ErrorCategory.InvalidArgument, OutputRoot));
         }
+        RemoveStaleTemporaries(_root, recursive: true); // left by a run that was killed
         // Subjects x threads stay within the cores: each of ThrottleLimit subjects gets its share unless told otherwise.
         int threads = MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Math.Max(1, Environment.ProcessorCount / ThrottleLimit);
         var affine = new AffineOptions();

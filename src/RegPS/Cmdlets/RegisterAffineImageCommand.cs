@@ -75,7 +75,12 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
             ThrowTerminatingError(new ErrorRecord(e, "InvalidRegistrationOptions", ErrorCategory.InvalidArgument, Initial));
             return;
         }
-        Register("AffineRegistrationFailed", (progress, token) => AffineRegistration.Register(Static, Moving, options, progress, token));
+        Register("AffineRegistrationFailed", (progress, token) =>
+        {
+            InputChecks.ForAffine(Static, "static", StaticMask);
+            InputChecks.ForAffine(Moving, "moving", MovingMask);
+            return AffineRegistration.Register(Static, Moving, options, progress, token);
+        });
     }
 
     private AffineOptions BuildOptions()

@@ -67,11 +67,26 @@ public class NibabelInteropTests : IClassFixture<NibabelCases>
         Assert.Equal(CaseNames.OrderBy(n => n), _nib.Cases.Keys.OrderBy(n => n));
     }
 
+    /// <summary>
+    /// The float64 cases hold float64's largest value at voxel 4 (nifti_interop.py's Values: NaN, inf, -inf, 0, max,
+    /// tiny): finite on disk but far beyond float32, so RegPS refuses the file, naming it and the voxel, instead of
+    /// returning infinity. True when <paramref name="name"/> is such a case (and the refusal was checked).
+    /// </summary>
+    private static bool RefusedBeyondFloat32(string name, string path)
+    {
+        if (!name.StartsWith("float64", StringComparison.Ordinal)) return false;
+        var ex = Assert.Throws<ImageFormatException>(() => NiftiReader.Read(path));
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains("voxel 4 holds the float64 value 1.79769313E+308, beyond the float32 range", ex.Problem);
+        return true;
+    }
+
     [PythonTheory("nibabel")]
     [MemberData(nameof(Cases))]
     public void RegPSReadsWhatNibabelWrites(string name)
     {
         var c = _nib.Cases[name];
+        if (RefusedBeyondFloat32(name, _nib.Dir.File(c.File))) return;
         var img = NiftiReader.Read(_nib.Dir.File(c.File));
 
         int nx = c.Shape[0], ny = c.Shape.Length > 1 ? c.Shape[1] : 1, nz = c.Shape.Length > 2 ? c.Shape[2] : 1;
@@ -105,6 +120,7 @@ public class NibabelInteropTests : IClassFixture<NibabelCases>
     {
         var c = _nib.Cases[name];
         string path = _nib.Dir.File(c.File);
+        if (RefusedBeyondFloat32(name, path)) return;
         var all = NiftiReader.Read(path);
         int last = all.Volumes - 1;
         var one = NiftiReader.Read(path, last);

@@ -38,6 +38,13 @@ public class NiftiCorruptFileTests : IDisposable
         return ms.ToArray();
     }
 
+    private static byte[] Bzip2(byte[] raw)
+    {
+        using var ms = new MemoryStream();
+        using (var bz = new ICSharpCode.SharpZipLib.BZip2.BZip2OutputStream(ms) { IsStreamOwner = false }) bz.Write(raw);
+        return ms.ToArray();
+    }
+
     private static ImageFormatException AssertBad(string path, params string[] problemWords)
     {
         var ex = Assert.Throws<ImageFormatException>(() => NiftiReader.Read(path));
@@ -114,6 +121,39 @@ public class NiftiCorruptFileTests : IDisposable
     {
         var b = ValidFile().Concat(new byte[100]).ToArray();
         AssertBad(Save("long.nii.gz", Gzip(b)), "decompresses past");
+    }
+
+    [Theory]
+    [InlineData(3)]      // the signature only
+    [InlineData(10)]     // inside the first block's header
+    [InlineData(-1)]     // half of the stream
+    [InlineData(-2)]     // all but the end-of-stream marker and checksum
+    public void TruncatedBzip2IsReportedLikeTruncatedGzip(int keep)
+    {
+        var bz = Bzip2(ValidFile(1, 40, 50, 60));
+        int n = keep switch { -1 => bz.Length / 2, -2 => bz.Length - 6, _ => keep };
+        var ex = AssertBad(Save($"cut{keep}.nii.bz2", bz[..n]), "truncated", "bzip2");
+        Assert.DoesNotContain("BZip2 input stream", ex.Message); // the library's words are not the message
+
+        // The same cuts of a .nii.gz are reported with the same words (except the last: .NET's GZipStream does not
+        // notice a missing gzip trailer, a known gap).
+        if (keep == -2) return;
+        var gz = Gzip(ValidFile(1, 40, 50, 60));
+        int m = keep == -1 ? gz.Length / 2 : keep;
+        AssertBad(Save($"cut{keep}.nii.gz", gz[..m]), "truncated", "gzip");
+    }
+
+    [Fact]
+    public void CorruptBzip2NamesTheFileAndTheProblem()
+    {
+        var bz = Bzip2(ValidFile(1, 40, 50, 60));
+        for (int i = 40; i < bz.Length - 20; i += 7) bz[i] ^= 0x5A;
+        var ex = AssertBad(Save("garbage.nii.bz2", bz), "corrupt", "bzip2");
+        Assert.DoesNotContain("BZip2 input stream", ex.Message);
+
+        var flipped = Bzip2(ValidFile(1, 40, 50, 60));
+        flipped[flipped.Length / 2] ^= 0x01; // one bit: the block's CRC no longer matches
+        AssertBad(Save("onebit.nii.bz2", flipped), "corrupt", "bzip2");
     }
 
     [Fact]
@@ -227,6 +267,64 @@ public class NiftiCorruptFileTests : IDisposable
         F32(b, 112, 2);
         F32(b, 116, float.NaN);
         AssertBad(Save("inter.nii", b), "scl_inter");
+    }
+
+    [Fact]
+    public void SlopeThatOverflowsFloat32IsRefusedNotTurnedIntoInfinity()
+    {
+        // int16 voxels 0..119 times 3e38: every voxel from 2 on is beyond float32's 3.4e38 (nibabel gives finite float64).
+        var b = ValidFile();
+        F32(b, 112, 3e38f);
+        var ex = AssertBad(Save("slope.nii", b), "scl_slope", "float32", "voxel 2 ");
+        Assert.Contains("to 6.0000000", ex.Problem); // 2 x 3e38, computed in double
+        AssertBad(Save("slope.nii.gz", Gzip(b)), "scl_slope");
+        AssertBad(Save("slope.nii.bz2", Bzip2(b)), "scl_slope");
+
+        // A huge intercept does the same.
+        b = ValidFile();
+        F32(b, 112, 1e36f);
+        F32(b, 116, 3.3e38f);   // 3.3e38 + k 1e36 passes float32's 3.4028e38 at k = 11
+        AssertBad(Save("inter-big.nii", b), "scl_inter", "voxel 11 ");
+    }
+
+    [Fact]
+    public void LargeSlopeWhoseValuesFitFloat32IsRead()
+    {
+        var b = ValidFile();
+        F32(b, 112, 2.5e36f); // 119 x 2.5e36 = 2.975e38 < 3.4e38
+        var img = NiftiReader.Read(Save("slope-ok.nii", b));
+        var v = img.ToArray();
+        Assert.All(v, x => Assert.True(float.IsFinite(x)));
+        for (int i = 0; i < v.Length; i++)
+            Assert.True(NiftiTestHelpers.CloseAsFloat(v[i], i * (double)2.5e36f), $"voxel {i}: {v[i]}");
+    }
+
+    /// <summary>A 4x5x6 float64 NIfTI-1 file holding <paramref name="values"/> (120 of them).</summary>
+    private byte[] Float64File(double[] values)
+    {
+        var b = ValidFile();
+        I16(b, 70, 64);  // datatype float64
+        I16(b, 72, 64);  // bitpix
+        var file = new byte[352 + 8 * values.Length];
+        b.AsSpan(0, 352).CopyTo(file);
+        for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(file.AsSpan(352 + 8 * i), values[i]);
+        return file;
+    }
+
+    [Fact]
+    public void Float64BeyondFloat32IsRefusedButInfinityOnDiskStays()
+    {
+        var values = Enumerable.Range(0, 120).Select(i => (double)i).ToArray();
+        values[7] = 1e300;
+        AssertBad(Save("f64.nii", Float64File(values)), "float64", "voxel 7 ", "float32");
+
+        values[7] = double.PositiveInfinity;
+        values[8] = double.NaN;
+        values[9] = -3.0e38; // fits float32
+        var img = NiftiReader.Read(Save("f64-inf.nii", Float64File(values)));
+        Assert.Equal(float.PositiveInfinity, img.ToArray()[7]);
+        Assert.True(float.IsNaN(img.ToArray()[8]));
+        Assert.Equal(-3.0e38f, img.ToArray()[9]);
     }
 
     [Fact]

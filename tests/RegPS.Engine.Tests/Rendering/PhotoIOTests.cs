@@ -1,5 +1,6 @@
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
+using RegPS.Engine.Tests.TestSupport;
 using RegPS.Rendering;
 using SkiaSharp;
 
@@ -7,19 +8,18 @@ namespace RegPS.Engine.Tests.Rendering;
 
 public sealed class PhotoIOTests : IDisposable
 {
-    private const string ItkData = "/usr/share/doc/insighttoolkit5-examples/examples/Data/";
-    private const string SkimageData = "/usr/lib/python3/dist-packages/skimage/data/";
     private readonly string _dir = Directory.CreateTempSubdirectory("regps-photo-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, true);
 
     // Ground truth from Pillow 9.4 (Image.open(f).convert('RGB')), an independent decoder:
-    // BrainProtonDensitySlice.png is a 181x217 palette PNG whose palette is grey; sum 4860107;
+    // BrainProtonDensitySlice.png (the bundled sample, byte for byte ITK's Examples/Data file) is a 181x217 palette
+    // PNG whose palette is grey; sum 4860107;
     // pixel (column 90, row 100) = 189, (20, 10) = 5, (60, 150) = 164.
     [Fact]
     public void Reads_itk_palette_png_as_greyscale_matching_pillow()
     {
-        var img = PhotoIO.Read(ItkData + "BrainProtonDensitySlice.png");
+        var img = PhotoIO.Read(Samples.Path("BrainProtonDensitySlice.png"));
         Assert.Equal(2, img.Dimension);
         Assert.Equal(new[] { 181, 217 }, img.Grid.Shape);
         Assert.False(img.IsColour);
@@ -36,10 +36,10 @@ public sealed class PhotoIOTests : IDisposable
 
     // Pillow: coffee.png is 600x400 RGB; channel sums 38056581, 20590566, 12356340;
     // (90, 100) = (180, 86, 34), (20, 10) = (30, 20, 11), (60, 150) = (195, 118, 66); luminance sum 24874202.721.
-    [Fact]
+    [PackageFileFact(PackageFile.Coffee, PackageFile.Skimage)]
     public void Reads_colour_png_with_planes_and_luminance_matching_pillow()
     {
-        var img = PhotoIO.Read(SkimageData + "coffee.png");
+        var img = PhotoIO.Read(PackageFile.Coffee);
         Assert.Equal(new[] { 600, 400 }, img.Grid.Shape);
         Assert.True(img.IsColour);
         Assert.Equal("rgb24", img.DataType);
@@ -58,18 +58,50 @@ public sealed class PhotoIOTests : IDisposable
         Assert.Equal((195f, 118f, 66f), (c[at], c[n + at], c[2 * n + at]));
     }
 
-    [Fact]
-    public void Truncated_jpeg_is_an_image_format_error_naming_the_file()
+    [PackageFileFact(PackageFile.TruncatedJpeg, PackageFile.Skimage)]
+    public void Truncated_jpeg_from_skimage_is_an_image_format_error_naming_the_file()
     {
-        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(SkimageData + "truncated.jpg"));
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(PackageFile.TruncatedJpeg));
         Assert.EndsWith("truncated.jpg", ex.FilePath);
         Assert.Contains("truncated", ex.Problem);
     }
 
     [Fact]
+    public void Jpeg_cut_in_half_is_a_truncated_error_naming_the_file()
+    {
+        var (jpeg, _) = ColourPicture(64, 48, SKEncodedImageFormat.Jpeg);
+        string path = Path.Combine(_dir, "cut.jpg");
+        File.WriteAllBytes(path, jpeg.AsSpan(0, jpeg.Length / 2).ToArray());
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(path));
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains("truncated", ex.Problem);
+    }
+
+    /// <summary>
+    /// A w x h picture whose pixel (x, y) is (4x, 5y, 7(x + y)) mod 256, encoded by SkiaSharp; returns the file's bytes
+    /// and the R, G, B planes it was drawn from (the ground truth for a lossless format).
+    /// </summary>
+    private static (byte[] File, float[] Planes) ColourPicture(int w, int h, SKEncodedImageFormat format)
+    {
+        int n = w * h;
+        var planes = new float[3 * n];
+        using var bmp = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                byte r = (byte)(4 * x), g = (byte)(5 * y), b = (byte)(7 * (x + y));
+                bmp.SetPixel(x, y, new SKColor(r, g, b));
+                int i = y * w + x;
+                (planes[i], planes[n + i], planes[2 * n + i]) = (r, g, b);
+            }
+        using var data = bmp.Encode(format, 95);
+        return (data.ToArray(), planes);
+    }
+
+    [Fact]
     public void Truncated_png_and_garbage_and_empty_files_are_image_format_errors()
     {
-        var png = File.ReadAllBytes(SkimageData + "coffee.png");
+        var png = File.ReadAllBytes(Samples.Path("BrainProtonDensitySlice.png"));
         string cut = Path.Combine(_dir, "cut.png");
         File.WriteAllBytes(cut, png.AsSpan(0, png.Length / 2).ToArray());
         Assert.Throws<ImageFormatException>(() => PhotoIO.Read(cut));
@@ -87,6 +119,94 @@ public sealed class PhotoIOTests : IDisposable
         Assert.Throws<ImageFormatException>(() => PhotoIO.Read(empty));
 
         Assert.Throws<FileNotFoundException>(() => PhotoIO.Read(Path.Combine(_dir, "nope.png")));
+    }
+
+    /// <summary>
+    /// A tiny but well-formed PNG (signature, IHDR with correct CRC, one small IDAT, IEND) whose header declares
+    /// <paramref name="w"/> x <paramref name="h"/> 8-bit grey pixels; its data holds far fewer.
+    /// </summary>
+    private static byte[] LyingPng(int w, int h)
+    {
+        using var ms = new MemoryStream();
+        ms.Write(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A });
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, w);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), h);
+        ihdr[8] = 8; // bit depth; colour type 0 (grey), compression 0, filter 0, interlace 0
+        Chunk(ms, "IHDR", ihdr);
+        using (var z = new MemoryStream())
+        {
+            using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+                zs.Write(new byte[64]);
+            Chunk(ms, "IDAT", z.ToArray());
+        }
+        Chunk(ms, "IEND", Array.Empty<byte>());
+        return ms.ToArray();
+
+        static void Chunk(Stream s, string type, byte[] data)
+        {
+            var head = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(head, data.Length);
+            System.Text.Encoding.ASCII.GetBytes(type, head.AsSpan(4));
+            s.Write(head);
+            s.Write(data);
+            var crc = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(head.AsSpan(4).ToArray().Concat(data).ToArray()));
+            s.Write(crc);
+        }
+    }
+
+    /// <summary>The CRC-32 of PNG chunks (reflected polynomial 0xEDB88320), bit by bit.</summary>
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return ~c;
+    }
+
+    [Theory]
+    [InlineData(20000, 20000, "20000x20000 pixels (400,000,000), more than RegPS reads")]   // past the cap
+    [InlineData(10000, 10000, "10000x10000 pixels, but the file has only")]                  // under the cap, but 74 bytes cannot hold it
+    public void Png_declaring_a_huge_picture_in_a_tiny_file_is_refused_before_allocating(int w, int h, string words)
+    {
+        string path = Path.Combine(_dir, $"liar-{w}.png");
+        var bytes = LyingPng(w, h);
+        Assert.True(bytes.Length < 100, $"the lying PNG is {bytes.Length} bytes");
+        File.WriteAllBytes(path, bytes);
+        PhotoIO.Read(WarmUp());
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.Read(path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains(words, ex.Problem);
+        Assert.True(allocated < 8 << 20, $"reading a {bytes.Length}-byte file allocated {allocated:N0} bytes");
+    }
+
+    /// <summary>A small real picture, read once so the allocations measured afterwards are not first-call setup.</summary>
+    private string WarmUp()
+    {
+        string p = Path.Combine(_dir, "warm.png");
+        if (!File.Exists(p)) File.WriteAllBytes(p, ColourPicture(8, 8, SKEncodedImageFormat.Png).File);
+        return p;
+    }
+
+    [Fact]
+    public void Declared_size_check_uses_each_formats_smallest_possible_encoding()
+    {
+        // JPEG: at least one bit per 8x8 block, so 8000x8000 (1000 x 1000 blocks) needs 125,000 bytes.
+        Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.jpg", 8000, 8000, SKEncodedImageFormat.Jpeg, 124_999));
+        PhotoIO.CheckDeclaredSize("x.jpg", 8000, 8000, SKEncodedImageFormat.Jpeg, 125_000);
+        // PNG: rows of 1 + 1000 bytes (1-bit, 8000 wide) x 8000 rows, deflated at most 1032:1: 7,759 bytes.
+        Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.png", 8000, 8000, SKEncodedImageFormat.Png, 7_758));
+        PhotoIO.CheckDeclaredSize("x.png", 8000, 8000, SKEncodedImageFormat.Png, 7_759);
+        // The cap holds whatever the file's length.
+        var ex = Assert.Throws<ImageFormatException>(() => PhotoIO.CheckDeclaredSize("x.webp", 1 << 15, 1 << 14, SKEncodedImageFormat.Webp, long.MaxValue));
+        Assert.Contains("32768x16384", ex.Problem);
     }
 
     [Fact]
@@ -128,8 +248,13 @@ public sealed class PhotoIOTests : IDisposable
     [Fact]
     public void Colour_round_trip_keeps_planes()
     {
-        var img = PhotoIO.Read(SkimageData + "coffee.png");
-        string path = Path.Combine(_dir, "coffee.png");
+        var (png, planes) = ColourPicture(60, 40, SKEncodedImageFormat.Png);
+        string source = Path.Combine(_dir, "drawn.png");
+        File.WriteAllBytes(source, png);
+        var img = PhotoIO.Read(source);
+        Assert.True(img.IsColour);
+        Assert.Equal(planes, img.ColourPlanes.ToArray());
+        string path = Path.Combine(_dir, "colour.png");
         PhotoIO.WritePng(img, path);
         var back = PhotoIO.Read(path);
         Assert.True(back.IsColour);

@@ -1,4 +1,5 @@
 using RegPS.Engine.Images;
+using RegPS.Engine.Tests.TestSupport;
 using RegPS.Rendering;
 
 namespace RegPS.Engine.Tests.Rendering;
@@ -204,7 +205,7 @@ public sealed class StereoOverlayTests : IDisposable
     [Fact]
     public void Same_image_twice_is_pure_yellow_grey_and_bytes_are_deterministic()
     {
-        var img = PhotoIO.Read("/usr/share/doc/insighttoolkit5-examples/examples/Data/BrainProtonDensitySlice.png");
+        var img = PhotoIO.Read(Samples.Path("BrainProtonDensitySlice.png"));
         var px = PngPixels.FromBitmap(StereoOverlay.Render(img, img, new OverlayOptions { Scale = 1 }));
         float max = 0;
         foreach (var v in img.Voxels) max = Math.Max(max, v);

@@ -42,3 +42,35 @@ public class PythonSupportTests
         finally { File.Delete(script); }
     }
 }
+
+public class PackageFileSupportTests
+{
+    [Fact]
+    public void MissingPackageFileSkipsWithItsNameUnlessCIIsTrue()
+    {
+        string? old = Environment.GetEnvironmentVariable("CI");
+        const string missing = "/nonexistent/regps/no-such-file.png";
+        try
+        {
+            Environment.SetEnvironmentVariable("CI", null);
+            var reason = PackageFile.SkipReason(missing, "regps-no-such-package");
+            Assert.NotNull(reason);
+            Assert.Contains(missing, reason);
+            Assert.Contains("regps-no-such-package", reason);
+            Assert.Null(PackageFile.SkipReason(typeof(PackageFileSupportTests).Assembly.Location, "any"));
+            Environment.SetEnvironmentVariable("CI", "true");
+            Assert.Null(PackageFile.SkipReason(missing, "regps-no-such-package"));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("CI", old);
+        }
+    }
+
+    [Fact]
+    public void BundledSamplesAreFound()
+    {
+        Assert.True(File.Exists(Samples.Path("BrainProtonDensitySlice.png")), Samples.Directory);
+        Assert.Throws<FileNotFoundException>(() => Samples.Path("no-such-sample.png"));
+    }
+}

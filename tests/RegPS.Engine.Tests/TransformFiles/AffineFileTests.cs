@@ -46,6 +46,44 @@ public class AffineFileTests : IDisposable
     }
 
     [Fact]
+    public void NaNInAnAntsMatIsRefusedNamingTheFileAsTheItkReaderDoes()
+    {
+        var mat = Path.Combine(_dir, "nan.mat");
+        var bytes = AffineFile.ToAntsMat(Matrix4.Identity, 3);
+        // The first parameter of AffineTransform_double_3_3 follows its 20-byte record header and 26-byte name.
+        System.Buffers.Binary.BinaryPrimitives.WriteDoubleLittleEndian(bytes.AsSpan(20 + "AffineTransform_double_3_3".Length + 1), double.NaN);
+        File.WriteAllBytes(mat, bytes);
+        var ex = Assert.Throws<ImageFormatException>(() => AffineFile.Read(mat, out _));
+        Assert.Equal(mat, ex.FilePath);
+        Assert.Contains("NaN", ex.Problem);
+
+        var txt = Path.Combine(_dir, "nan.txt");
+        File.WriteAllText(txt, "#Insight Transform File V1.0\n#Transform 0\nTransform: AffineTransform_double_3_3\nParameters: nan 0 0 0 1 0 0 0 1 0 0 0\nFixedParameters: 0 0 0\n");
+        Assert.Equal(txt, Assert.Throws<ImageFormatException>(() => AffineFile.Read(txt, out _)).FilePath);
+    }
+
+    [Theory]
+    [InlineData("singular.txt")]
+    [InlineData("singular.mat")]
+    [InlineData("singular.ras")]
+    public void ASingularMatrixIsRefusedNamingTheFile(string name)
+    {
+        var path = Path.Combine(_dir, name);
+        // Rank 2: the third column is the sum of the first two.
+        var singular = new Matrix4(new double[] { 1, 0, 1, 5, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1 });
+        var bytes = AffineFile.FormatFromPath(path) switch
+        {
+            AffineFileFormat.ItkText => System.Text.Encoding.ASCII.GetBytes(AffineFile.ToItkText(singular, 3)),
+            AffineFileFormat.AntsMat => AffineFile.ToAntsMat(singular, 3),
+            _ => System.Text.Encoding.ASCII.GetBytes(AffineFile.ToRasText(singular)),
+        };
+        File.WriteAllBytes(path, bytes);
+        var ex = Assert.Throws<ImageFormatException>(() => AffineFile.Read(path, out _));
+        Assert.Equal(path, ex.FilePath);
+        Assert.Contains("singular", ex.Problem);
+    }
+
+    [Fact]
     public void ReadsACentredItkTransform()
     {
         // y = M (x - c) + t + c in LPS, with M a 90 degree rotation about z, c = (10, 0, 0), t = 0:

@@ -43,6 +43,82 @@ public class MapFileTests : IDisposable
         Assert.Equal(map.Transform(moving).ToArray(), back.Transform(moving).ToArray());
     }
 
+    /// <summary>
+    /// A saved affine map whose "affine" entry is replaced by <paramref name="entry"/>. Beside the manifest's folder
+    /// lies other/evil.mat, a valid transform: if the reader followed the entry, loading would succeed.
+    /// </summary>
+    private string ManifestPointingAt(string entry, string sub = "maps")
+    {
+        var d = KnownMap();
+        string folder = Path.Combine(_dir, sub);
+        Directory.CreateDirectory(folder);
+        Directory.CreateDirectory(Path.Combine(_dir, "other"));
+        string evil = Path.Combine(_dir, "other", "evil.mat");
+        if (!File.Exists(evil)) AffineFile.Write(evil, d.Prealign, 3);
+        string manifest = Path.Combine(folder, $"m{Guid.NewGuid():N}.json");
+        MapFile.Save(new AffineMap(d.Prealign, d.Domain, d.Codomain), manifest);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!;
+        json["affine"] = entry;
+        File.WriteAllText(manifest, json.ToJsonString());
+        return manifest;
+    }
+
+    [Theory]
+    [InlineData("../other/evil.mat", "other folders")]
+    [InlineData("..\\other\\evil.mat", "other folders")]
+    [InlineData("./../other/evil.mat", "other folders")]
+    [InlineData("sub/../../other/evil.mat", "other folders")]
+    [InlineData("../../../../../../../../etc/passwd", "other folders")]
+    [InlineData("/etc/passwd", "absolute path")]
+    [InlineData("ABSOLUTE", "absolute path")]
+    [InlineData("..", "not a file name")]
+    [InlineData("", "not a file name")]
+    public void APartOutsideTheManifestsFolderIsRefusedWithoutReadingIt(string entry, string words)
+    {
+        if (entry == "ABSOLUTE") entry = Path.Combine(_dir, "other", "evil.mat");
+        string manifest = ManifestPointingAt(entry);
+        var ex = Assert.Throws<ImageFormatException>(() => MapFile.Load(manifest));
+        Assert.Equal(manifest, ex.FilePath);
+        Assert.Contains("\"affine\"", ex.Problem);
+        Assert.Contains($"'{entry}'", ex.Problem);
+        Assert.Contains(words, ex.Problem);
+        Assert.DoesNotContain("root:", ex.Message);
+        Assert.Null(ex.InnerException);
+    }
+
+    [Fact]
+    public void ALinkOutOfTheFolderIsRefusedAndALinkInsideIsFollowed()
+    {
+        string manifest = ManifestPointingAt("link.mat");
+        string folder = Path.GetDirectoryName(manifest)!;
+        File.CreateSymbolicLink(Path.Combine(folder, "link.mat"), Path.Combine(_dir, "other", "evil.mat"));
+        var ex = Assert.Throws<ImageFormatException>(() => MapFile.Load(manifest));
+        Assert.Contains("'link.mat'", ex.Problem);
+        Assert.Contains("link to a file outside", ex.Problem);
+
+        // A relative link to /etc/passwd through ..: refused the same way.
+        string m2 = ManifestPointingAt("passwd.mat");
+        File.CreateSymbolicLink(Path.Combine(folder, "passwd.mat"), "../../../../../../../../etc/passwd");
+        Assert.Contains("link to a file outside", Assert.Throws<ImageFormatException>(() => MapFile.Load(m2)).Problem);
+
+        // A link to a sibling in the same folder stays inside it and is read.
+        string m3 = ManifestPointingAt("alias.mat");
+        string real = Path.ChangeExtension(m3, null) + "_affine.mat";
+        File.CreateSymbolicLink(Path.Combine(folder, "alias.mat"), Path.GetFileName(real));
+        Assert.IsType<AffineMap>(MapFile.Load(m3));
+    }
+
+    [Fact]
+    public void AnEntryThatIsNotAStringIsRefused()
+    {
+        string manifest = ManifestPointingAt("x");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifest))!;
+        json["affine"] = new System.Text.Json.Nodes.JsonArray(1, 2);
+        File.WriteAllText(manifest, json.ToJsonString());
+        var ex = Assert.Throws<ImageFormatException>(() => MapFile.Load(manifest));
+        Assert.Contains("\"affine\" must be a file name", ex.Problem);
+    }
+
     [Fact]
     public void AnAffineMapRoundTrips()
     {

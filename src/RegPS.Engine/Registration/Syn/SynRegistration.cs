@@ -215,17 +215,5 @@ public static class SynRegistration
         return 2 * a * x0 + b;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void CheckFinite(Image image, string name)
-    {
-        int bad = 0;
-        var d = image.Buffer;
-        int n = image.Grid.VoxelCount;
-        for (int i = 0; i < n; i++) if (!float.IsFinite(d[i])) bad++;
-        if (bad > 0)
-            throw new ArgumentException($"The {name} image has {bad} NaN or infinite voxel(s); replace them (for example with 0) before registering.", name == "static" ? "static" : "moving");
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        for (int i = 0; i < n; i++) { if (d[i] < min) min = d[i]; if (d[i] > max) max = d[i]; }
-        if (!(max > min)) throw new ArgumentException($"The {name} image is constant; there is nothing to register.", name == "static" ? "static" : "moving");
-    }
+    private static void CheckFinite(Image image, string name) => InputChecks.ForSyn(image, name);
 }
