@@ -176,6 +176,9 @@ public static class ItkHdf5File
             group[i.ToString(System.Globalization.CultureInfo.InvariantCulture)] = g;
         }
         var file = new H5File { ["TransformGroup"] = group };
-        AtomicFile.Write(path, overwrite, s => file.Write(s));
+        // PureHDF needs a stream it can read back and seek; the temporary file AtomicFile hands out is write-only.
+        using var buffer = new MemoryStream();
+        file.Write(buffer);
+        AtomicFile.Write(path, overwrite, s => buffer.WriteTo(s));
     }
 }
