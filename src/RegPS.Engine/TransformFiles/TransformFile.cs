@@ -5,7 +5,7 @@ using RegPS.Engine.Transforms;
 namespace RegPS.Engine.TransformFiles;
 
 /// <summary>
-/// Reads any transform file other tools or RegPS write, as a <see cref="TransformChain"/> in ITK/ANTs order, and
+/// Reads any transform file other tools or RegPS write, as a <see cref="TransformChain"/> in ITK composite order, and
 /// writes chains. The extension decides the format; an unknown extension is an error:
 /// <list type="bullet">
 /// <item>.json: a RegPS manifest (Export-RegTransform);</item>

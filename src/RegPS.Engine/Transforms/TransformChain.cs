@@ -113,9 +113,10 @@ public sealed class DisplacementFieldStep : TransformStep
 }
 
 /// <summary>
-/// A list of transforms in ANTs' and ITK's order (antsApplyTransforms -t a -t b, an ITK CompositeTransform's queue):
-/// a point of the output grid goes through the LAST step first and the first step last, so the image goes through
-/// them first to last (list the steps in the order the image travels, from its own space to the reference).
+/// A list of transforms in an ITK CompositeTransform's queue order, which is the order the image travels through them
+/// (from its own space to the reference): a point of the output grid goes through the LAST step first. antsRegistration's
+/// composite is [affine, warp]: T(x) = A(W(x)). antsApplyTransforms' command line lists the same transforms the other
+/// way round (-t 1Warp.nii.gz -t 0GenericAffine.mat: the first listed acts first on points, the last listed first on the image).
 /// </summary>
 public sealed class TransformChain
 {
@@ -127,7 +128,7 @@ public sealed class TransformChain
         Source = source;
     }
 
-    /// <summary>ANTs/ITK order: the last step is applied first to an output point.</summary>
+    /// <summary>ITK composite (image-travel) order: the last step is applied first to an output point.</summary>
     public IReadOnlyList<TransformStep> Steps { get; }
 
     /// <summary>The file the chain was read from, if any.</summary>
@@ -158,7 +159,7 @@ public sealed class TransformChain
         _ => throw new ArgumentException($"Not a transform: {map?.GetType().Name ?? "null"}."),
     };
 
-    /// <summary>All steps of several chains, each optionally inverted, in the same (ANTs) order.</summary>
+    /// <summary>All steps of several chains, each optionally inverted, in the same (image-travel) order.</summary>
     public static TransformChain Concat(IEnumerable<(TransformChain Chain, bool Invert)> parts) =>
         new(parts.SelectMany(p => (p.Invert ? p.Chain.Inverse() : p.Chain).Steps).ToArray());
 

@@ -57,7 +57,7 @@ public class ChainResamplerTests
         var a1 = new AffineStep(Rotation(0.08, 2.5, -1.5, 1));
         var warp = new DisplacementFieldStep(Field(G));
         var a2 = new AffineStep(Rotation(-0.05, -1, 2, -0.5));
-        // ANTs order: the image goes through a1, then warp, then a2.
+        // ITK composite order: the image goes through a1, then warp, then a2 (points: a2 first).
         var once = ChainResampler.Apply(image, G, new TransformChain(new TransformStep[] { a1, warp, a2 }), Interpolation.BSpline);
         var step1 = ChainResampler.Apply(image, G, new TransformChain(new[] { a1 }), Interpolation.BSpline);
         var step2 = ChainResampler.Apply(step1, G, new TransformChain(new[] { warp }), Interpolation.BSpline);
