@@ -110,3 +110,11 @@ Describe 'Invoke-RegTransform with chains' {
         [Linq.Enumerable]::SequenceEqual($viaFile.ToArray(), $viaMap.ToArray()) | Should -BeTrue
     }
 }
+
+Describe 'TransformChain display' {
+    It 'shows its steps and their order in the default view' {
+        $text = Import-RegTransform $Warp | Out-String
+        $text | Should -Match 'displacement field'
+        $text | Should -Match 'ITK composite order'
+    }
+}
