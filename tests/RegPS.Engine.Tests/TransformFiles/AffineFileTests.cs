@@ -161,6 +161,29 @@ public class AffineFileTests : IDisposable
     }
 
     [Fact]
+    public void ReadsAnEuler3DTransformFromAnItkMatFile()
+    {
+        // MATLAB v4 as ITK's MatlabTransformIO writes it, built byte by byte here: a 6x1 double variable named after
+        // the type, then 'fixed' (3x1). 90 degrees about z, centre (10, 0, 0), translation (1, 2, 3): LPS (11, 0, 0) -> (11, 3, 3).
+        var p = Path.Combine(_dir, "euler.mat");
+        using (var w = new BinaryWriter(File.Create(p)))
+        {
+            void Var(string name, double[] v)
+            {
+                w.Write(0); w.Write(v.Length); w.Write(1); w.Write(0); w.Write(name.Length + 1);
+                w.Write(System.Text.Encoding.ASCII.GetBytes(name)); w.Write((byte)0);
+                foreach (var x in v) w.Write(x);
+            }
+            Var("Euler3DTransform_double_3_3", new[] { 0, 0, Math.PI / 2, 1, 2, 3 });
+            Var("fixed", new double[] { 10, 0, 0 });
+        }
+        var ras = AffineFile.Read(p, out int dim);
+        Assert.Equal(3, dim);
+        var (x, y, z) = ras.Apply(-11, 0, 0);
+        Assert.Equal(-11, x, 9); Assert.Equal(-3, y, 9); Assert.Equal(3, z, 9);
+    }
+
+    [Fact]
     public void TruncatedMatFileIsAnError()
     {
         var p = Path.Combine(_dir, "t.mat");

@@ -202,4 +202,23 @@ public class ChainResamplerTests
                         Assert.True(Math.Abs(expected.Voxels[G.Index(i, j, k)] - got.Voxels[G.Index(i, j, k)]) < 1e-3,
                             $"({i},{j},{k}): map {expected.Voxels[G.Index(i, j, k)]}, chain {got.Voxels[G.Index(i, j, k)]}");
     }
+
+    [Fact]
+    public void TheInverseChainOfADiffeomorphicMapWarpsLikeTransformInverse()
+    {
+        // [g, P^-1]: a moving point z goes to z' + g(z') with z' = P^-1 z, as DiffeomorphicMap.TransformInverse.
+        var f = Field(G);
+        var g = new DisplacementField(G, f.Values.ToArray().Select(x => -0.9f * x).ToArray());
+        var map = new DiffeomorphicMap(Rotation(0.05, 1, -1, 0.5), G, G, f, g);
+        var image = SmoothImage(G, Smooth);
+        var expected = map.TransformInverse(image);
+        var chain = TransformChain.FromMap(map).Inverse();
+        Assert.Same(g, Assert.IsType<DisplacementFieldStep>(chain.Steps[0]).Field);
+        var got = ChainResampler.Apply(image, G, chain);
+        for (int k = 0; k < G.NZ; k++)
+            for (int j = 0; j < G.NY; j++)
+                for (int i = 0; i < G.NX; i++)
+                    if (Interior(G, i, j, k, 4))
+                        Assert.True(Math.Abs(expected.Voxels[G.Index(i, j, k)] - got.Voxels[G.Index(i, j, k)]) < 1e-3);
+    }
 }
