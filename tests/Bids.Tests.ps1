@@ -109,7 +109,11 @@ Describe 'Invoke-BidsRegistration' {
         $json.ParameterString | Should -Match 'syn.levelIterations=10,5;'
         $json.Parameters.Mode | Should -Be 'Syn'
         $json.Parameters.LevelIterations | Should -Be 10, 5
-        $json.Parameters.AffineLevelIterations | Should -Be 10000, 1000, 100
+        $json.Parameters.AffineLevelIterations | Should -Be 1000, 500, 250     # the Default preset's
+        $json.Parameters.AffineSampling | Should -Be 'Random'
+        $json.Parameters.AffineSampleCounts | Should -Be 5000, 10000, 150000
+        $json.Parameters.AffineInterpolation | Should -Be 'CubicBSpline'
+        $json.ParameterString | Should -Match 'affine.sampling=Random;'
         $json.Parameters.MaxDegreeOfParallelism | Should -Be ([math]::Max(1, [Environment]::ProcessorCount))
         $json.SamplingSeed | Should -Be 1234
         $json.AffineMutualInformation | Should -BeGreaterThan 0.3

@@ -234,7 +234,7 @@ public static class AffineFile
             for (int i = 0; i < n; i++)
                 v[i] = type == 0 ? BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(pos + 8 * i)) : BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(pos + 4 * i));
             pos += n * size;
-            if (v.Any(x => !double.IsFinite(x))) throw new ImageFormatException(path, $"variable '{name}' has a non-finite value");
+            if (v.Any(x => !double.IsFinite(x))) throw new ImageFormatException(path, $"variable '{name}' has a NaN or infinite value");
             vars[name] = v;
         }
         var key = vars.Keys.FirstOrDefault(k => k.Contains("Transform", StringComparison.Ordinal));
