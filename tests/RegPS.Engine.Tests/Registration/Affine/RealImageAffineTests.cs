@@ -173,6 +173,7 @@ public class RealImageAffineTests
     {
         var o = AffineOptions.ForPreset(AffinePreset.Dipy);
         Assert.Equal(AffineSampling.Dense, o.Sampling);
+        Assert.Equal(32, o.Bins);
         Assert.Equal(new[] { 10000, 1000, 100 }, o.LevelIterations);
         Assert.Equal(new double[] { 3, 1, 0 }, o.Sigmas);
         Assert.Equal(new[] { 4, 2, 1 }, o.Factors);
