@@ -100,35 +100,35 @@ public class RealImageAffineTests
     }
 
     [Fact]
-    public void Rigid2D_RealSlice_RotatedAndShifted_WithinAHundredthOfAPixel()
+    public void Rigid2D_RealSlice_RotatedAndShifted_ErrorBelow0_005Pixel()
     {
         var pd = Pd.Value;
         // ITK's example motion: 10 degrees about the slice centre and (13, 17) px.
         var truth = Centred(10, new[] { 1.0, 0, 0, 1 }, new[] { 13.0, 17 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(pd, truth), truth, new AffineOptions { Stages = new[] { TransformType.Translation, TransformType.Rigid } }, out var map);
-        Assert.True(err < 0.01, $"mean displacement error {err} px");
+        Assert.True(err < 0.005, $"mean displacement error {err} px"); // measured 0.0016
         Assert.Equal(1234, map.Seed);
     }
 
     [Fact]
-    public void Affine2D_RealSlice_DefaultChain_WithinAHundredthOfAPixel()
+    public void Affine2D_RealSlice_DefaultChain_ErrorBelow0_005Pixel()
     {
         var pd = Pd.Value;
         var truth = Centred(9, new[] { 1.06, 0.04, 0, 0.95 }, new[] { 7.0, -5 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(pd, truth), truth, new AffineOptions(), out var map);
-        Assert.True(err < 0.01, $"mean displacement error {err} px");
+        Assert.True(err < 0.005, $"mean displacement error {err} px"); // measured 0.0012
         Assert.Equal(new[] { "center_of_mass", "translation", "rigid", "affine" }, map.Stages);
         Assert.Equal(1 + 2 + 3, map.IterationsPerLevel.Length); // short early stages: 1, 2 and 3 levels
     }
 
     [Fact]
-    public void TwoContrasts_T1SliceOntoProtonDensitySlice_BelowElastixError()
+    public void TwoContrasts_T1SliceOntoProtonDensitySlice_ErrorBelow0_065Pixel()
     {
         // ITK's T1 and proton-density slices show the same anatomy; the T1 slice is moved and registered to the PD one.
         var pd = Pd.Value;
         var truth = Centred(10, new[] { 1.0, 0, 0, 1 }, new[] { 13.0, 17 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(T1Slice.Value, truth), truth, new AffineOptions(), out _);
-        Assert.True(err < 0.07, $"mean displacement error {err} px");
+        Assert.True(err < 0.065, $"mean displacement error {err} px"); // measured 0.046
     }
 
     [Fact]
@@ -145,8 +145,8 @@ public class RealImageAffineTests
         var truth = Matrix4.Translation(c[0] + 6, c[1] - 5, c[2] + 6) * rz * rx * shear * Matrix4.Translation(-c[0], -c[1], -c[2]);
         var movedGrid = new Grid(60, 46, 60, Matrix4.Translation(c[0] - 29.5 * 4.5, c[1] - 22.5 * 4.5, c[2] - 29.5 * 4.5) * Matrix4.Scaling(4.5, 4.5, 4.5), 3);
         double err = Register(st, Moved(st, movedGrid, truth), truth, new AffineOptions(), out _);
-        // 0.1 voxel of the static image's 3 mm axis; the old default (dense, on the grid) was above it on this pair.
-        Assert.True(err < 0.3, $"mean displacement error {err} mm");
+        // Measured 0.16 mm (the trilinear copy at 4.5 mm loses detail); the bound is under a tenth of the 3 mm axis.
+        Assert.True(err < 0.25, $"mean displacement error {err} mm");
     }
 
     [Fact]
