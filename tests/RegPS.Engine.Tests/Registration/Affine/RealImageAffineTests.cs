@@ -46,10 +46,11 @@ public class RealImageAffineTests
     private static Image Moved(Image source, Grid onto, Matrix4 truth) => new AffineMap(truth.Inverse(), onto, source.Grid).Transform(source);
 
     /// <summary>image(T^-1 y) on the source's 2D grid by Lanczos-3 interpolation (6x6 taps, zero outside), clipped at 0.</summary>
-    private static Image MovedLanczos(Image source, Matrix4 truth)
+    private static Image MovedLanczos(Image source, Matrix4 truth, Grid? onto = null)
     {
-        var g = source.Grid;
-        var m = g.WorldToGrid * truth.Inverse() * g.GridToWorld;
+        var sg = source.Grid;
+        var g = onto ?? sg;
+        var m = sg.WorldToGrid * truth.Inverse() * g.GridToWorld;
         var outData = new float[g.VoxelCount];
         static double L(double x) => x == 0 ? 1 : Math.Abs(x) >= 3 ? 0 : 3 * Math.Sin(Math.PI * x) * Math.Sin(Math.PI * x / 3) / (Math.PI * Math.PI * x * x);
         for (int j = 0; j < g.NY; j++)
@@ -63,7 +64,7 @@ public class RealImageAffineTests
                     {
                         double w = L(x - a) * L(y - b);
                         wsum += w;
-                        if (a >= 0 && b >= 0 && a < g.NX && b < g.NY) sum += w * source[a, b];
+                        if (a >= 0 && b >= 0 && a < sg.NX && b < sg.NY) sum += w * source[a, b];
                     }
                 outData[g.Index(i, j, 0)] = (float)Math.Max(0, sum / wsum);
             }
@@ -129,6 +130,18 @@ public class RealImageAffineTests
         var truth = Centred(10, new[] { 1.0, 0, 0, 1 }, new[] { 13.0, 17 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(T1Slice.Value, truth), truth, new AffineOptions(), out _);
         Assert.True(err < 0.065, $"mean displacement error {err} px"); // measured 0.046
+    }
+
+    [Fact]
+    public void LargeInitialOffset_30DegreesAnd50Pixels_StillRecovered()
+    {
+        // Rotated by 30 degrees and shifted by (45, -30) px onto a larger canvas with another origin, so nothing is cut:
+        // the centres of mass bring the images close and the coarse levels take the rotation.
+        var pd = Pd.Value;
+        var truth = Centred(30, new[] { 1.0, 0, 0, 1 }, new[] { 45.0, -30 }, Centre(pd.Grid));
+        var canvas = new Grid(300, 320, 1, Matrix4.Translation(-60, -90, 0), 2);
+        double err = Register(pd, MovedLanczos(pd, truth, canvas), truth, new AffineOptions(), out _);
+        Assert.True(err < 0.02, $"mean displacement error {err} px");
     }
 
     [Fact]
