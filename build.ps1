@@ -9,16 +9,22 @@
     Demo             Build, then runs module/examples/Demo.ps1 on the bundled samples.
     Bench            Build, then the side-by-side comparisons against elastix 5, DIPY 1.6 and nibabel (tests/RegPS.Benchmarks);
                      installs those Debian packages first when apt-get is available as root.
+    Fuzz             Fuzzes the readers of untrusted bytes with AFL++ (Debian afl++) through SharpFuzz:
+                     ./build.ps1 Fuzz -Target nifti -Minutes 30 (or -Target all); findings land in out/fuzz/<target>/.
     Run it with the pinned PowerShell: dotnet tool restore && dotnet pwsh ./build.ps1 Test
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench', 'Fuzz', 'Clean')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
     # Extra arguments for the benchmark runner, e.g. 'compare affine'.
-    [string[]] $BenchArgs
+    [string[]] $BenchArgs,
+    # Fuzz: the reader to fuzz (see 'dotnet tests/RegPS.Fuzz/bin/Release/net10.0/RegPS.Fuzz.dll targets'), or 'all'.
+    [string] $Target = 'all',
+    # Fuzz: minutes per target.
+    [double] $Minutes = 1
 )
 
 $ErrorActionPreference = 'Stop'
@@ -144,6 +150,55 @@ function Install-BenchTools {
     }
 }
 
+function Invoke-Fuzz {
+    # Builds the harness (tests/RegPS.Fuzz), instruments RegPS's assemblies with SharpFuzz, and runs afl-fuzz on each
+    # target for the given time, starting from seeds the harness writes (valid files from RegPS's writers) plus the
+    # target's past findings kept as regression inputs in tests/fuzz/<target>/. Prints executions, coverage, crashes
+    # and hangs per target; exits non-zero when any target crashed or hung.
+    param([string] $Target, [double] $Minutes)
+    if (-not (Get-Command afl-fuzz -ErrorAction SilentlyContinue)) { throw 'afl-fuzz is not installed: apt-get install -y afl++' }
+    $proj = Join-Path $root 'tests/RegPS.Fuzz'
+    Invoke-Native dotnet @('build', $proj, '-c', 'Release', '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+    $bin = Join-Path $proj 'bin/Release/net10.0'
+    $fuzzRoot = Join-Path $outRoot 'fuzz'
+    $inst = Join-Path $fuzzRoot 'bin'
+    if (Test-Path $inst) { Remove-Item $inst -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $inst -Force
+    Copy-Item (Join-Path $bin '*') -Destination $inst -Recurse
+    Invoke-Native dotnet @('tool', 'restore')
+    foreach ($dll in 'RegPS.Engine.dll', 'RegPS.Rendering.dll') { Invoke-Native dotnet @('sharpfuzz', (Join-Path $inst $dll)) }
+    $harness = Join-Path $inst 'RegPS.Fuzz.dll'
+    $plain = Join-Path $bin 'RegPS.Fuzz.dll'   # the instrumented copy only runs under afl-fuzz (it writes AFL's shared memory)
+    $targets = if ($Target -eq 'all') { & dotnet $plain targets | ForEach-Object { ($_ -split '\s+')[0] } } else { @($Target) }
+    $seconds = [math]::Max(5, [int]($Minutes * 60))
+    $env:AFL_SKIP_BIN_CHECK = '1'; $env:AFL_NO_UI = '1'; $env:AFL_SKIP_CPUFREQ = '1'
+    $env:AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES = '1'; $env:AFL_NO_AFFINITY = '1'
+    $env:DOTNET_GCHeapHardLimit = '0x20000000'   # 512 MB: a reader that allocates without bound crashes instead of swapping
+    $rows = @(); $bad = 0
+    foreach ($t in $targets) {
+        $dir = Join-Path $fuzzRoot $t
+        if (Test-Path $dir) { Remove-Item $dir -Recurse -Force }
+        $seeds = Join-Path $dir 'seeds'
+        Invoke-Native dotnet @($plain, 'seeds', $t, $seeds)
+        $regression = Join-Path $root "tests/fuzz/$t"
+        if (Test-Path $regression) { Get-ChildItem $regression -File | Copy-Item -Destination $seeds }
+        $findings = Join-Path $dir 'findings'
+        Write-Host "Fuzzing $t for $seconds s ..."
+        & afl-fuzz -i $seeds -o $findings -t 10000 -m none -V $seconds -- dotnet $harness fuzz $t | Out-File (Join-Path $dir 'afl.log')
+        $statsFile = Join-Path $findings 'default/fuzzer_stats'
+        if (-not (Test-Path $statsFile)) { throw "afl-fuzz did not run for $t; see $(Join-Path $dir 'afl.log')" }
+        $stats = @{}
+        foreach ($line in Get-Content $statsFile) { $k, $v = $line -split '\s*:\s*', 2; $stats[$k.Trim()] = $v.Trim() }
+        $crashes = [int]$stats['saved_crashes']; $hangs = [int]$stats['saved_hangs']
+        if ($crashes + $hangs -gt 0) { $bad++ }
+        $rows += [pscustomobject]@{ Target = $t; Seconds = $stats['run_time']; Executions = $stats['execs_done']; PerSecond = $stats['execs_per_sec']
+            Paths = $stats['corpus_count']; Coverage = $stats['bitmap_cvg']; Crashes = $crashes; Hangs = $hangs }
+    }
+    $rows | Format-Table -AutoSize | Out-Host
+    Write-Host "Crashing and hanging inputs, if any, are in $fuzzRoot/<target>/findings/default/{crashes,hangs}; turn each into a regression input in tests/fuzz/<target>/."
+    if ($bad -gt 0) { exit 1 }
+}
+
 function Invoke-Tests {
     param([string] $ModuleDir)
     $passed = 0; $failed = 0; $skipped = 0
@@ -203,6 +258,7 @@ $r = Invoke-Pester -Configuration $cfg
 
 switch ($Task) {
     'Clean' { if (Test-Path $outRoot) { Remove-Item $outRoot -Recurse -Force } }
+    'Fuzz' { Invoke-Fuzz -Target $Target -Minutes $Minutes }
     'Build' { $null = Build-Module }
     'Test' { $dir = Build-Module; Invoke-Tests -ModuleDir $dir }
     'Demo' {

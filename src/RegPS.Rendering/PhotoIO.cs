@@ -32,7 +32,9 @@ public static class PhotoIO
     /// Limitation: SkiaSharp's PNG decoder delivers 16-bit PNGs as 8 bits a channel, so their voxels are 0..255 too.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="ImageFormatException">The file is not a picture SkiaSharp can decode, or it is corrupt or truncated.</exception>
+    /// <exception cref="ImageFormatException">The file is not a PNG or JPEG picture, or it is corrupt or truncated. Other
+    /// formats SkiaSharp knows (GIF, WebP, BMP, WBMP, ICO) are refused: they have no lower bound on the bytes a declared
+    /// size needs, so a tiny file could make the decoder allocate a gigabyte (found by fuzzing).</exception>
     public static Image Read(string path)
     {
         SkiaNative.EnsureResolver();
@@ -46,6 +48,8 @@ public static class PhotoIO
         using var codec = SKCodec.Create(stream, out var createResult);
         if (codec is null)
             throw new ImageFormatException(full, $"not a picture format SkiaSharp can decode ({Describe(createResult)}).");
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg))
+            throw new ImageFormatException(full, $"a {codec.EncodedFormat.ToString().ToUpperInvariant()} picture; RegPS reads PNG and JPEG pictures (convert it first).");
         var info = codec.Info;
         int w = info.Width, h = info.Height;
         if (w <= 0 || h <= 0) throw new ImageFormatException(full, $"the picture has an impossible size {w}x{h}.");

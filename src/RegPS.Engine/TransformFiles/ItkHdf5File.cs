@@ -35,6 +35,8 @@ public static class ItkHdf5File
                     : "not an HDF5 file (no HDF5 signature); ITK .h5 transforms are HDF5");
             }
         }
+        long fileLength = new FileInfo(path).Length;
+        CheckGlobalHeaps(path, File.ReadAllBytes(path));
         try
         {
             using var file = H5File.OpenRead(path);
@@ -55,11 +57,13 @@ public static class ItkHdf5File
                 var g = group.Group(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 string where = $"/TransformGroup/{i}";
                 if (!g.LinkExists("TransformType")) throw new ImageFormatException(path, $"{where} has no TransformType");
-                var typeNames = g.Dataset("TransformType").Read<string[]>();
+                var typeSet = g.Dataset("TransformType");
+                CheckDeclaredSize(path, where + "/TransformType", typeSet, fileLength, 16);
+                var typeNames = typeSet.Read<string[]>();
                 if (typeNames.Length != 1 || string.IsNullOrWhiteSpace(typeNames[0])) throw new ImageFormatException(path, $"{where}/TransformType must hold one name");
                 string type = typeNames[0].Trim('\0', ' ');
-                double[] pars = g.LinkExists("TransformParameters") ? ReadNumbers(path, where + "/TransformParameters", g.Dataset("TransformParameters")) : Array.Empty<double>();
-                double[] fixedPars = g.LinkExists("TransformFixedParameters") ? ReadNumbers(path, where + "/TransformFixedParameters", g.Dataset("TransformFixedParameters")) : Array.Empty<double>();
+                double[] pars = g.LinkExists("TransformParameters") ? ReadNumbers(path, where + "/TransformParameters", g.Dataset("TransformParameters"), fileLength) : Array.Empty<double>();
+                double[] fixedPars = g.LinkExists("TransformFixedParameters") ? ReadNumbers(path, where + "/TransformFixedParameters", g.Dataset("TransformFixedParameters"), fileLength) : Array.Empty<double>();
                 records.Add(new ItkTransformRecord(type, pars, fixedPars));
             }
             if (records.Count == 0) throw new ImageFormatException(path, "/TransformGroup holds no transform");
@@ -72,8 +76,78 @@ public static class ItkHdf5File
         }
     }
 
-    private static double[] ReadNumbers(string path, string where, IH5Dataset ds)
+    /// <summary>
+    /// Walks every global heap collection ("GCOL", where HDF5 keeps variable-length strings such as TransformType) and
+    /// refuses one whose declared size runs past the file, or whose objects run past their collection: PureHDF allocates
+    /// an object's declared size before reading it, so a few corrupt bytes could cost gigabytes (found by fuzzing). Also
+    /// bounds the version 2 object headers' first chunk (a corrupt size made PureHDF collect messages without end).
+    /// Layout (HDF5 spec III.E): "GCOL", version, 3 reserved, collection size (8 bytes); then objects: index (2), reference
+    /// count (2), 4 reserved, size (8), data padded to 8 bytes; index 0 starts the free space.
+    /// </summary>
+    internal static void CheckGlobalHeaps(string path, byte[] file)
     {
+        ReadOnlySpan<byte> signature = "GCOL"u8;
+        for (int at = file.AsSpan().IndexOf(signature); at >= 0; )
+        {
+            if (at + 16 > file.Length) throw new ImageFormatException(path, $"the global heap at byte {at} is cut off");
+            ulong size = BitConverter.ToUInt64(file, at + 8);
+            if (size < 16 || size > (ulong)(file.Length - at))
+                throw new ImageFormatException(path, $"the global heap at byte {at} declares {size:N0} bytes, past the end of the {file.Length:N0}-byte file");
+            long end = at + (long)size, pos = at + 16;
+            while (pos + 16 <= end)
+            {
+                ushort index = BitConverter.ToUInt16(file, (int)pos);
+                if (index == 0) break;
+                ulong objectSize = BitConverter.ToUInt64(file, (int)pos + 8);
+                if (objectSize > (ulong)(end - pos - 16))
+                    throw new ImageFormatException(path, $"object {index} of the global heap at byte {at} declares {objectSize:N0} bytes, more than its heap holds");
+                pos += 16 + (long)((objectSize + 7) & ~7UL);
+            }
+            int next = file.AsSpan(at + 4).IndexOf(signature);
+            at = next < 0 ? -1 : at + 4 + next;
+        }
+        // Version 2 object headers ("OHDR"): the first chunk's declared size must fit in the file, or PureHDF reads
+        // messages past its end without stopping. Layout: "OHDR", version, flags; 16 bytes of times if flags bit 5;
+        // 4 bytes of attribute limits if flags bit 4; the chunk size in 1, 2, 4 or 8 bytes (flags bits 0-1).
+        ReadOnlySpan<byte> ohdr = "OHDR"u8;
+        for (int at = file.AsSpan().IndexOf(ohdr); at >= 0; )
+        {
+            if (at + 6 > file.Length) throw new ImageFormatException(path, $"the object header at byte {at} is cut off");
+            byte flags = file[at + 5];
+            int pos = at + 6 + ((flags & 0x20) != 0 ? 16 : 0) + ((flags & 0x10) != 0 ? 4 : 0);
+            int width = 1 << (flags & 3);
+            if (pos + width > file.Length) throw new ImageFormatException(path, $"the object header at byte {at} is cut off");
+            ulong chunk = width switch
+            {
+                1 => file[pos],
+                2 => BitConverter.ToUInt16(file, pos),
+                4 => BitConverter.ToUInt32(file, pos),
+                _ => BitConverter.ToUInt64(file, pos),
+            };
+            if (chunk > (ulong)(file.Length - pos - width))
+                throw new ImageFormatException(path, $"the object header at byte {at} declares {chunk:N0} bytes of messages, past the end of the {file.Length:N0}-byte file");
+            int next = file.AsSpan(at + 4).IndexOf(ohdr);
+            at = next < 0 ? -1 : at + 4 + next;
+        }
+    }
+
+    /// <summary>
+    /// Refuses a dataset whose declared size is absurd before PureHDF allocates it: more than maxElements values, or
+    /// more bytes than 64 times the file (ITK writes its transforms uncompressed; 64x leaves room for compression).
+    /// </summary>
+    private static void CheckDeclaredSize(string path, string where, IH5Dataset ds, long fileLength, long maxElements)
+    {
+        ulong n = 1;
+        try { foreach (var d in ds.Space.Dimensions) n = checked(n * d); }
+        catch (OverflowException) { throw new ImageFormatException(path, $"{where} declares a size that overflows"); }
+        ulong limit = (ulong)Math.Max(64L * fileLength, 1L << 20);
+        if (n > (ulong)maxElements || n * (ulong)Math.Max(1, ds.Type.Size) > limit)
+            throw new ImageFormatException(path, $"{where} declares {n:N0} values of {ds.Type.Size} bytes, more than a {fileLength:N0}-byte file can hold");
+    }
+
+    private static double[] ReadNumbers(string path, string where, IH5Dataset ds, long fileLength)
+    {
+        CheckDeclaredSize(path, where, ds, fileLength, 1L << 28);
         if (ds.Type.Class != H5DataTypeClass.FloatingPoint)
             throw new ImageFormatException(path, $"{where} is {ds.Type.Class}, not floating point");
         double[] v = ds.Type.Size switch

@@ -85,14 +85,14 @@ public static class MapFile
         JsonNode? root;
         try { root = JsonNode.Parse(File.ReadAllText(manifestPath)); }
         catch (JsonException e) { throw new ImageFormatException(manifestPath, "not a JSON file: " + e.Message, e); }
-        if (root is not JsonObject o || (string?)o["kind"] != Kind)
+        if (root is not JsonObject o || Text(o["kind"]) != Kind)
             throw new ImageFormatException(manifestPath, $"not a saved RegPS transform (no \"kind\": \"{Kind}\")");
         var dir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         string Part(string key) => ResolvePart(manifestPath, dir, key, o[key]);
         var domain = ReadGrid(manifestPath, o["domain"]);
         var codomain = ReadGrid(manifestPath, o["codomain"]);
         var affine = AffineFile.Read(Part("affine"), out _);
-        if ((string?)o["type"] == "affine") return new AffineMap(affine, domain, codomain);
+        if (Text(o["type"]) == "affine") return new AffineMap(affine, domain, codomain);
         var forward = DisplacementFieldFile.Read(Part("warp"), ct);
         var backward = DisplacementFieldFile.Read(Part("inverseWarp"), ct);
         if (!forward.Grid.SameAs(domain, 1e-4) || !backward.Grid.SameAs(domain, 1e-4))
@@ -117,6 +117,7 @@ public static class MapFile
         if (Path.IsPathRooted(name) || name.Contains(':')) throw Refuse("is an absolute path");
         if (name.IndexOfAny(new[] { '/', '\\' }) >= 0) throw Refuse("names a path through other folders");
         string full = Path.Combine(dir, name);
+        if (!File.Exists(full)) throw Refuse(Directory.Exists(full) ? "is a folder" : "is not in the manifest's folder");
         if (new FileInfo(full).LinkTarget is not null)
         {
             var target = File.ResolveLinkTarget(full, returnFinalTarget: true);
@@ -128,6 +129,9 @@ public static class MapFile
         }
         return full;
     }
+
+    /// <summary>A JSON string's value; null for anything else (a number, an object, a missing entry).</summary>
+    private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue(out string? s) ? s : null;
 
     private static JsonObject GridJson(Grid g) => new()
     {

@@ -68,7 +68,13 @@ public static class TransformFile
             if (r.IsDisplacementField)
                 steps.Add(new DisplacementFieldStep(ItkHdf5File.FieldFromRecord(path, r)) { Source = source });
             else
-                steps.Add(new AffineStep(AffineFile.RasLps(r.ToLpsMatrix(path)), r.Dimension) { Source = source });
+            {
+                var m = AffineFile.RasLps(r.ToLpsMatrix(path));
+                string which = records.Count > 1 ? $"transform #{i} ({r.Type})" : $"the {r.Type}";
+                if (!m.IsFinite) throw new ImageFormatException(path, $"{which} has NaN or infinite values");
+                if (!m.TryInverse(out _)) throw new ImageFormatException(path, $"{which} has a singular matrix (no inverse)");
+                steps.Add(new AffineStep(m, r.Dimension) { Source = source });
+            }
         }
         if (steps.Count == 0) throw new ImageFormatException(path, "the file holds no transform (only an empty composite)");
         if (steps.Any(s => s.Dimension != steps[0].Dimension)) throw new ImageFormatException(path, "the file mixes 2D and 3D transforms");
