@@ -65,15 +65,18 @@ public sealed record MotionCorrectionOptions
     /// <summary>
     /// The affine engine tuned for BOLD-sized volumes of the same contrast (measured on a 4 mm series of the bundled
     /// T1 with known motion, see MotionCorrectionTests): two levels (factor 2 with sigma 1 voxel, then full resolution),
-    /// 4,000 and 20,000 off-grid samples, at most 200 and 100 evaluations. Volumes are a few millimetres apart, so the
-    /// coarse level only needs to bring them close.
+    /// 4,000 and 40,000 off-grid samples (20,000 left a mean FD error of 0.023 mm, 40,000 0.020 mm), at most 200 and
+    /// 100 evaluations, and samples that fall outside the moving volume left out (ITK's rule: the field of view of a
+    /// BOLD slab cuts through the head, and counting the zero padding there as intensity pulled the estimate; FD error
+    /// 0.020 -> 0.018 mm). Volumes are a few millimetres apart, so the coarse level only needs to bring them close.
     /// </summary>
     public static AffineOptions SeriesDefaults { get; } = new()
     {
         Factors = new[] { 2, 1 },
         Sigmas = new double[] { 1, 0 },
-        SampleCounts = new[] { 4000, 20000 },
+        SampleCounts = new[] { 4000, 40000 },
         LevelIterations = new[] { 200, 100 },
         EdgeMargin = 1,
+        ExcludeOutsideSamples = true,
     };
 }
