@@ -127,6 +127,9 @@ public sealed class BoldSeries
         return mask;
     }
 
+    /// <summary>The smoothed T1 without motion, noise or drift, sampled on any grid.</summary>
+    public static Image StillHead(Grid grid) => Resampler.Resample(T1.Value, grid, null, Interpolation.Linear, Boundary.Constant, 1);
+
     private static double Gaussian01(Random r)
     {
         double u1 = 1 - r.NextDouble(), u2 = r.NextDouble();

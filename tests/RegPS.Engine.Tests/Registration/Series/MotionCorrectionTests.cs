@@ -203,6 +203,53 @@ public class MotionCorrectionOptionTests
     }
 
     [Fact]
+    public void ReferenceImageOnAnotherGridAndAMaskWork()
+    {
+        // The still head on a 5 mm grid shifted by half a voxel: the motion found is then the truth M_t itself.
+        var s = Short.Value;
+        var g = s.Grid;
+        var other = new Grid(40, 40, 20, Matrix4.Translation(2.5, -2.5, 2.5) * new Matrix4(new[]
+        {
+            5, 0, 0, s.Centre[0] - 5 * 19.5, 0, 5, 0, s.Centre[1] - 5 * 19.5, 0, 0, 5, s.Centre[2] - 5 * 9.5, 0, 0, 0, 1.0,
+        }));
+        var reference = BoldSeries.StillHead(other);
+        var r = MotionCorrection.Register(s.Image, new MotionCorrectionOptions
+        {
+            Reference = SeriesReference.Image, ReferenceImage = reference, Passes = 1, MaxDegreeOfParallelism = 2,
+        });
+        Assert.True(r.Corrected.Grid.SameAs(g, 0));
+        var (cx, cy, cz) = other.ToWorld(19.5, 19.5, 9.5);
+        Assert.Equal(new[] { cx, cy, cz }, r.Center);
+        // With a head mask on the series' grid (the default reference, volume 4).
+        var headMask = new Image(g, s.HeadMask().Select(m => m ? 1f : 0f).ToArray());
+        var masked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Mask = headMask, Passes = 1, MaxDegreeOfParallelism = 2 });
+        var unmasked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Passes = 1, MaxDegreeOfParallelism = 2 });
+        Assert.NotEqual(unmasked.Affines[0].ToArray(), masked.Affines[0].ToArray()); // the mask changes what is sampled
+        // One pass, the worst of four points up to 60 mm from the centre: looser than the two-pass mean errors above.
+        var m4inv = BoldSeries.Motion(s.Truth[4], s.Centre).Inverse();
+        for (int t = 0; t < s.Volumes; t++)
+        {
+            var truth = BoldSeries.Motion(s.Truth[t], s.Centre);
+            Assert.True(Distance(r.Affines[t], truth, s.Centre) < 0.15, $"image reference, volume {t}: {Distance(r.Affines[t], truth, s.Centre):0.000} mm");
+            var rel = truth * m4inv;
+            Assert.True(Distance(masked.Affines[t], rel, s.Centre) < 0.25, $"masked, volume {t}: {Distance(masked.Affines[t], rel, s.Centre):0.000} mm");
+        }
+    }
+
+    /// <summary>Largest distance between where two matrices send the centre and points 60 mm from it along each axis.</summary>
+    private static double Distance(Matrix4 a, Matrix4 b, double[] c)
+    {
+        double worst = 0;
+        foreach (var (dx, dy, dz) in new[] { (0.0, 0.0, 0.0), (60.0, 0, 0), (0, 60.0, 0), (0, 0, 60.0) })
+        {
+            var p = a.Apply(c[0] + dx, c[1] + dy, c[2] + dz);
+            var q = b.Apply(c[0] + dx, c[1] + dy, c[2] + dz);
+            worst = Math.Max(worst, Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y) + (p.Z - q.Z) * (p.Z - q.Z)));
+        }
+        return worst;
+    }
+
+    [Fact]
     public void TranslationOnlyReportsNoRotation()
     {
         var s = Short.Value;
