@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RegPS.Engine.Images;
+using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
 using Xunit.Abstractions;
 
@@ -247,6 +248,36 @@ public class MotionCorrectionOptionTests
             worst = Math.Max(worst, Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y) + (p.Z - q.Z) * (p.Z - q.Z)));
         }
         return worst;
+    }
+
+    [Fact]
+    public void CorrectedSeriesKeepsTheSourceGridAndRepetitionTime()
+    {
+        // A file with TR 2.5 s (xyzt_units mm + s): the corrected series written back is 4D with the same TR and grid.
+        var s = Short.Value;
+        string dir = Directory.CreateTempSubdirectory("regps-series-tr-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "bold.nii.gz");
+            NiftiWriter.Write(s.Image, path);
+            var header = NiftiReader.Read(path).SourceHeader!.Clone();
+            header.PixDim[4] = 2.5;
+            header.XyztUnits = 2 | 8;
+            var withTr = new Image(s.Grid, s.Image.ToArray(), s.Volumes, null, path, "float32", header);
+            var r = MotionCorrection.Register(withTr, new MotionCorrectionOptions { Transform = TransformType.Translation, Passes = 1, MaxDegreeOfParallelism = 2 });
+            Assert.Equal(2.5, r.RepetitionTime);
+            string outPath = Path.Combine(dir, "bold_mc.nii.gz");
+            NiftiWriter.Write(r.Corrected, outPath);
+            var back = NiftiReader.Read(outPath);
+            Assert.Equal(s.Volumes, back.Volumes);
+            Assert.True(back.Grid.SameAs(s.Grid, 1e-4));
+            Assert.Equal(2.5, back.SourceHeader!.PixDim[4], 6);
+            Assert.Equal(8, back.SourceHeader.XyztUnits & 0x38);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]
