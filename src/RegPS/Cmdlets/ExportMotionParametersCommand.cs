@@ -32,9 +32,11 @@ public sealed class ExportMotionParametersCommand : WriterCmdlet
             return;
         }
         var parameters = InputObject.Parameters;
+        bool written = false;
         WriteOutputFile(target, $"Write {format} motion parameters ({InputObject.Volumes} volumes)",
-            (full, overwrite) => MotionParameterFile.Write(parameters, full, format.Value, overwrite, StopToken));
-        if (format == MotionFileFormat.Bids)
+            (full, overwrite) => { MotionParameterFile.Write(parameters, full, format.Value, overwrite, StopToken); written = true; });
+        // The sidecar follows its TSV: written when the TSV was, shown when -WhatIf showed the TSV.
+        if (format == MotionFileFormat.Bids && (written || MyInvocation.BoundParameters.ContainsKey("WhatIf")))
         {
             string full;
             try { full = ResolveOutputPath(target); }
