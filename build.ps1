@@ -7,7 +7,8 @@
                      (manifest, assemblies, native SkiaSharp libraries per platform, compiled help, samples).
     Test             Build, then the xunit engine tests and the Pester module tests; ends with "N passed, N failed".
     Demo             Build, then runs module/examples/Demo.ps1 on the bundled samples.
-    Bench            Build, then the side-by-side comparisons against nibabel/DIPY (tests/RegPS.Benchmarks).
+    Bench            Build, then the side-by-side comparisons against elastix 5, DIPY 1.6 and nibabel (tests/RegPS.Benchmarks);
+                     installs those Debian packages first when apt-get is available as root.
     Run it with the pinned PowerShell: dotnet tool restore && dotnet pwsh ./build.ps1 Test
 #>
 [CmdletBinding()]
@@ -115,6 +116,34 @@ function Build-Help {
     Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', $script, '-ModuleDir', $ModuleDir, '-HelpSource', (Join-Path $root 'module/help'))
 }
 
+function Install-BenchTools {
+    # The side-by-side comparisons run elastix 5 and DIPY 1.6 on real images from Debian packages (ITK's examples, the
+    # Colin27 T1 of mricron-data). Install what is missing when apt-get is there and we may use it; otherwise say so.
+    $packages = [ordered]@{
+        'elastix'                  = '/usr/bin/elastix'
+        'python3-dipy'             = '/usr/lib/python3/dist-packages/dipy'
+        'python3-nibabel'          = '/usr/lib/python3/dist-packages/nibabel'
+        'python3-scipy'            = '/usr/lib/python3/dist-packages/scipy'
+        'python3-skimage'          = '/usr/lib/python3/dist-packages/skimage'
+        'insighttoolkit5-examples' = '/usr/share/doc/insighttoolkit5-examples/examples/Data'
+        'mricron-data'             = '/usr/share/mricron/templates/ch2.nii.gz'
+        'time'                     = '/usr/bin/time'
+    }
+    $missing = @($packages.Keys | Where-Object { -not (Test-Path $packages[$_]) })
+    if ($missing.Count -eq 0) { return }
+    $apt = Get-Command apt-get -ErrorAction SilentlyContinue
+    $isRoot = $IsLinux -and ((& id -u) -eq '0')
+    if ($apt -and $isRoot) {
+        Write-Host "Installing the benchmark's tools: $($missing -join ', ')"
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native apt-get @('update', '-qq')
+        Invoke-Native apt-get (@('install', '-y', '-qq', '--no-install-recommends') + $missing)
+    }
+    else {
+        Write-Warning "The benchmarks compare against packages that are missing here: $($missing -join ', '). Install them (apt-get install -y $($missing -join ' ')); comparisons without them skip those tools."
+    }
+}
+
 function Invoke-Tests {
     param([string] $ModuleDir)
     $passed = 0; $failed = 0; $skipped = 0
@@ -181,6 +210,7 @@ switch ($Task) {
         Invoke-Pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $dir 'examples/Demo.ps1'), '-OutputDirectory', (Join-Path $outRoot 'demo'))
     }
     'Bench' {
+        Install-BenchTools
         $null = Build-Module
         $proj = Join-Path $root 'tests/RegPS.Benchmarks'
         $args2 = if ($BenchArgs) { $BenchArgs } else { @('list') }

@@ -32,6 +32,28 @@ Describe 'Register-AffineImage' {
         $map.Elapsed.Ticks | Should -BeGreaterThan 0
     }
 
+    It 'runs DIPY''s behaviour with -Preset Dipy and the default''s random points with -SampleCount and -Seed' {
+        $g = $Static.Grid
+        $c = $g.ToWorld(($g.NX - 1) / 2, ($g.NY - 1) / 2, 0)
+        $t = [math]::PI * 5 / 180
+        $rot = [RegPS.Engine.Images.Matrix4]::new([double[]] @([math]::Cos($t), -[math]::Sin($t), 0, 0, [math]::Sin($t), [math]::Cos($t), 0, 0, 0, 0, 1, 0, 0, 0, 0, 1))
+        $a = [RegPS.Engine.Images.Matrix4]::Translation($c.Item1 - 4, $c.Item2 + 3, 0) * $rot * [RegPS.Engine.Images.Matrix4]::Translation(-$c.Item1, -$c.Item2, 0)
+        $moving = [RegPS.Engine.Registration.AffineMap]::new($a, $g, $g).Transform($Static)
+        $dipy = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -Preset Dipy
+        $dipy.Options.Sampling | Should -Be 'Dense'
+        $dipy.IterationsPerLevel.Count | Should -Be 6          # every stage at every level, as DIPY
+        $dipy.Seed | Should -BeNullOrEmpty                    # dense sampling draws nothing
+        Get-MeanDisplacement $dipy.Affine $a.Inverse() $g | Should -BeLessThan 0.1
+        $default = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 4000, 20000 -Seed 7
+        $default.Options.Sampling | Should -Be 'Random'
+        $default.Options.SampleCounts | Should -Be @(2000, 4000, 20000)
+        $default.Seed | Should -Be 7
+        $default.IterationsPerLevel.Count | Should -Be 5       # translation on the two coarser levels, rigid on all three
+        Get-MeanDisplacement $default.Affine $a.Inverse() $g | Should -BeLessThan 0.05
+        $again = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 4000, 20000 -Seed 7 -MaxDegreeOfParallelism 1
+        $again.Affine.ToArray() | Should -Be $default.Affine.ToArray()
+    }
+
     It 'registers a pipeline of moving images and reports a bad one without stopping' {
         $bad = [RegPS.Engine.Images.Image]::FromVoxels([RegPS.Engine.Images.Grid]::Create3D(8, 8, 8), [float[]]::new(512))
         $maps = @($Static, $bad, $Static) | Register-AffineImage -Static $Static -Transform Translation -LevelIterations 20, 10 -Sigmas 1, 0 -Factors 2, 1 -ErrorVariable errs -ErrorAction SilentlyContinue

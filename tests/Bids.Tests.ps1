@@ -70,7 +70,7 @@ Describe 'Invoke-BidsRegistration' {
         $FirstErrors[0].TargetObject | Should -Be $Corrupt
         Join-Path $Out 'sub-04' | Should -Not -Exist
         ($First | Where-Object Subject -EQ '02').Session | Should -Be '1'
-        ($First | Where-Object Subject -EQ '01').ToString() | Should -Match '^sub-01: Registered in [0-9.]+ s, 8 files'
+        ($First | Where-Object Subject -EQ '01').ToString() | Should -Match '^sub-01: Registered in [0-9.]+ s, 6 files'
         $FirstSeconds | Should -BeLessThan 30
     }
 
@@ -80,10 +80,8 @@ Describe 'Invoke-BidsRegistration' {
             foreach ($s in 'sub-01/anat/sub-01', 'sub-02/ses-1/anat/sub-02_ses-1', 'sub-03/anat/sub-03_acq-fast_run-1') {
                 "${s}_space-Tiny_desc-preproc_T1w.nii.gz"
                 "${s}_space-Tiny_desc-preproc_T1w.json"
-                "${s}_from-T1w_to-Tiny_mode-image_xfm.json"
-                "${s}_from-T1w_to-Tiny_mode-image_xfm_affine.mat"
-                "${s}_from-T1w_to-Tiny_mode-image_xfm_warp.nii.gz"
-                "${s}_from-T1w_to-Tiny_mode-image_xfm_inversewarp.nii.gz"
+                "${s}_from-T1w_to-Tiny_mode-image_xfm.h5"
+                "${s}_from-Tiny_to-T1w_mode-image_xfm.h5"
             }
             foreach ($s in 'sub-01/figures/sub-01', 'sub-02/figures/sub-02_ses-1', 'sub-03/figures/sub-03_acq-fast_run-1') {
                 "${s}_space-Tiny_desc-overlay_T1w.png"
@@ -92,7 +90,7 @@ Describe 'Invoke-BidsRegistration' {
         ) | Sort-Object
         Get-Tree $Out | Should -Be $expected
         $r = $First | Where-Object Subject -EQ '03'
-        @($r.Outputs).Count | Should -Be 8
+        @($r.Outputs).Count | Should -Be 6
         $r.Outputs | ForEach-Object { $_ | Should -Exist }
     }
 
@@ -101,7 +99,9 @@ Describe 'Invoke-BidsRegistration' {
         $json = Get-Content (Join-Path $Out 'sub-02/ses-1/anat/sub-02_ses-1_space-Tiny_desc-preproc_T1w.json') -Raw | ConvertFrom-Json -DateKind String
         $json.RegPSVersion | Should -Be (Get-Module RegPS).Version.ToString(3)
         $json.Space | Should -Be 'Tiny'
-        $json.Input | Should -Be $input
+        $json.PSObject.Properties.Name | Should -Not -Contain 'Input'
+        $json.Sources | Should -Be 'bids:raw:sub-02/ses-1/anat/sub-02_ses-1_T1w.nii.gz', 'bids::sub-02/ses-1/anat/sub-02_ses-1_from-T1w_to-Tiny_mode-image_xfm.h5'
+        $json.SpatialReference | Should -Be 'Tiny' 
         $json.InputSHA256 | Should -Be (Get-FileHash $input -Algorithm SHA256).Hash.ToLowerInvariant()
         $json.TemplateSHA256 | Should -Match '^[0-9a-f]{64}$'
         $json.ParametersSHA256 | Should -Match '^[0-9a-f]{64}$'
@@ -109,7 +109,11 @@ Describe 'Invoke-BidsRegistration' {
         $json.ParameterString | Should -Match 'syn.levelIterations=10,5;'
         $json.Parameters.Mode | Should -Be 'Syn'
         $json.Parameters.LevelIterations | Should -Be 10, 5
-        $json.Parameters.AffineLevelIterations | Should -Be 10000, 1000, 100
+        $json.Parameters.AffineLevelIterations | Should -Be 1000, 500, 250     # the Default preset's
+        $json.Parameters.AffineSampling | Should -Be 'Random'
+        $json.Parameters.AffineSampleCounts | Should -Be 5000, 10000, 150000
+        $json.Parameters.AffineInterpolation | Should -Be 'CubicBSpline'
+        $json.ParameterString | Should -Match 'affine.sampling=Random;'
         $json.Parameters.MaxDegreeOfParallelism | Should -Be ([math]::Max(1, [Environment]::ProcessorCount))
         $json.SamplingSeed | Should -Be 1234
         $json.AffineMutualInformation | Should -BeGreaterThan 0.3
@@ -133,6 +137,11 @@ Describe 'Invoke-BidsRegistration' {
         $d.DatasetType | Should -Be 'derivative'
         $d.GeneratedBy[0].Name | Should -Be 'RegPS'
         $d.GeneratedBy[0].Version | Should -Be (Get-Module RegPS).Version.ToString(3)
+        # The raw dataset the bids:raw: URIs of the sidecars point into.
+        $rawUri = [uri]::new((Resolve-Path $Bids).ProviderPath.TrimEnd('/') + '/').AbsoluteUri
+        $rawUri | Should -BeLike 'file:///*'
+        $d.SourceDatasets[0].URL | Should -Be $rawUri
+        $d.DatasetLinks.raw | Should -Be $d.SourceDatasets[0].URL
     }
 
     It 'writes the image on the template grid as float32, and QC pictures' {
@@ -149,9 +158,11 @@ Describe 'Invoke-BidsRegistration' {
     It 'recovers each known affine to within 1 mm mean displacement over the head, and the transform loads' {
         $threshold = 0.1 * $Template.Range().Max
         foreach ($rel in $Known.Keys) {
-            $name = (Split-Path $rel -Leaf) -replace '_T1w\.nii\.gz$', '_from-T1w_to-Tiny_mode-image_xfm.json'
-            $map = Import-RegTransform (Join-Path $Out (Split-Path $rel) | Join-Path -ChildPath $name)
-            $map | Should -BeOfType ([RegPS.Engine.Registration.DiffeomorphicMap])
+            $name = (Split-Path $rel -Leaf) -replace '_T1w\.nii\.gz$', '_from-T1w_to-Tiny_mode-image_xfm.h5'
+            $chain = Import-RegTransform (Join-Path $Out (Split-Path $rel) | Join-Path -ChildPath $name)
+            # fMRIPrep's composite: [affine, warp]
+            $chain.Steps[1] | Should -BeOfType ([RegPS.Engine.Transforms.DisplacementFieldStep])
+            $map = @{ Prealign = $chain.Steps[0].Matrix }
             # The map takes template world to subject world, so it should undo the affine that made the subject.
             $expected = $Known[$rel].Inverse()
             $sum = 0.0; $moved = 0.0; $n = 0
@@ -214,7 +225,7 @@ Describe 'Invoke-BidsRegistration' {
         foreach ($f in $before.Keys) { $after[$f] | Should -Be $before[$f] }
     }
 
-    It 'gives byte-identical NIfTI outputs with -ThrottleLimit 2' {
+    It 'gives byte-identical NIfTI and transform outputs with -ThrottleLimit 2' {
         $serial = Join-Path $TestDrive 'serial'
         $parallel = Join-Path $TestDrive 'parallel'
         $good = Get-Inputs | Where-Object FullName -NE $Corrupt
@@ -225,7 +236,7 @@ Describe 'Invoke-BidsRegistration' {
         # Each of the 2 subjects at a time gets its share of the cores.
         $json = Get-Content (Join-Path $parallel 'sub-01/anat/sub-01_space-Tiny_desc-preproc_T1w.json') -Raw | ConvertFrom-Json
         $json.Parameters.MaxDegreeOfParallelism | Should -Be ([math]::Max(1, [math]::Floor([Environment]::ProcessorCount / 2)))
-        $files = Get-Tree $serial | Where-Object { $_ -like '*.nii.gz' }
+        $files = Get-Tree $serial | Where-Object { $_ -like '*.nii.gz' -or $_ -like '*.h5' }
         @($files).Count | Should -Be 9
         Get-Tree $parallel | Should -Be (Get-Tree $serial)
         foreach ($f in $files) {
@@ -234,20 +245,27 @@ Describe 'Invoke-BidsRegistration' {
         }
     }
 
-    It 'runs the affine chain alone with -Mode Affine' {
+    It 'runs the affine chain alone with -Mode Affine, and writes the ANTs parts when asked' {
         $root = Join-Path $TestDrive 'affine'
         $r = Get-Item (Join-Path $Bids 'sub-01/anat/sub-01_T1w.nii.gz') |
-            Invoke-BidsRegistration -Template $Template -TemplateName Tiny -OutputRoot $root -Mode Affine -AffineLevelIterations 100, 50
+            Invoke-BidsRegistration -Template $Template -TemplateName Tiny -OutputRoot $root -Mode Affine -AffineLevelIterations 100, 50 -AntsParts
         $r.Status | Should -Be 'Registered'
         Get-Tree $root | Should -Be (@(
                 'dataset_description.json'
+                'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm.h5'
+                'sub-01/anat/sub-01_from-Tiny_to-T1w_mode-image_xfm.h5'
                 'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm.json'
                 'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm_affine.mat'
                 'sub-01/anat/sub-01_space-Tiny_desc-preproc_T1w.json'
                 'sub-01/anat/sub-01_space-Tiny_desc-preproc_T1w.nii.gz'
                 'sub-01/figures/sub-01_space-Tiny_desc-overlay_T1w.png'
             ) | Sort-Object)
-        Import-RegTransform (Join-Path $root 'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm.json') | Should -BeOfType ([RegPS.Engine.Registration.AffineMap])
+        $manifest = Import-RegTransform (Join-Path $root 'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm.json')
+        $manifest | Should -BeOfType ([RegPS.Engine.Registration.AffineMap])
+        $forward = Import-RegTransform (Join-Path $root 'sub-01/anat/sub-01_from-T1w_to-Tiny_mode-image_xfm.h5')
+        $inverse = Import-RegTransform (Join-Path $root 'sub-01/anat/sub-01_from-Tiny_to-T1w_mode-image_xfm.h5')
+        $forward.Steps[0].Matrix.MaxAbsDifference($manifest.Affine) | Should -BeLessThan 1e-9
+        ($inverse.Steps[0].Matrix * $manifest.Affine).MaxAbsDifference([RegPS.Engine.Images.Matrix4]::Identity) | Should -BeLessThan 1e-9
         $json = Get-Content (Join-Path $root 'sub-01/anat/sub-01_space-Tiny_desc-preproc_T1w.json') -Raw | ConvertFrom-Json
         $json.Parameters.AffineLevelIterations | Should -Be 100, 50
         $json.Parameters.AffineFactors | Should -Be 2, 1

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -10,9 +11,8 @@ namespace RegPS.Engine.Filters;
 /// coefficients c whose cubic B-spline sum passes through every sample. Per axis: multiply by the gain 6, then one causal
 /// and one anti-causal first-order recursion with the pole z = sqrt(3) - 2, mirror-symmetric boundaries (the whole-sample
 /// mirror d c b | a b c d | c b a, scipy.ndimage's 'mirror' spline mode). The causal start value sums the mirrored line
-/// until z^k is below 1e-12. Rows (x) run one at a time in double; the y and z recursions run on whole rows or blocks of
-/// a slice at a time in float32 SIMD lanes (<see cref="Vector{T}"/>, so x64 and arm64 both vectorise), reading memory in
-/// order. Each coefficient is the same arithmetic whichever lane or thread computes it: the result does not depend on the
+/// until z^k is below 1e-12. Every recursion runs many lines at once in float32 SIMD lanes (<see cref="Vector{T}"/>, so
+/// x64 and arm64 both vectorise): y and z on whole rows or blocks of a slice, x on blocks of 8 rows copied into lanes. Each coefficient is the same arithmetic whichever lane or thread computes it: the result does not depend on the
 /// thread count or the vector width. The recursion is stable (|z| &lt; 1), so float32 loses only float32 rounding.
 /// </summary>
 public static class BSplinePrefilter
@@ -26,11 +26,23 @@ public static class BSplinePrefilter
         var c = (float[])data.Clone();
         long plane = (long)nx * ny;
         if (nx > 1)
-            SliceIterator.For(nz, maxDegree, k =>
+        {
+            // Rows, 8 at a time turned into lanes (t[x * 8 + row]), so the x recursion runs as whole-lane operations too.
+            const int R = 8;
+            int lines = ny * nz, blocks = (lines + R - 1) / R;
+            SliceIterator.For(blocks, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (blk) =>
             {
-                var buf = new double[nx];
-                for (int j = 0; j < ny; j++) Row(c, k * plane + (long)j * nx, buf);
+                int r0 = blk * R, rows = Math.Min(R, lines - r0);
+                var t = ArrayPool<float>.Shared.Rent(nx * R);
+                try
+                {
+                    Lanes.RowsToLanes(c, (long)r0 * nx, nx, rows, t, R);
+                    Lines(t, 0, nx, R, R);
+                    Lanes.LanesToRows(t, nx, rows, c, (long)r0 * nx, R);
+                }
+                finally { ArrayPool<float>.Shared.Return(t); }
             });
+        }
         if (ny > 1)
             SliceIterator.For(nz, maxDegree, k => Lines(c, k * plane, ny, nx, nx));
         if (nz > 1)
@@ -47,33 +59,11 @@ public static class BSplinePrefilter
         return c;
     }
 
-    /// <summary>One row (contiguous samples) in double.</summary>
-    private static void Row(float[] a, long start, double[] s)
-    {
-        int n = s.Length;
-        const double z = Pole;
-        const double gain = (1 - z) * (1 - 1 / z);
-        for (int i = 0; i < n; i++) s[i] = a[start + i] * gain;
-        int period = 2 * n - 2;
-        double sum = s[0], zk = z;
-        for (int k = 1; k < Horizon; k++)
-        {
-            int m = k % period;
-            if (m >= n) m = period - m;
-            sum += zk * s[m];
-            zk *= z;
-        }
-        s[0] = sum;
-        for (int k = 1; k < n; k++) s[k] += z * s[k - 1];
-        s[n - 1] = z / (z * z - 1) * (s[n - 1] + z * s[n - 2]);
-        for (int k = n - 2; k >= 0; k--) s[k] = z * (s[k + 1] - s[k]);
-        for (int i = 0; i < n; i++) a[start + i] = (float)s[i];
-    }
-
     /// <summary>
     /// <paramref name="width"/> neighbouring lines of <paramref name="n"/> samples, sample k of line w at
     /// start + k * step + w, filtered in place, all lines advancing together (float32 lanes).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Lines(float[] a, long start, int n, long step, int width)
     {
         const float z = (float)Pole;

@@ -55,4 +55,28 @@ internal static class Lanes
         }
         for (; i < c.Length; i++) c[i] = (next[i] - c[i]) * z;
     }
+
+    /// <summary>
+    /// Copies <paramref name="rows"/> consecutive rows of <paramref name="n"/> values (from <paramref name="start"/>)
+    /// into lanes: dst[x * width + r] = src[start + r * n + x]; lanes past <paramref name="rows"/> are zeroed.
+    /// </summary>
+    public static void RowsToLanes(float[] src, long start, int n, int rows, float[] dst, int width)
+    {
+        if (rows < width) Array.Clear(dst, 0, n * width);
+        for (int r = 0; r < rows; r++)
+        {
+            var row = src.AsSpan((int)(start + (long)r * n), n);
+            for (int x = 0; x < n; x++) dst[x * width + r] = row[x];
+        }
+    }
+
+    /// <summary>The inverse of <see cref="RowsToLanes"/>: dst[start + r * n + x] = src[x * width + r] for the first rows.</summary>
+    public static void LanesToRows(float[] src, int n, int rows, float[] dst, long start, int width)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = dst.AsSpan((int)(start + (long)r * n), n);
+            for (int x = 0; x < n; x++) row[x] = src[x * width + r];
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
 
@@ -562,6 +563,9 @@ internal readonly unsafe struct Bilinear : IMovingSampler
 /// interpolant passes through the samples; outside it, the point falls back to the zero-padded trilinear rule of
 /// <see cref="Trilinear"/> on the samples (which agrees with the spline on the box's faces' voxels), so samples leave
 /// the image smoothly. Taps: w(t) = ((1-t)^3, 3t^3 - 6t^2 + 4, -3t^3 + 3t^2 + 3t + 1, t^3) / 6 for offsets -1..2.
+/// Points whose 4x4x4 taps are all inside take a SIMD path (cross-platform Vector256: AVX on x64, two NEON halves on
+/// arm64) that sums in another order, so its last bits differ from the scalar path's; which path a point takes depends
+/// only on the point, never on the thread count.
 /// </summary>
 internal readonly unsafe struct CubicBSpline3 : IMovingSampler
 {
@@ -612,7 +616,7 @@ internal readonly unsafe struct CubicBSpline3 : IMovingSampler
 
     public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
     {
         if (!(x >= 0 && y >= 0 && z >= 0 && x <= _nx - 1 && y <= _ny - 1 && z <= _nz - 1))
@@ -625,10 +629,42 @@ internal readonly unsafe struct CubicBSpline3 : IMovingSampler
         Derivatives(ty, out var dy0, out var dy1, out var dy2, out var dy3);
         Weights(tz, out var wz0, out var wz1, out var wz2, out var wz3);
         Derivatives(tz, out var dz0, out var dz1, out var dz2, out var dz3);
+        long plane = (long)_nx * _ny;
+        if (Vector256.IsHardwareAccelerated && i >= 1 && j >= 1 && k >= 1 && i + 2 < _nx && j + 2 < _ny && k + 2 < _nz)
+        {
+            // Interior: the 4 x-taps of each of the 16 (y, z) rows are contiguous. Sum the rows weighted by wy wz (for
+            // the value and d/dx), dy wz (d/dy) and wy dz (d/dz) as 4-lane double vectors, then dot each with the x
+            // weights or derivatives: 48 vector multiply-adds instead of about 200 scalar operations.
+            float* p0 = _c + (k - 1) * plane + (long)(j - 1) * _nx + (i - 1);
+            var sv = Vector256<double>.Zero;
+            var sy = Vector256<double>.Zero;
+            var sz = Vector256<double>.Zero;
+            for (int q = 0; q < 4; q++)
+            {
+                double wz = q == 0 ? wz0 : q == 1 ? wz1 : q == 2 ? wz2 : wz3;
+                double dz = q == 0 ? dz0 : q == 1 ? dz1 : q == 2 ? dz2 : dz3;
+                float* pq = p0 + q * plane;
+                for (int r = 0; r < 4; r++)
+                {
+                    double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+                    double dy = r == 0 ? dy0 : r == 1 ? dy1 : r == 2 ? dy2 : dy3;
+                    var c4 = Vector128.Load(pq + (long)r * _nx);
+                    var cd = Vector256.Create(Vector128.WidenLower(c4), Vector128.WidenUpper(c4));
+                    sv += cd * Vector256.Create(wy * wz);
+                    sy += cd * Vector256.Create(dy * wz);
+                    sz += cd * Vector256.Create(wy * dz);
+                }
+            }
+            var wxv = Vector256.Create(wx0, wx1, wx2, wx3);
+            var dxv = Vector256.Create(dx0, dx1, dx2, dx3);
+            gx = Vector256.Sum(sv * dxv);
+            gy = Vector256.Sum(sy * wxv);
+            gz = Vector256.Sum(sz * wxv);
+            return Vector256.Sum(sv * wxv);
+        }
         Taps(i, _nx, out int xa, out int xb, out int xc, out int xd);
         Taps(j, _ny, out int ya, out int yb, out int yc, out int yd);
         Taps(k, _nz, out int za, out int zb, out int zc, out int zd);
-        long plane = (long)_nx * _ny;
         double v = 0, ax = 0, ay = 0, az = 0;
         for (int q = 0; q < 4; q++)
         {
@@ -667,7 +703,7 @@ internal readonly unsafe struct CubicBSpline2 : IMovingSampler
 
     public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
     {
         if (!(x >= 0 && y >= 0 && x <= _nx - 1 && y <= _ny - 1))

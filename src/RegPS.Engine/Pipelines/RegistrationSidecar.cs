@@ -21,7 +21,13 @@ public sealed class RegistrationSidecar
     /// <summary>The template space label (BIDS "SpatialReference" names it too).</summary>
     public string Space { get; set; } = "";
 
-    public string Input { get; set; } = "";
+    /// <summary>
+    /// BIDS Sources: the raw input as a BIDS URI (bids:raw:sub-01/anat/sub-01_T1w.nii.gz, resolved through
+    /// dataset_description.json's DatasetLinks) and the transform that made the image (bids::..._xfm.h5, this dataset).
+    /// </summary>
+    public string[] Sources { get; set; } = Array.Empty<string>();
+    /// <summary>BIDS SpatialReference: the template image the output grid comes from (a TemplateFlow BIDS URI when it is one).</summary>
+    public string SpatialReference { get; set; } = "";
     public string InputSHA256 { get; set; } = "";
 
     public string? TemplateSource { get; set; }

@@ -11,13 +11,15 @@ public enum RegistrationMode
 
 /// <summary>
 /// The BIDS-derivatives file names of one input, all under the output root:
-/// sub-XX[/ses-YY]/anat/ holds the image on the template grid, its JSON sidecar and the transform (a manifest plus its
-/// ANTs parts); sub-XX/figures/ holds the QC pictures. Every name keeps the input's entities (sub, ses, acq, rec, run...).
+/// sub-XX[/ses-YY]/anat/ holds the image on the template grid, its JSON sidecar and the transforms as fMRIPrep names
+/// them, one ITK HDF5 composite per direction (..._from-T1w_to-&lt;template&gt;_mode-image_xfm.h5 and
+/// ..._from-&lt;template&gt;_to-T1w_mode-image_xfm.h5), plus, only when asked, a RegPS manifest with separate ANTs parts;
+/// sub-XX/figures/ holds the QC pictures. Every name keeps the input's entities (sub, ses, acq, rec, run...).
 /// </summary>
 public sealed class SubjectOutputs
 {
     private SubjectOutputs(string root, BidsName name, string anat, string figures, string image, string sidecar,
-        string transform, IReadOnlyList<string> transformParts, string overlay, string? grid)
+        string transform, string inverseTransform, string? manifest, IReadOnlyList<string> transformParts, string overlay, string? grid)
     {
         Root = root;
         Name = name;
@@ -26,6 +28,8 @@ public sealed class SubjectOutputs
         Image = image;
         Sidecar = sidecar;
         Transform = transform;
+        InverseTransform = inverseTransform;
+        Manifest = manifest;
         TransformParts = transformParts;
         Overlay = overlay;
         Grid = grid;
@@ -49,10 +53,16 @@ public sealed class SubjectOutputs
     /// <summary>..._space-&lt;template&gt;_desc-preproc_&lt;suffix&gt;.json, written last: its presence marks the subject complete.</summary>
     public string Sidecar { get; }
 
-    /// <summary>..._from-&lt;suffix&gt;_to-&lt;template&gt;_mode-image_xfm.json, the transform manifest (MapFile).</summary>
+    /// <summary>..._from-&lt;suffix&gt;_to-&lt;template&gt;_mode-image_xfm.h5: the ITK composite [affine, warp] (input to template).</summary>
     public string Transform { get; }
 
-    /// <summary>The files the manifest names: the affine .mat, and for SyN the forward and inverse warps.</summary>
+    /// <summary>..._from-&lt;template&gt;_to-&lt;suffix&gt;_mode-image_xfm.h5: the inverse composite (template to input).</summary>
+    public string InverseTransform { get; }
+
+    /// <summary>..._from-&lt;suffix&gt;_to-&lt;template&gt;_mode-image_xfm.json, the RegPS manifest (MapFile), only with the ANTs parts; else null.</summary>
+    public string? Manifest { get; }
+
+    /// <summary>The files the manifest names (the affine .mat, and for SyN the forward and inverse warps), only when asked; else empty.</summary>
     public IReadOnlyList<string> TransformParts { get; }
 
     /// <summary>figures/..._space-&lt;template&gt;_desc-overlay_&lt;suffix&gt;.png, the stereo overlay.</summary>
@@ -66,9 +76,9 @@ public sealed class SubjectOutputs
     {
         get
         {
-            var list = new List<string> { Image };
+            var list = new List<string> { Image, Transform, InverseTransform };
             list.AddRange(TransformParts);
-            list.Add(Transform);
+            if (Manifest is not null) list.Add(Manifest);
             list.Add(Overlay);
             if (Grid is not null) list.Add(Grid);
             list.Add(Sidecar);
@@ -81,7 +91,8 @@ public sealed class SubjectOutputs
 
     /// <summary>The outputs of <paramref name="name"/> registered to <paramref name="templateName"/> under <paramref name="root"/>.</summary>
     /// <exception cref="ArgumentException">The template name is not a BIDS label (letters and digits).</exception>
-    public static SubjectOutputs For(BidsName name, string root, string templateName, RegistrationMode mode)
+    /// <param name="antsParts">Also write the RegPS manifest with separate ANTs parts (affine .mat, warps .nii.gz).</param>
+    public static SubjectOutputs For(BidsName name, string root, string templateName, RegistrationMode mode, bool antsParts = false)
     {
         ArgumentNullException.ThrowIfNull(name);
         ArgumentException.ThrowIfNullOrEmpty(root);
@@ -97,11 +108,18 @@ public sealed class SubjectOutputs
         string Named(string desc, string ext) => name.Compose(new[] { E("space", templateName), E("desc", desc) }, name.Suffix, ext, drop);
         var image = System.IO.Path.Combine(anat, Named("preproc", ".nii.gz"));
         var sidecar = System.IO.Path.Combine(anat, Named("preproc", ".json"));
-        var xfm = System.IO.Path.Combine(anat, name.Compose(new[] { E("from", name.Suffix), E("to", templateName), E("mode", "image") }, "xfm", ".json", drop));
-        var (affine, warp, inverse) = MapFile.PartsFor(xfm);
-        var parts = mode == RegistrationMode.Syn ? new[] { affine, warp, inverse } : new[] { affine };
+        string Xfm(string from, string to, string ext) => System.IO.Path.Combine(anat, name.Compose(new[] { E("from", from), E("to", to), E("mode", "image") }, "xfm", ext, drop));
+        var forward = Xfm(name.Suffix, templateName, ".h5");
+        var backward = Xfm(templateName, name.Suffix, ".h5");
+        string? manifest = antsParts ? Xfm(name.Suffix, templateName, ".json") : null;
+        var parts = Array.Empty<string>();
+        if (manifest is not null)
+        {
+            var (affine, warp, inverse) = MapFile.PartsFor(manifest);
+            parts = mode == RegistrationMode.Syn ? new[] { affine, warp, inverse } : new[] { affine };
+        }
         var overlay = System.IO.Path.Combine(figures, Named("overlay", ".png"));
         var grid = mode == RegistrationMode.Syn ? System.IO.Path.Combine(figures, Named("grid", ".png")) : null;
-        return new SubjectOutputs(full, name, anat, figures, image, sidecar, xfm, parts, overlay, grid);
+        return new SubjectOutputs(full, name, anat, figures, image, sidecar, forward, backward, manifest, parts, overlay, grid);
     }
 }

@@ -94,8 +94,14 @@ public static class SubjectPipeline
             var registered = warp is not null ? warp.Transform(moving, maxDegree: threads) : affine.Transform(moving, maxDegree: threads);
             NiftiWriter.Write(registered, outputs.Image, NiftiDataType.Float32, overwrite: true, ct);
             Report("writing the transform", 90);
-            if (warp is not null) MapFile.Save(warp, outputs.Transform, overwrite: true, ct);
-            else MapFile.Save(affine, outputs.Transform, overwrite: true);
+            object map = warp is not null ? warp : affine;
+            TransformFile.SaveMap(outputs.Transform, map, inverse: false, overwrite: true);
+            TransformFile.SaveMap(outputs.InverseTransform, map, inverse: true, overwrite: true);
+            if (outputs.Manifest is not null)
+            {
+                if (warp is not null) MapFile.Save(warp, outputs.Manifest, overwrite: true, ct);
+                else MapFile.Save(affine, outputs.Manifest, overwrite: true);
+            }
             ct.ThrowIfCancellationRequested();
             if (pictures is not null)
             {
@@ -110,7 +116,8 @@ public static class SubjectPipeline
                 Description = $"The input registered to {settings.TemplateName} ({(syn ? "affine, then SyN" : "affine")}) and resampled onto the template grid, float32.",
                 RegPSVersion = settings.Version,
                 Space = settings.TemplateName,
-                Input = input,
+                Sources = new[] { BidsSources.RawUri(name), "bids::" + outputs.Relative(outputs.Transform) },
+                SpatialReference = BidsSources.SpatialReference(settings.TemplateName, settings.TemplateSource),
                 InputSHA256 = inputHash,
                 TemplateSource = settings.TemplateSource,
                 TemplateSHA256 = settings.TemplateHash,

@@ -5,8 +5,19 @@ namespace RegPS.Engine.Resampling;
 
 public enum Interpolation
 {
+    /// <summary>Trilinear (bilinear in 2D).</summary>
     Linear,
+    /// <summary>Nearest neighbour.</summary>
     Nearest,
+    /// <summary>
+    /// For label maps (ANTs' GenericLabel): each label's indicator is interpolated linearly and the label with the
+    /// largest value is taken, so the output holds only labels of the input.
+    /// </summary>
+    GenericLabel,
+    /// <summary>Cubic B-spline on prefiltered coefficients (scipy.ndimage order=3, nibabel's resample_from_to default; ITK order 3).</summary>
+    BSpline,
+    /// <summary>Lanczos windowed sinc, radius 3 (antsApplyTransforms' LanczosWindowedSinc), weights normalised to sum 1.</summary>
+    Lanczos,
 }
 
 /// <summary>What a sample outside the source image gets.</summary>
@@ -57,8 +68,25 @@ public static class Resampler
     {
         int nx = target.NX, ny = target.NY;
         bool twoD = srcGrid.Dimension == 2;
-        int sx = srcGrid.NX, sy = srcGrid.NY, sz = srcGrid.NZ;
         double m00 = voxelMap[0, 0], m10 = voxelMap[1, 0], m20 = voxelMap[2, 0];
+        if (interpolation is not (Interpolation.Linear or Interpolation.Nearest))
+        {
+            // The other kernels sample inside [0, n-1] (scipy's mode='constant', as nibabel) or, for DIPY's zero-padded
+            // maps, inside ITK's [-0.5, n-0.5).
+            var sampler = new VolumeSampler(src, srcOffset, srcGrid, interpolation, boundary == Boundary.Constant ? SampleDomain.Scipy : SampleDomain.Itk, 0f);
+            SliceIterator.For(target.NZ, maxDegree, k =>
+            {
+                for (int j = 0; j < ny; j++)
+                {
+                    var (x0, y0, z0) = voxelMap.Apply(0, j, k);
+                    int row = dstOffset + (k * ny + j) * nx;
+                    for (int i = 0; i < nx; i++)
+                        dst[row + i] = sampler.Sample(x0 + m00 * i, y0 + m10 * i, twoD ? 0 : z0 + m20 * i);
+                }
+            });
+            return;
+        }
+        int sx = srcGrid.NX, sy = srcGrid.NY, sz = srcGrid.NZ;
         SliceIterator.For(target.NZ, maxDegree, k =>
         {
             for (int j = 0; j < ny; j++)

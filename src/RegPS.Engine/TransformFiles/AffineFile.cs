@@ -27,13 +27,36 @@ public static class AffineFile
 {
     private const string ItkMagic = "#Insight Transform File V1.0";
 
-    /// <summary>The format an extension implies: .mat = ANTs, .tfm/.txt = ITK text, anything else = RAS matrix.</summary>
-    public static AffineFileFormat FormatFromPath(string path)
+    /// <summary>
+    /// The format an extension implies: .mat = ANTs, .tfm/.txt = ITK text, .ras = plain RAS matrix. Any other extension
+    /// is an error (never a silently different format); .h5 and .json are written by <c>TransformFile</c>.
+    /// </summary>
+    public static AffineFileFormat FormatFromPath(string path) => TryFormatFromPath(path) ??
+        throw new ArgumentException($"'{path}': unknown transform file extension; use .txt or .tfm (ITK text), .mat (ANTs), .h5 (ITK HDF5), .ras (plain RAS matrix) or .json (RegPS manifest).");
+
+    /// <summary>The affine format an extension implies, or null for any other extension.</summary>
+    public static AffineFileFormat? TryFormatFromPath(string path)
     {
         var name = Path.GetFileName(path).ToLowerInvariant();
         if (name.EndsWith(".mat", StringComparison.Ordinal)) return AffineFileFormat.AntsMat;
         if (name.EndsWith(".tfm", StringComparison.Ordinal) || name.EndsWith(".txt", StringComparison.Ordinal)) return AffineFileFormat.ItkText;
-        return AffineFileFormat.RasMatrix;
+        if (name.EndsWith(".ras", StringComparison.Ordinal)) return AffineFileFormat.RasMatrix;
+        return null;
+    }
+
+    /// <summary>
+    /// Null when <paramref name="bytes"/> may be a text or MATLAB transform, otherwise what the file really is (a gzip
+    /// stream, a NIfTI image, an HDF5 file), so a reader can say so instead of failing on its numbers.
+    /// </summary>
+    internal static string? BinaryKind(byte[] bytes)
+    {
+        if (bytes.Length >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)
+            return "the file is gzip-compressed (a .nii.gz image or displacement field?), not a text or .mat transform; name it .nii.gz to read it as a displacement field";
+        if (bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'H' && bytes[2] == (byte)'D' && bytes[3] == (byte)'F')
+            return "the file is HDF5 (an ITK .h5 transform?), not a text or .mat transform; name it .h5 to read it as ITK HDF5";
+        if (bytes.Length >= 348 && (BinaryPrimitives.ReadInt32LittleEndian(bytes) == 348 || BinaryPrimitives.ReadInt32BigEndian(bytes) == 348))
+            return "the file is a NIfTI-1 image, not a text or .mat transform; name it .nii or .nii.gz to read it as a displacement field";
+        return null;
     }
 
     internal static Matrix4 RasLps(Matrix4 m)
@@ -74,6 +97,7 @@ public static class AffineFile
     {
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0) throw new ImageFormatException(path, "the transform file is empty");
+        if (BinaryKind(bytes) is { } kind) throw new ImageFormatException(path, kind);
         var head = Encoding.ASCII.GetString(bytes, 0, Math.Min(bytes.Length, ItkMagic.Length));
         if (head == ItkMagic) return FromItkText(path, Encoding.ASCII.GetString(bytes), out dimension);
         if (bytes.Length >= 20 && BinaryPrimitives.ReadInt32LittleEndian(bytes) is 0 or 10) return FromAntsMat(path, bytes, out dimension);
@@ -87,7 +111,9 @@ public static class AffineFile
         var m = RasLps(ras);
         var sb = new StringBuilder();
         sb.Append(ItkMagic).Append('\n').Append("#Transform 0\n");
-        sb.Append($"Transform: AffineTransform_double_{dim}_{dim}\n");
+        // MatrixOffsetTransformBase (AffineTransform's base class, same parameters) is the one affine type name that
+        // every ITK-convention reader accepts: ITK, ANTs, SimpleITK and Connectome Workbench (which rejects AffineTransform).
+        sb.Append($"Transform: MatrixOffsetTransformBase_double_{dim}_{dim}\n");
         var p = new List<double>();
         for (int i = 0; i < dim; i++) for (int j = 0; j < dim; j++) p.Add(m[i, j]);
         for (int i = 0; i < dim; i++) p.Add(m[i, 3]);
@@ -96,47 +122,50 @@ public static class AffineFile
         return sb.ToString();
     }
 
-    private static Matrix4 FromLinear(double[] mat, double[] trans, double[] centre, int dim)
+    internal static Matrix4 FromItkText(string path, string text, out int dimension) =>
+        SingleLinear(path, ParseItkText(path, text), out dimension);
+
+    /// <summary>The RAS matrix of a file's one linear transform (a composite holding one linear transform counts).</summary>
+    internal static Matrix4 SingleLinear(string path, IReadOnlyList<ItkTransformRecord> records, out int dimension)
     {
-        // y = M (x - c) + t + c  =>  offset = t + c - M c
-        var r = new double[16];
-        r[15] = 1;
-        for (int i = 0; i < 3; i++) r[i * 4 + i] = 1;
-        for (int i = 0; i < dim; i++)
-        {
-            double off = trans[i] + centre[i];
-            for (int j = 0; j < dim; j++)
-            {
-                r[i * 4 + j] = mat[i * dim + j];
-                off -= mat[i * dim + j] * centre[j];
-            }
-            r[i * 4 + 3] = off;
-        }
-        return new Matrix4(r);
+        var parts = records.Where(r => !r.IsComposite).ToList();
+        if (parts.Count != 1)
+            throw new ImageFormatException(path, parts.Count == 0 ? "no transform in the file"
+                : $"the file holds {parts.Count} transforms ({string.Join(", ", parts.Select(r => r.Type))}); read it with Import-RegTransform as a chain");
+        var r = parts[0];
+        if (r.IsDisplacementField) throw new ImageFormatException(path, $"'{r.Type}' is a displacement field, not an affine transform");
+        dimension = r.Dimension;
+        return RasLps(r.ToLpsMatrix(path));
     }
 
-    internal static Matrix4 FromItkText(string path, string text, out int dimension)
+    /// <summary>
+    /// Every transform of an ITK text file (#Insight Transform File V1.0): one "Transform:" line each, followed by its
+    /// "Parameters:" and "FixedParameters:" lines (a CompositeTransform line has none; its parts follow in queue order).
+    /// </summary>
+    internal static List<ItkTransformRecord> ParseItkText(string path, string text)
     {
-        string? type = null; double[]? pars = null; double[]? fixedPars = null; int count = 0;
+        var list = new List<ItkTransformRecord>();
+        string? type = null; double[] pars = Array.Empty<double>(), fixedPars = Array.Empty<double>();
+        void Flush()
+        {
+            if (type is not null) list.Add(new ItkTransformRecord(type, pars, fixedPars));
+            pars = Array.Empty<double>(); fixedPars = Array.Empty<double>();
+        }
         foreach (var raw in text.Split('\n'))
         {
             var line = raw.Trim();
-            if (line.StartsWith("Transform:", StringComparison.Ordinal)) { type = line[10..].Trim(); count++; }
+            if (line.StartsWith("Transform:", StringComparison.Ordinal))
+            {
+                Flush();
+                type = line[10..].Trim();
+                if (type.Length == 0) throw new ImageFormatException(path, "a 'Transform:' line names no type");
+            }
             else if (line.StartsWith("Parameters:", StringComparison.Ordinal)) pars = ParseNumbers(path, line[11..]);
             else if (line.StartsWith("FixedParameters:", StringComparison.Ordinal)) fixedPars = ParseNumbers(path, line[16..]);
         }
-        if (count != 1) throw new ImageFormatException(path, count == 0 ? "no 'Transform:' line" : $"the file holds {count} transforms; RegPS reads files with one affine transform");
-        var parts = type!.Split('_');
-        bool affineKind = parts.Length == 4 && (parts[0] is "AffineTransform" or "MatrixOffsetTransformBase") && parts[1] is "double" or "float";
-        if (!affineKind || parts[2] != parts[3] || parts[2] is not ("2" or "3"))
-            throw new ImageFormatException(path, $"unsupported transform type '{type}' (expected AffineTransform_double_3_3 or _2_2)");
-        dimension = parts[2] == "2" ? 2 : 3;
-        int d = dimension;
-        if (pars is null || pars.Length != d * d + d) throw new ImageFormatException(path, $"expected {d * d + d} Parameters for {type}, found {pars?.Length ?? 0}");
-        fixedPars ??= new double[d];
-        if (fixedPars.Length != d) throw new ImageFormatException(path, $"expected {d} FixedParameters, found {fixedPars.Length}");
-        var lps = FromLinear(pars[..(d * d)], pars[(d * d)..], fixedPars, d);
-        return RasLps(lps);
+        Flush();
+        if (list.Count == 0) throw new ImageFormatException(path, "no 'Transform:' line");
+        return list;
     }
 
     private static double[] ParseNumbers(string path, string s)
@@ -174,7 +203,14 @@ public static class AffineFile
         foreach (var v in column) { BinaryPrimitives.WriteDoubleLittleEndian(b, v); s.Write(b); }
     }
 
-    internal static Matrix4 FromAntsMat(string path, byte[] bytes, out int dimension)
+    internal static Matrix4 FromAntsMat(string path, byte[] bytes, out int dimension) =>
+        SingleLinear(path, new[] { ParseAntsMat(path, bytes) }, out dimension);
+
+    /// <summary>
+    /// An ITK MATLAB v4 transform file (what ANTs writes as .mat): one variable named after the transform type holding
+    /// its Parameters, and 'fixed' (or 'm_FixedParameters') holding its FixedParameters.
+    /// </summary>
+    internal static ItkTransformRecord ParseAntsMat(string path, byte[] bytes)
     {
         var vars = new Dictionary<string, double[]>();
         int pos = 0;
@@ -198,16 +234,13 @@ public static class AffineFile
             for (int i = 0; i < n; i++)
                 v[i] = type == 0 ? BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(pos + 8 * i)) : BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(pos + 4 * i));
             pos += n * size;
+            if (v.Any(x => !double.IsFinite(x))) throw new ImageFormatException(path, $"variable '{name}' has a NaN or infinite value");
             vars[name] = v;
         }
-        var key = vars.Keys.FirstOrDefault(k => k.StartsWith("AffineTransform_", StringComparison.Ordinal) || k.StartsWith("MatrixOffsetTransformBase_", StringComparison.Ordinal));
-        if (key is null) throw new ImageFormatException(path, "no AffineTransform_* variable in the .mat file");
-        var pars = vars[key];
-        dimension = pars.Length == 12 ? 3 : pars.Length == 6 ? 2 : throw new ImageFormatException(path, $"'{key}' has {pars.Length} values; expected 12 (3D) or 6 (2D)");
-        int d = dimension;
-        var centre = vars.TryGetValue("fixed", out var c) ? c : vars.TryGetValue("m_FixedParameters", out var c2) ? c2 : new double[d];
-        if (centre.Length != d) throw new ImageFormatException(path, $"'fixed' has {centre.Length} values; expected {d}");
-        return RasLps(FromLinear(pars[..(d * d)], pars[(d * d)..], centre, d));
+        var key = vars.Keys.FirstOrDefault(k => k.Contains("Transform", StringComparison.Ordinal));
+        if (key is null) throw new ImageFormatException(path, $"no transform variable in the .mat file (found {string.Join(", ", vars.Keys)})");
+        var centre = vars.TryGetValue("fixed", out var c) ? c : vars.TryGetValue("m_FixedParameters", out var c2) ? c2 : Array.Empty<double>();
+        return new ItkTransformRecord(key, vars[key], centre);
     }
 
     internal static string ToRasText(Matrix4 m)

@@ -1,26 +1,51 @@
 using System.Management.Automation;
 using RegPS.Engine.Registration;
 using RegPS.Engine.TransformFiles;
+using RegPS.Engine.Transforms;
 
 namespace RegPS.Cmdlets;
 
 /// <summary>
-/// Saves a registration result: a .json manifest with ANTs-convention parts (affine .mat, forward and inverse ITK warps),
-/// or for an affine map alone an ITK text (.txt/.tfm), ANTs binary (.mat) or plain RAS matrix (other extensions) file.
+/// Saves a registration result or a transform chain. The extension picks the format and an unknown extension is an
+/// error: .h5 = ITK HDF5 composite (affine and warp in one file, what antsRegistration and fMRIPrep write; -Inverse
+/// writes the inverse composite); .json = RegPS manifest with ANTs-convention parts; .txt/.tfm = ITK text, .mat = ANTs
+/// binary, .ras = plain RAS matrix (an affine alone); .nii/.nii.gz = one displacement field.
 /// </summary>
 [Cmdlet(VerbsData.Export, "RegTransform", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
 [OutputType(typeof(FileInfo))]
 public sealed class ExportRegTransformCommand : WriterCmdlet
 {
+    /// <summary>An AffineMap, a DiffeomorphicMap or a TransformChain (Import-RegTransform).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public object Map { get; set; } = null!;
 
+    /// <summary>Write the transform in the other direction (for .h5 and the single-file formats; not for .json).</summary>
+    [Parameter]
+    public SwitchParameter Inverse { get; set; }
 
     protected override void ProcessRecord()
     {
         var target = TargetPath;
         var map = Map is PSObject p ? p.BaseObject : Map;
-        bool manifest = target.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+        if (map is not (AffineMap or DiffeomorphicMap or TransformChain))
+        {
+            WriteError(new ErrorRecord(new ArgumentException($"-Map takes an AffineMap, a DiffeomorphicMap or a TransformChain; got {map?.GetType().Name ?? "nothing"}."),
+                "InvalidMap", ErrorCategory.InvalidArgument, map));
+            return;
+        }
+        bool manifest = TransformFile.IsManifest(target);
+        if (!manifest && !TransformFile.IsHdf5(target) && !TransformFile.IsNifti(target) && AffineFile.TryFormatFromPath(target) is null)
+        {
+            WriteError(new ErrorRecord(new ArgumentException($"'{target}': unknown transform file extension; use .h5 (ITK HDF5 composite), .json (RegPS manifest), .txt/.tfm (ITK text), .mat (ANTs), .ras (RAS matrix) or .nii.gz (one displacement field)."),
+                "UnknownTransformExtension", ErrorCategory.InvalidArgument, target));
+            return;
+        }
+        if (manifest && (map is TransformChain || Inverse))
+        {
+            WriteError(new ErrorRecord(new ArgumentException($"'{target}': a .json manifest holds a RegPS map as registered; save a chain or an inverse as .h5."),
+                "ManifestNeeded", ErrorCategory.InvalidArgument, target));
+            return;
+        }
         IReadOnlyList<string> written = Array.Empty<string>();
         switch (map)
         {
@@ -30,21 +55,15 @@ public sealed class ExportRegTransformCommand : WriterCmdlet
             case AffineMap a when manifest:
                 WriteOutputFile(target, "Save affine map (manifest and affine)", (full, ow) => written = MapFile.Save(a, full, ow), false);
                 break;
-            case AffineMap a:
-                WriteOutputFile(target, $"Save affine map as {AffineFile.FormatFromPath(target)}", (full, ow) =>
+            default:
+                var chain = TransformChain.FromMap(map);
+                if (Inverse) chain = chain.Inverse();
+                WriteOutputFile(target, $"Save {chain}", (full, ow) =>
                 {
-                    AffineFile.Write(full, a.Affine, a.Domain.Dimension, null, ow);
+                    TransformFile.Save(full, chain, ow, StopToken);
                     written = new[] { full };
                 }, false);
                 break;
-            case DiffeomorphicMap:
-                WriteError(new ErrorRecord(new ArgumentException($"A diffeomorphic map is saved as a .json manifest with its parts; '{target}' does not end in .json."),
-                    "ManifestNeeded", ErrorCategory.InvalidArgument, target));
-                return;
-            default:
-                WriteError(new ErrorRecord(new ArgumentException($"-Map takes an AffineMap or a DiffeomorphicMap; got {map?.GetType().Name ?? "nothing"}."),
-                    "InvalidMap", ErrorCategory.InvalidArgument, map));
-                return;
         }
         foreach (var f in written) WriteObject(new FileInfo(f));
     }

@@ -2,23 +2,26 @@ using System.Management.Automation;
 using RegPS.Engine.Images;
 using RegPS.Engine.Registration;
 using RegPS.Engine.TransformFiles;
+using RegPS.Engine.Transforms;
 
 namespace RegPS.Cmdlets;
 
 /// <summary>
-/// Loads a saved registration result: a .json manifest (AffineMap or DiffeomorphicMap), or an affine file written by
-/// RegPS, ANTs, ITK or any tool that writes ITK transforms (then -Static and -Moving give the two grids).
+/// Loads a saved registration result or any transform file other tools write: a RegPS .json manifest (AffineMap or
+/// DiffeomorphicMap); antsRegistration's 0GenericAffine.mat, 1Warp.nii.gz and 1InverseWarp.nii.gz; ITK text (.txt,
+/// .tfm) and HDF5 (.h5, e.g. fMRIPrep's _xfm.h5) files. Files other than manifests come back as a TransformChain,
+/// ready for Invoke-RegTransform; an affine file with -Static comes back as an AffineMap on those grids.
 /// </summary>
 [Cmdlet(VerbsData.Import, "RegTransform", DefaultParameterSetName = "Path")]
-[OutputType(typeof(AffineMap), typeof(DiffeomorphicMap))]
+[OutputType(typeof(AffineMap), typeof(DiffeomorphicMap), typeof(TransformChain))]
 public sealed class ImportRegTransformCommand : ReaderCmdlet
 {
-    /// <summary>For a bare affine file: the static (fixed) image whose grid is the map's domain.</summary>
+    /// <summary>For an affine file: the static (fixed) image whose grid is the map's domain; the result is then an AffineMap.</summary>
     [Parameter]
     [Alias("Fixed", "Reference")]
     public Image? Static { get; set; }
 
-    /// <summary>For a bare affine file: the moving image whose grid is the map's codomain (default: the static grid).</summary>
+    /// <summary>For an affine file with -Static: the moving image whose grid is the map's codomain (default: the static grid).</summary>
     [Parameter]
     public Image? Moving { get; set; }
 
@@ -28,15 +31,20 @@ public sealed class ImportRegTransformCommand : ReaderCmdlet
         {
             try
             {
-                if (file.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+                if (TransformFile.IsManifest(file))
                 {
                     WriteObject(MapFile.Load(file, StopToken));
                     continue;
                 }
-                if (Static is null)
-                    throw new ArgumentException($"'{file}' holds only a matrix; pass -Static (and -Moving) so the map knows its grids.");
-                var m = AffineFile.Read(file, out _);
-                WriteObject(new AffineMap(m, Static.Grid, (Moving ?? Static).Grid));
+                var chain = TransformFile.Load(file, StopToken);
+                if (Static is not null)
+                {
+                    if (chain.Steps is not [AffineStep a])
+                        throw new ArgumentException($"'{file}' holds {chain}; -Static makes an AffineMap of a file with one affine transform only.");
+                    WriteObject(new AffineMap(a.Matrix, Static.Grid, (Moving ?? Static).Grid));
+                    continue;
+                }
+                WriteObject(chain);
             }
             catch (Exception e) when (e is not PipelineStoppedException)
             {

@@ -61,6 +61,10 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>Also write the RegPS manifest with separate ANTs parts (affine .mat, warp and inverse warp .nii.gz).</summary>
+    [Parameter]
+    public SwitchParameter AntsParts { get; set; }
+
     private const int DatasetActivity = 1;
     private const string Activity = "Invoke-BidsRegistration";
 
@@ -145,7 +149,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                 SubjectOutputs outputs;
                 try
                 {
-                    outputs = SubjectOutputs.For(BidsName.Parse(file), _root, TemplateName, Mode);
+                    outputs = SubjectOutputs.For(BidsName.Parse(file), _root, TemplateName, Mode, AntsParts);
                 }
                 catch (ArgumentException e)
                 {
@@ -166,7 +170,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                     _received--;
                     continue;
                 }
-                EnsureDatasetDescription();
+                EnsureDatasetDescription(BidsSources.RawRoot(outputs.Name));
                 while (_running >= ThrottleLimit) Pump(block: true);
                 Start(outputs);
                 Pump(block: false);
@@ -202,12 +206,12 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
         _messages.Dispose();
     }
 
-    private void EnsureDatasetDescription()
+    private void EnsureDatasetDescription(string? rawRoot)
     {
         if (_descriptionChecked) return;
         try
         {
-            if (DatasetDescription.EnsureExists(_root, _version))
+            if (DatasetDescription.EnsureExists(_root, _version, rawRoot))
                 WriteVerbose($"Wrote {System.IO.Path.Combine(_root, DatasetDescription.FileName)}");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

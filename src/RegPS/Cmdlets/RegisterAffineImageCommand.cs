@@ -29,8 +29,8 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
     public RotationCenter Center { get; set; } = RotationCenter.GeometricCenter;
 
     [Parameter]
-    [ValidateRange(8, 1024)]
-    public int Bins { get; set; } = 32;
+    [ValidateRange(8, 255)]
+    public int Bins { get; set; } = 64;
 
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -98,7 +98,7 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
             Initialization = init,
             InitialMatrix = matrix,
             Center = Center,
-            Bins = Bins,
+            Bins = MyInvocation.BoundParameters.ContainsKey(nameof(Bins)) ? Bins : defaults.Bins,
             LevelIterations = LevelIterations ?? defaults.LevelIterations,
             Sigmas = sigmas,
             Factors = factors,

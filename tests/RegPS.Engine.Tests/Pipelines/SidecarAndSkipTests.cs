@@ -24,7 +24,8 @@ public class SidecarAndSkipTests : IDisposable
         {
             RegPSVersion = "0.1.0",
             Space = "Tiny",
-            Input = "/bids/sub-01/anat/sub-01_T1w.nii.gz",
+            Sources = new[] { "bids:raw:sub-01/anat/sub-01_T1w.nii.gz" },
+            SpatialReference = "bids:templateflow:tpl-Tiny/tpl-Tiny_T1w.nii.gz",
             InputSHA256 = "00ff",
             TemplateSHA256 = "abc",
             Parameters = SidecarParameters.From(Settings() with { MaxDegreeOfParallelism = 3 }),
@@ -153,8 +154,23 @@ public class SidecarAndSkipTests : IDisposable
         Assert.Equal("derivative", (string?)node["DatasetType"]);
         Assert.Equal("RegPS", (string?)node["GeneratedBy"]![0]!["Name"]);
         Assert.Equal("1.2.3", (string?)node["GeneratedBy"]![0]!["Version"]);
+        Assert.Null(node["SourceDatasets"]);
+        Assert.Equal("https://github.com/templateflow/templateflow", (string?)node["DatasetLinks"]!["templateflow"]);
         File.WriteAllText(path, "{\"Name\": \"mine\"}");
         Assert.False(DatasetDescription.EnsureExists(root, "1.2.3"));
         Assert.Equal("{\"Name\": \"mine\"}", File.ReadAllText(path));
+    }
+
+    [Fact]
+    public void TheDatasetDescriptionNamesTheRawDataset()
+    {
+        var root = Path.Combine(_dir, "deriv3");
+        var raw = Path.Combine(_dir, "raw dataset");
+        Assert.True(DatasetDescription.EnsureExists(root, "1.2.3", raw));
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "dataset_description.json")))!;
+        var url = (string?)node["SourceDatasets"]![0]!["URL"];
+        Assert.Equal(new Uri(raw + "/").AbsoluteUri, url);
+        Assert.StartsWith("file://", url);
+        Assert.Equal(url, (string?)node["DatasetLinks"]!["raw"]);
     }
 }

@@ -15,16 +15,14 @@ public class SubjectOutputsTests
         const string stem = "sub-01_ses-1_acq-mprage_run-2_";
         Assert.Equal(anat + stem + "space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz", o.Image);
         Assert.Equal(anat + stem + "space-MNI152NLin2009cAsym_desc-preproc_T1w.json", o.Sidecar);
-        Assert.Equal(anat + stem + "from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.json", o.Transform);
-        Assert.Equal(new[]
-        {
-            anat + stem + "from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm_affine.mat",
-            anat + stem + "from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm_warp.nii.gz",
-            anat + stem + "from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm_inversewarp.nii.gz",
-        }, o.TransformParts);
+        // fMRIPrep's names: one ITK HDF5 composite per direction.
+        Assert.Equal(anat + stem + "from-T1w_to-MNI152NLin2009cAsym_mode-image_xfm.h5", o.Transform);
+        Assert.Equal(anat + stem + "from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5", o.InverseTransform);
+        Assert.Null(o.Manifest);
+        Assert.Empty(o.TransformParts);
         Assert.Equal(Root + "/sub-01/figures/" + stem + "space-MNI152NLin2009cAsym_desc-overlay_T1w.png", o.Overlay);
         Assert.Equal(Root + "/sub-01/figures/" + stem + "space-MNI152NLin2009cAsym_desc-grid_T1w.png", o.Grid);
-        Assert.Equal(8, o.All.Count);
+        Assert.Equal(6, o.All.Count);
         Assert.Equal(o.Sidecar, o.All[^1]);
         Assert.Equal("sub-01/ses-1/anat/" + stem + "space-MNI152NLin2009cAsym_desc-preproc_T1w.json", o.Relative(o.Sidecar));
     }
@@ -34,9 +32,35 @@ public class SubjectOutputsTests
     {
         var o = SubjectOutputs.For(BidsName.Parse("sub-7_T1w.nii"), Root, "Tiny", RegistrationMode.Affine);
         Assert.Equal(Root + "/sub-7/anat/sub-7_space-Tiny_desc-preproc_T1w.nii.gz", o.Image);
-        Assert.Equal(new[] { Root + "/sub-7/anat/sub-7_from-T1w_to-Tiny_mode-image_xfm_affine.mat" }, o.TransformParts);
+        Assert.Empty(o.TransformParts);
         Assert.Null(o.Grid);
-        Assert.Equal(new[] { o.Image, o.TransformParts[0], o.Transform, o.Overlay, o.Sidecar }, o.All);
+        Assert.Equal(new[] { o.Image, o.Transform, o.InverseTransform, o.Overlay, o.Sidecar }, o.All);
+    }
+
+    [Fact]
+    public void TheAntsPartsAreWrittenOnlyWhenAsked()
+    {
+        var o = SubjectOutputs.For(BidsName.Parse("sub-7_T1w.nii"), Root, "Tiny", RegistrationMode.Syn, antsParts: true);
+        const string anat = Root + "/sub-7/anat/sub-7_";
+        Assert.Equal(anat + "from-T1w_to-Tiny_mode-image_xfm.json", o.Manifest);
+        Assert.Equal(new[]
+        {
+            anat + "from-T1w_to-Tiny_mode-image_xfm_affine.mat",
+            anat + "from-T1w_to-Tiny_mode-image_xfm_warp.nii.gz",
+            anat + "from-T1w_to-Tiny_mode-image_xfm_inversewarp.nii.gz",
+        }, o.TransformParts);
+        Assert.Equal(new[] { o.Image, o.Transform, o.InverseTransform }.Concat(o.TransformParts).Concat(new[] { o.Manifest!, o.Overlay, o.Grid!, o.Sidecar }), o.All);
+    }
+
+    [Fact]
+    public void SourcesAreBidsUris()
+    {
+        var name = BidsName.Parse("/data/bids/sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz");
+        Assert.Equal("/data/bids", BidsSources.RawRoot(name));
+        Assert.Equal("bids:raw:sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz", BidsSources.RawUri(name));
+        Assert.Equal("bids:templateflow:tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz",
+            BidsSources.SpatialReference("MNI152NLin2009cAsym", "/home/u/.cache/templateflow/tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz"));
+        Assert.Equal("Tiny", BidsSources.SpatialReference("Tiny", "/tmp/tiny.nii.gz"));
     }
 
     [Fact]
@@ -44,7 +68,7 @@ public class SubjectOutputsTests
     {
         var o = SubjectOutputs.For(BidsName.Parse("sub-1_space-orig_desc-denoised_T1w.nii.gz"), Root, "T", RegistrationMode.Affine);
         Assert.EndsWith("/sub-1_space-T_desc-preproc_T1w.nii.gz", o.Image);
-        Assert.EndsWith("/sub-1_from-T1w_to-T_mode-image_xfm.json", o.Transform);
+        Assert.EndsWith("/sub-1_from-T1w_to-T_mode-image_xfm.h5", o.Transform);
     }
 
     [Theory]

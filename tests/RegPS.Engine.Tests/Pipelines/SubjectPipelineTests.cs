@@ -109,8 +109,14 @@ public class SubjectPipelineTests : IDisposable
         Assert.Equal("float32", registered.DataType);
         Assert.True(registered.Grid.SameAs(template.Grid));
         // The recovered affine undoes the known shift (static world -> moving world = translation by the shift's inverse).
-        var map = Assert.IsType<DiffeomorphicMap>(MapFile.Load(outputs.Transform));
-        var (tx, ty, tz) = map.Prealign.Apply(0, 0, 0);
+        var composite = TransformFile.Load(outputs.Transform);
+        Assert.Equal(2, composite.Steps.Count);
+        Assert.IsType<RegPS.Engine.Transforms.DisplacementFieldStep>(composite.Steps[1]);
+        var inverse = TransformFile.Load(outputs.InverseTransform);
+        Assert.IsType<RegPS.Engine.Transforms.DisplacementFieldStep>(inverse.Steps[0]);
+        Assert.Equal(new[] { "bids:raw:sub-01/anat/sub-01_T1w.nii.gz", "bids::" + outputs.Relative(outputs.Transform) }, sidecar.Sources);
+        var prealign = Assert.IsType<RegPS.Engine.Transforms.AffineStep>(composite.Steps[0]).Matrix;
+        var (tx, ty, tz) = prealign.Apply(0, 0, 0);
         Assert.InRange(tx, -2 - 0.3, -2 + 0.3);
         Assert.InRange(ty, 1.5 - 0.3, 1.5 + 0.3);
         Assert.InRange(tz, -1 - 0.3, -1 + 0.3);
@@ -196,7 +202,7 @@ public class SubjectPipelineTests : IDisposable
         Assert.Equal(SubjectStatus.Registered, SubjectPipeline.Run(one, template, Settings(template), null, false).Status);
         Assert.Equal(SubjectStatus.Registered, SubjectPipeline.Run(two, template, Settings(template) with { MaxDegreeOfParallelism = 3 }, null, false).Status);
         Assert.Equal(File.ReadAllBytes(one.Image), File.ReadAllBytes(two.Image));
-        Assert.Equal(File.ReadAllBytes(one.TransformParts[1]), File.ReadAllBytes(two.TransformParts[1]));
+        Assert.Equal(File.ReadAllBytes(one.Transform), File.ReadAllBytes(two.Transform));
         // Same parameter hash: the thread count is not a parameter of the result.
         Assert.Equal(RegistrationSidecar.TryRead(one.Sidecar)!.ParametersSHA256, RegistrationSidecar.TryRead(two.Sidecar)!.ParametersSHA256);
     }

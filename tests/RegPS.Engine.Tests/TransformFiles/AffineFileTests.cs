@@ -39,7 +39,7 @@ public class AffineFileTests : IDisposable
     public void ItkTextIsInLpsWithTheExpectedLayout()
     {
         var text = AffineFile.ToItkText(Matrix4.Translation(1, 2, 3), 3);
-        Assert.Contains("Transform: AffineTransform_double_3_3", text);
+        Assert.Contains("Transform: MatrixOffsetTransformBase_double_3_3", text);
         // RAS translation (1,2,3) is LPS (-1,-2,3); identity matrix first, row-major.
         Assert.Contains("Parameters: 1 0 0 0 1 0 0 0 1 -1 -2 3", text);
         Assert.Contains("FixedParameters: 0 0 0", text);
@@ -108,7 +108,7 @@ public class AffineFileTests : IDisposable
             Assert.Equal(2, dim);
             Assert.True(back.MaxAbsDifference(m2) < 1e-12);
         }
-        Assert.Contains("AffineTransform_double_2_2", File.ReadAllText(Path.Combine(_dir, "two.txt")));
+        Assert.Contains("MatrixOffsetTransformBase_double_2_2", File.ReadAllText(Path.Combine(_dir, "two.txt")));
     }
 
     [Theory]
@@ -124,6 +124,101 @@ public class AffineFileTests : IDisposable
         var e = Assert.Throws<ImageFormatException>(() => AffineFile.Read(p, out _));
         Assert.Contains(problem, e.Message);
         Assert.Contains(p, e.Message);
+    }
+
+    [Theory]
+    [InlineData("a.h5x")]
+    [InlineData("a.xfm")]
+    [InlineData("a")]
+    public void AnUnknownExtensionIsAnErrorNotAnotherFormat(string name)
+    {
+        var p = Path.Combine(_dir, name);
+        var e = Assert.Throws<ArgumentException>(() => AffineFile.Write(p, Known, 3));
+        Assert.Contains("unknown transform file extension", e.Message);
+        Assert.False(File.Exists(p));
+    }
+
+    [Fact]
+    public void AGzipReadAsATransformSaysSo()
+    {
+        // What a user gets who passes antsRegistration's 1Warp.nii.gz where a matrix is expected.
+        var p = Path.Combine(_dir, "1Warp.txt");
+        using (var f = File.Create(p))
+        using (var gz = new System.IO.Compression.GZipStream(f, System.IO.Compression.CompressionLevel.Fastest))
+            gz.Write(new byte[4096]);
+        var e = Assert.Throws<ImageFormatException>(() => AffineFile.Read(p, out _));
+        Assert.Contains("gzip-compressed", e.Message);
+        Assert.Contains(p, e.Message);
+    }
+
+    [Fact]
+    public void AnHdf5ReadAsATextTransformSaysSo()
+    {
+        var p = Path.Combine(_dir, "x.txt");
+        File.WriteAllBytes(p, new byte[] { 0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0 });
+        var e = Assert.Throws<ImageFormatException>(() => AffineFile.Read(p, out _));
+        Assert.Contains("HDF5", e.Message);
+    }
+
+    // Expected matrices below are written out by hand from ITK's definitions, not computed by RegPS.
+    [Theory]
+    // Euler3D: 90 degrees about z, centre (10, 0, 0), translation (1, 2, 3). LPS x -> M (x - c) + t + c with
+    // M = [0 -1 0; 1 0 0; 0 0 1], so LPS (11, 0, 0) -> (10, 1, 0) + (1, 2, 3) = (11, 3, 3).
+    [InlineData("Euler3DTransform_double_3_3", "0 0 1.5707963267948966 1 2 3", "10 0 0", 11, 0, 0, 11, 3, 3)]
+    // Euler3D with the 4th fixed parameter (ComputeZYX = 0, the default order): the same.
+    [InlineData("Euler3DTransform_double_3_3", "0 0 1.5707963267948966 1 2 3", "10 0 0 0", 11, 0, 0, 11, 3, 3)]
+    // VersorRigid3D: the same rotation as a versor (0, 0, sin 45 deg).
+    [InlineData("VersorRigid3DTransform_double_3_3", "0 0 0.7071067811865476 1 2 3", "10 0 0", 11, 0, 0, 11, 3, 3)]
+    // Similarity3D: the same rotation and scale 2: (11,0,0) - c = (1,0,0) -> (0,2,0) + t + c = (11, 4, 3).
+    [InlineData("Similarity3DTransform_double_3_3", "0 0 0.7071067811865476 1 2 3 2", "10 0 0", 11, 0, 0, 11, 4, 3)]
+    // 90 degrees about x: (0, 1, 0) -> (0, 0, 1).
+    [InlineData("Euler3DTransform_double_3_3", "1.5707963267948966 0 0 0 0 0", "0 0 0", 0, 1, 0, 0, 0, 1)]
+    // 90 degrees about y: (0, 0, 1) -> (1, 0, 0).
+    [InlineData("Euler3DTransform_double_3_3", "0 1.5707963267948966 0 0 0 0", "0 0 0", 0, 0, 1, 1, 0, 0)]
+    // Rx(90) then Rz(90) under ITK's default M = Rz Rx Ry: (0, 1, 0) -Rx-> (0, 0, 1) -Rz-> (0, 0, 1).
+    // ... and (1, 0, 0) -Ry(0)-> (1, 0, 0) -Rx-> (1, 0, 0) -Rz-> (0, 1, 0).
+    [InlineData("Euler3DTransform_double_3_3", "1.5707963267948966 0 1.5707963267948966 0 0 0", "0 0 0", 1, 0, 0, 0, 1, 0)]
+    // Ry(90) and Rz(90), default order Z X Y: (0, 0, 1) -Ry-> (1, 0, 0) -Rz-> (0, 1, 0).
+    [InlineData("Euler3DTransform_double_3_3", "0 1.5707963267948966 1.5707963267948966 0 0 0", "0 0 0", 0, 0, 1, 0, 1, 0)]
+    // Rx(90) and Ry(90): default Z X Y applies Ry first: (0, 1, 0) -Ry-> (0, 1, 0) -Rx-> (0, 0, 1).
+    [InlineData("Euler3DTransform_double_3_3", "1.5707963267948966 1.5707963267948966 0 0 0 0", "0 0 0 0", 0, 1, 0, 0, 0, 1)]
+    // ... and with ComputeZYX = 1 (M = Rz Ry Rx) Rx comes first: (0, 1, 0) -Rx-> (0, 0, 1) -Ry-> (1, 0, 0).
+    [InlineData("Euler3DTransform_double_3_3", "1.5707963267948966 1.5707963267948966 0 0 0 0", "0 0 0 1", 0, 1, 0, 1, 0, 0)]
+    [InlineData("TranslationTransform_double_3_3", "1 2 3", "", 5, 5, 5, 6, 7, 8)]
+    [InlineData("AffineTransform_double_3_3", "2 0 0 0 2 0 0 0 2 0 0 0", "1 1 1", 2, 1, 1, 3, 1, 1)]
+    public void ReadsTheCommonItkTypes(string type, string parameters, string fixedParameters,
+        double x, double y, double z, double ex, double ey, double ez)
+    {
+        var path = Path.Combine(_dir, "t.tfm");
+        File.WriteAllText(path, $"#Insight Transform File V1.0\n#Transform 0\nTransform: {type}\nParameters: {parameters}\nFixedParameters: {fixedParameters}\n");
+        var ras = AffineFile.Read(path, out int dim);
+        Assert.Equal(3, dim);
+        // LPS (x, y, z) is RAS (-x, -y, z).
+        var (rx, ry, rz) = ras.Apply(-x, -y, z);
+        Assert.Equal(-ex, rx, 9); Assert.Equal(-ey, ry, 9); Assert.Equal(ez, rz, 9);
+    }
+
+    [Fact]
+    public void ReadsAnEuler3DTransformFromAnItkMatFile()
+    {
+        // MATLAB v4 as ITK's MatlabTransformIO writes it, built byte by byte here: a 6x1 double variable named after
+        // the type, then 'fixed' (3x1). 90 degrees about z, centre (10, 0, 0), translation (1, 2, 3): LPS (11, 0, 0) -> (11, 3, 3).
+        var p = Path.Combine(_dir, "euler.mat");
+        using (var w = new BinaryWriter(File.Create(p)))
+        {
+            void Var(string name, double[] v)
+            {
+                w.Write(0); w.Write(v.Length); w.Write(1); w.Write(0); w.Write(name.Length + 1);
+                w.Write(System.Text.Encoding.ASCII.GetBytes(name)); w.Write((byte)0);
+                foreach (var x in v) w.Write(x);
+            }
+            Var("Euler3DTransform_double_3_3", new[] { 0, 0, Math.PI / 2, 1, 2, 3 });
+            Var("fixed", new double[] { 10, 0, 0 });
+        }
+        var ras = AffineFile.Read(p, out int dim);
+        Assert.Equal(3, dim);
+        var (x, y, z) = ras.Apply(-11, 0, 0);
+        Assert.Equal(-11, x, 9); Assert.Equal(-3, y, 9); Assert.Equal(3, z, 9);
     }
 
     [Fact]
@@ -154,9 +249,9 @@ public class AffineFileTests : IDisposable
     [WorkbenchFact]
     public void WorkbenchReadsOurItkFileAsTheSameWorldMatrix()
     {
-        // wb_command knows the ITK affine class as MatrixOffsetTransformBase (same parameter layout as AffineTransform).
+        // wb_command 1.5 knows the ITK affine class only as MatrixOffsetTransformBase: the file is used exactly as written.
         var itk = Path.Combine(_dir, "ours.txt");
-        File.WriteAllText(itk, AffineFile.ToItkText(Known, 3).Replace("AffineTransform_double_3_3", "MatrixOffsetTransformBase_double_3_3"));
+        AffineFile.Write(itk, Known, 3);
         var world = Path.Combine(_dir, "world.txt");
         // ITK maps target (static) points to source (moving) points: that is wb's 'target to source' (-inverse) world matrix.
         Workbench.Run("-convert-affine", "-from-itk", itk, "-to-world", world, "-inverse");

@@ -64,8 +64,8 @@ public enum RotationCenter
 /// defaults, chosen by measurement against elastix 5 and DIPY 1.6 on real images moved by known transforms) and
 /// <see cref="AffinePreset.Dipy"/> (<see cref="Dipy"/>: DIPY 1.6's AffineRegistration as its tutorial runs it).
 /// Both run DIPY's chain (centres of mass, then translation, rigid and affine stages, each starting from the last) with
-/// Mattes mutual information on 32 bins (the Parzen joint histogram: static box kernel, moving cubic B-spline, 2 padding
-/// bins each side) over a 3-level pyramid, optimised by L-BFGS with an analytic gradient.
+/// Mattes mutual information (the Parzen joint histogram: static box kernel, moving cubic B-spline, 2 padding bins each
+/// side) over a 3-level pyramid, optimised by L-BFGS with an analytic gradient.
 /// <para><b>The default</b> differs from DIPY in how the images are sampled and how long each level runs:</para>
 /// <list type="number">
 /// <item><b>Off-grid random samples.</b> Each level takes a fixed number of points (<see cref="SampleCounts"/>: 5,000,
@@ -77,6 +77,8 @@ public enum RotationCenter
 /// <item><b>Cubic B-spline interpolation</b> of both images (<see cref="CubicInterpolation"/>): a closer model of the
 /// continuous image than trilinear, which blurs each image by an amount that depends on its voxel size and so biases
 /// scale between images of different resolution (measured: 3D error 0.067 -> 0.038 mm at 20,000 points).</item>
+/// <item><b>64 histogram bins</b> (DIPY: 32): with 150,000 points the finer histogram resolves intensities better and
+/// lowered every benchmark case's error (3D 0.017 -> 0.013 mm, 1 mm 0.008 -> 0.006 mm, two contrasts 0.061 -> 0.046 px).</item>
 /// <item><b>An edge margin.</b> Points are not drawn within <see cref="EdgeMargin"/> (2) voxels of the static image's
 /// faces, where a field of view that cuts through the head makes the two images disagree (0.038 -> 0.026 mm).</item>
 /// <item><b>A decimated pyramid.</b> Both images are smoothed (sigma 2 and 1 voxels of the finest axis at factors 4
@@ -140,8 +142,8 @@ public sealed record AffineOptions
     /// <summary>Centre of rotation (default: the static image's geometric centre).</summary>
     public RotationCenter Center { get; init; } = RotationCenter.GeometricCenter;
 
-    /// <summary>Joint-histogram bins per axis (DIPY: 32; 2 padding bins on each side).</summary>
-    public int Bins { get; init; } = 32;
+    /// <summary>Joint-histogram bins per axis (default 64; DIPY and the Dipy preset: 32; 2 padding bins on each side).</summary>
+    public int Bins { get; init; } = 64;
 
     /// <summary>Maximum function evaluations per pyramid level, coarsest first (DIPY's level_iters = scipy maxfun; the Dipy preset: 10000, 1000, 100).</summary>
     public int[] LevelIterations { get; init; } = { 1000, 500, 250 };
@@ -181,6 +183,7 @@ public sealed record AffineOptions
     public static AffineOptions Dipy => new()
     {
         Sampling = AffineSampling.Dense,
+        Bins = 32,
         LevelIterations = new[] { 10000, 1000, 100 },
         Sigmas = new double[] { 3, 1, 0 },
         ParameterTolerance = 0,

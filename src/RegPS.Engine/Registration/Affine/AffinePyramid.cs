@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using RegPS.Engine.Filters;
 using RegPS.Engine.Images;
 using RegPS.Engine.Metrics;
@@ -228,6 +229,7 @@ internal static class AffinePyramid
     /// [-0.5, 0.5)^d, kept inside the grid's [0, n-1] box. Static values by linear interpolation at the point. The
     /// points come in memory order, so the moving image is walked nearly in order too. Seeded: same points every run.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe MiStaticSamples RandomSamples(float[] level, float[]? coefficients, bool[] inMask, Grid g, double sMin, double sDelta, int bins, int count, int seed, int margin)
     {
         int dim = g.Dimension;
@@ -293,6 +295,7 @@ internal static class AffinePyramid
     }
 
     /// <summary>The mask eroded by a (2r+1)-voxel box (separable minimum; outside the grid counts as inside).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool[] Erode(bool[] mask, Grid g, int r)
     {
         var cur = (bool[])mask.Clone();
@@ -385,6 +388,7 @@ internal static class AffinePyramid
     }
 
     /// <summary>A copy rescaled to [0, 1] by its min and max (float32 storage, double arithmetic).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static float[] Normalise(float[] data, int count)
     {
         double min = double.PositiveInfinity, max = double.NegativeInfinity;

@@ -148,6 +148,7 @@ public static class AffineRegistration
     }
 
     /// <summary>Intensity-weighted mean world position (scipy.ndimage.center_of_mass on the raw values, then grid2world).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static double[] CenterOfMass(Image image)
     {
         var g = image.Grid;

@@ -132,6 +132,8 @@ public sealed class DiffeomorphicMap
         int off = vol * sg.VoxelCount;
         float[] vol0 = off == 0 && buf.Length == sg.VoxelCount ? buf : buf.AsSpan(off, sg.VoxelCount).ToArray();
         int nx = target.NX, ny = target.NY;
+        var other = interpolation is Interpolation.Linear or Interpolation.Nearest ? null
+            : new VolumeSampler(vol0, 0, sg, interpolation, SampleDomain.Itk, 0f);
         SliceIterator.For(target.Rows, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             int j = r % ny, k = r / ny;
@@ -139,7 +141,8 @@ public sealed class DiffeomorphicMap
             {
                 var (b, d) = point(i, j, k);
                 double x = b.X + d.X, y = b.Y + d.Y, z = b.Z + d.Z;
-                dst[dstOffset + r * nx + i] = interpolation == Interpolation.Linear
+                dst[dstOffset + r * nx + i] = other is not null ? other.Sample(x, y, z)
+                    : interpolation == Interpolation.Linear
                     ? VectorFields.SampleZeroPadded(vol0, sg.NX, sg.NY, sg.NZ, x, y, z)
                     : Resampler.Nearest(vol0, 0, sg.NX, sg.NY, sg.NZ, x, y, z, Boundary.ZeroPadded);
             }

@@ -46,10 +46,11 @@ public class RealImageAffineTests
     private static Image Moved(Image source, Grid onto, Matrix4 truth) => new AffineMap(truth.Inverse(), onto, source.Grid).Transform(source);
 
     /// <summary>image(T^-1 y) on the source's 2D grid by Lanczos-3 interpolation (6x6 taps, zero outside), clipped at 0.</summary>
-    private static Image MovedLanczos(Image source, Matrix4 truth)
+    private static Image MovedLanczos(Image source, Matrix4 truth, Grid? onto = null)
     {
-        var g = source.Grid;
-        var m = g.WorldToGrid * truth.Inverse() * g.GridToWorld;
+        var sg = source.Grid;
+        var g = onto ?? sg;
+        var m = sg.WorldToGrid * truth.Inverse() * g.GridToWorld;
         var outData = new float[g.VoxelCount];
         static double L(double x) => x == 0 ? 1 : Math.Abs(x) >= 3 ? 0 : 3 * Math.Sin(Math.PI * x) * Math.Sin(Math.PI * x / 3) / (Math.PI * Math.PI * x * x);
         for (int j = 0; j < g.NY; j++)
@@ -63,7 +64,7 @@ public class RealImageAffineTests
                     {
                         double w = L(x - a) * L(y - b);
                         wsum += w;
-                        if (a >= 0 && b >= 0 && a < g.NX && b < g.NY) sum += w * source[a, b];
+                        if (a >= 0 && b >= 0 && a < sg.NX && b < sg.NY) sum += w * source[a, b];
                     }
                 outData[g.Index(i, j, 0)] = (float)Math.Max(0, sum / wsum);
             }
@@ -100,35 +101,47 @@ public class RealImageAffineTests
     }
 
     [Fact]
-    public void Rigid2D_RealSlice_RotatedAndShifted_WithinAHundredthOfAPixel()
+    public void Rigid2D_RealSlice_RotatedAndShifted_ErrorBelow0_005Pixel()
     {
         var pd = Pd.Value;
         // ITK's example motion: 10 degrees about the slice centre and (13, 17) px.
         var truth = Centred(10, new[] { 1.0, 0, 0, 1 }, new[] { 13.0, 17 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(pd, truth), truth, new AffineOptions { Stages = new[] { TransformType.Translation, TransformType.Rigid } }, out var map);
-        Assert.True(err < 0.01, $"mean displacement error {err} px");
+        Assert.True(err < 0.005, $"mean displacement error {err} px"); // measured 0.0016
         Assert.Equal(1234, map.Seed);
     }
 
     [Fact]
-    public void Affine2D_RealSlice_DefaultChain_WithinAHundredthOfAPixel()
+    public void Affine2D_RealSlice_DefaultChain_ErrorBelow0_005Pixel()
     {
         var pd = Pd.Value;
         var truth = Centred(9, new[] { 1.06, 0.04, 0, 0.95 }, new[] { 7.0, -5 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(pd, truth), truth, new AffineOptions(), out var map);
-        Assert.True(err < 0.01, $"mean displacement error {err} px");
+        Assert.True(err < 0.005, $"mean displacement error {err} px"); // measured 0.0012
         Assert.Equal(new[] { "center_of_mass", "translation", "rigid", "affine" }, map.Stages);
         Assert.Equal(1 + 2 + 3, map.IterationsPerLevel.Length); // short early stages: 1, 2 and 3 levels
     }
 
     [Fact]
-    public void TwoContrasts_T1SliceOntoProtonDensitySlice_BelowElastixError()
+    public void TwoContrasts_T1SliceOntoProtonDensitySlice_ErrorBelow0_065Pixel()
     {
         // ITK's T1 and proton-density slices show the same anatomy; the T1 slice is moved and registered to the PD one.
         var pd = Pd.Value;
         var truth = Centred(10, new[] { 1.0, 0, 0, 1 }, new[] { 13.0, 17 }, Centre(pd.Grid));
         double err = Register(pd, MovedLanczos(T1Slice.Value, truth), truth, new AffineOptions(), out _);
-        Assert.True(err < 0.07, $"mean displacement error {err} px");
+        Assert.True(err < 0.065, $"mean displacement error {err} px"); // measured 0.046
+    }
+
+    [Fact]
+    public void LargeInitialOffset_30DegreesAnd50Pixels_StillRecovered()
+    {
+        // Rotated by 30 degrees and shifted by (45, -30) px onto a larger canvas with another origin, so nothing is cut:
+        // the centres of mass bring the images close and the coarse levels take the rotation.
+        var pd = Pd.Value;
+        var truth = Centred(30, new[] { 1.0, 0, 0, 1 }, new[] { 45.0, -30 }, Centre(pd.Grid));
+        var canvas = new Grid(300, 320, 1, Matrix4.Translation(-60, -90, 0), 2);
+        double err = Register(pd, MovedLanczos(pd, truth, canvas), truth, new AffineOptions(), out _);
+        Assert.True(err < 0.02, $"mean displacement error {err} px");
     }
 
     [Fact]
@@ -145,8 +158,8 @@ public class RealImageAffineTests
         var truth = Matrix4.Translation(c[0] + 6, c[1] - 5, c[2] + 6) * rz * rx * shear * Matrix4.Translation(-c[0], -c[1], -c[2]);
         var movedGrid = new Grid(60, 46, 60, Matrix4.Translation(c[0] - 29.5 * 4.5, c[1] - 22.5 * 4.5, c[2] - 29.5 * 4.5) * Matrix4.Scaling(4.5, 4.5, 4.5), 3);
         double err = Register(st, Moved(st, movedGrid, truth), truth, new AffineOptions(), out _);
-        // 0.1 voxel of the static image's 3 mm axis; the old default (dense, on the grid) was above it on this pair.
-        Assert.True(err < 0.3, $"mean displacement error {err} mm");
+        // Measured 0.16 mm (the trilinear copy at 4.5 mm loses detail); the bound is under a tenth of the 3 mm axis.
+        Assert.True(err < 0.25, $"mean displacement error {err} mm");
     }
 
     [Fact]
@@ -173,6 +186,7 @@ public class RealImageAffineTests
     {
         var o = AffineOptions.ForPreset(AffinePreset.Dipy);
         Assert.Equal(AffineSampling.Dense, o.Sampling);
+        Assert.Equal(32, o.Bins);
         Assert.Equal(new[] { 10000, 1000, 100 }, o.LevelIterations);
         Assert.Equal(new double[] { 3, 1, 0 }, o.Sigmas);
         Assert.Equal(new[] { 4, 2, 1 }, o.Factors);
@@ -199,5 +213,52 @@ public class RealImageAffineTests
                     data[(k * ny + j) * nx + i] = 0.25f * (img[2 * i, 2 * j, k] + img[2 * i + 1, 2 * j, k] + img[2 * i, 2 * j + 1, k] + img[2 * i + 1, 2 * j + 1, k]);
         var g2w = g.GridToWorld * Matrix4.Translation(0.5, 0.5, 0) * Matrix4.Scaling(2, 2, 1);
         return Image.FromVoxels(new Grid(nx, ny, nz, g2w, 3), data);
+    }
+}
+
+/// <summary>The Dipy preset against DIPY 1.6 itself on the same pair (runs where /usr/bin/python3 has DIPY; CI installs it).</summary>
+public class DipyPresetCrossCheckTests
+{
+    private readonly ITestOutputHelper _out;
+    public DipyPresetCrossCheckTests(ITestOutputHelper output) => _out = output;
+
+    [TestSupport.PythonFact("dipy")]
+    public void DipyPreset_LandsWhereDipysOwnRegistrationLands()
+    {
+        // The proton-density slice moved by 3 degrees about its centre and (4, -3) px, on the same 1 mm grid with the
+        // origin at pixel 0. Both run centre of mass -> translation -> rigid with DIPY's tutorial settings; they share the
+        // objective (RegPS's dense metric equals DIPY's to 1e-9) but not the optimiser or the centre of rotation, so the
+        // two optima agree to a few hundredths of a pixel, not to the last digit.
+        var pd = PhotoIO.Read(RealImageAffineTests.Sample("BrainProtonDensitySlice.png"));
+        var g = pd.Grid;
+        double a = 3 * Math.PI / 180, cx = (g.NX - 1) / 2.0, cy = (g.NY - 1) / 2.0;
+        var rot = new Matrix4(new[] { Math.Cos(a), -Math.Sin(a), 0, 0, Math.Sin(a), Math.Cos(a), 0, 0, 0, 0, 1, 0, 0, 0, 0, 1 });
+        var truth = Matrix4.Translation(cx + 4, cy - 3, 0) * rot * Matrix4.Translation(-cx, -cy, 0);
+        var mv = new AffineMap(truth.Inverse(), g, g).Transform(pd);
+        var map = AffineRegistration.Register(pd, mv, AffineOptions.Dipy with { Stages = new[] { TransformType.Translation, TransformType.Rigid } });
+
+        string dir = Path.Combine(Path.GetTempPath(), "regps-dipy-affine-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            void Raw(Image img, string name)
+            {
+                var bytes = new byte[g.VoxelCount * 4];
+                Buffer.BlockCopy(img.ToArray(), 0, bytes, 0, bytes.Length);
+                File.WriteAllBytes(Path.Combine(dir, name), bytes);
+            }
+            Raw(pd, "static.raw");
+            Raw(mv, "moving.raw");
+            var rows = TestSupport.Python.Run("dipy_affine.py", Path.Combine(dir, "static.raw"), Path.Combine(dir, "moving.raw"),
+                    g.NX.ToString(), g.NY.ToString(), "translation,rigid")
+                .Trim().Split('\n').Select(l => l.Trim().Split(' ').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+            var dipy = new Matrix4(new[] { rows[0][0], rows[0][1], 0, rows[0][2], rows[1][0], rows[1][1], 0, rows[1][2], 0, 0, 1, 0, 0, 0, 0, 1 });
+            double regpsError = Phantom.MeanDisplacementError(g, map.Affine, truth), dipyError = Phantom.MeanDisplacementError(g, dipy, truth);
+            double between = Phantom.MeanDisplacementError(g, map.Affine, dipy);
+            _out.WriteLine($"RegPS Dipy preset {regpsError:F4} px, DIPY {dipyError:F4} px from the truth; {between:F4} px apart");
+            Assert.True(dipyError < 0.2, $"DIPY itself is {dipyError} px from the truth");
+            Assert.True(between < 0.1, $"the Dipy preset lands {between} px from DIPY's result"); // measured 0.049
+        }
+        finally { Directory.Delete(dir, true); }
     }
 }
