@@ -24,6 +24,18 @@ public abstract class RegistrationCmdlet : RegCmdlet
     /// <summary>Runs <paramref name="register"/> on a worker with progress, writes its result, or reports <paramref name="errorId"/>.</summary>
     protected void Register<T>(string errorId, Func<IProgress<RegistrationProgress>, CancellationToken, T> register)
     {
+        // The engine would silently use the first volume of a 4D image; say so instead and point to the right tools.
+        foreach (var (image, role) in new[] { (Moving, "moving"), (Static, "static") })
+        {
+            if (image.Volumes <= 1) continue;
+            string name = Engine.Registration.InputChecks.Describe(image, role);
+            string pick = image.SourcePath is { } p ? $"Get-NiftiImage -LiteralPath '{p}' -Volume 0" : "Get-NiftiImage -Volume <index>";
+            WriteError(new ErrorRecord(new ArgumentException(
+                    $"{char.ToUpperInvariant(name[0])}{name[1..]} is a 4D series of {image.Volumes} volumes; {MyInvocation.MyCommand.Name} registers one 3D volume. "
+                    + $"Pick a volume ({pick}), or correct motion across the series with Register-ImageSeries."),
+                role == "moving" ? "MovingImageIs4D" : "StaticImageIs4D", ErrorCategory.InvalidArgument, image));
+            return;
+        }
         try
         {
             WriteObject(RunEngine($"{MyInvocation.MyCommand.Name} {Moving.FileName}".Trim(), register));
