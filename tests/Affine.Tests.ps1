@@ -44,13 +44,13 @@ Describe 'Register-AffineImage' {
         $dipy.IterationsPerLevel.Count | Should -Be 6          # every stage at every level, as DIPY
         $dipy.Seed | Should -BeNullOrEmpty                    # dense sampling draws nothing
         Get-MeanDisplacement $dipy.Affine $a.Inverse() $g | Should -BeLessThan 0.1
-        $default = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 4000, 20000 -Seed 7
+        $default = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 2000, 4000, 20000 -Seed 7
         $default.Options.Sampling | Should -Be 'Random'
-        $default.Options.SampleCounts | Should -Be @(2000, 4000, 20000)
+        $default.Options.SampleCounts | Should -Be @(2000, 2000, 4000, 20000)
         $default.Seed | Should -Be 7
-        $default.IterationsPerLevel.Count | Should -Be 5       # translation on the two coarser levels, rigid on all three
+        $default.IterationsPerLevel.Count | Should -Be 7       # translation on the three coarser levels, rigid on all four
         Get-MeanDisplacement $default.Affine $a.Inverse() $g | Should -BeLessThan 0.05
-        $again = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 4000, 20000 -Seed 7 -MaxDegreeOfParallelism 1
+        $again = Register-AffineImage -Static $Static -Moving $moving -Transform Translation, Rigid -SampleCount 2000, 2000, 4000, 20000 -Seed 7 -MaxDegreeOfParallelism 1
         $again.Affine.ToArray() | Should -Be $default.Affine.ToArray()
     }
 

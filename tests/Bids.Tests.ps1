@@ -109,9 +109,9 @@ Describe 'Invoke-BidsRegistration' {
         $json.ParameterString | Should -Match 'syn.levelIterations=10,5;'
         $json.Parameters.Mode | Should -Be 'Syn'
         $json.Parameters.LevelIterations | Should -Be 10, 5
-        $json.Parameters.AffineLevelIterations | Should -Be 1000, 500, 250     # the Default preset's
+        $json.Parameters.AffineLevelIterations | Should -Be 1000, 1000, 500, 250     # the Default preset's
         $json.Parameters.AffineSampling | Should -Be 'Random'
-        $json.Parameters.AffineSampleCounts | Should -Be 5000, 10000, 150000
+        $json.Parameters.AffineSampleCounts | Should -Be 20000, 20000, 20000, 150000
         $json.Parameters.AffineInterpolation | Should -Be 'CubicBSpline'
         $json.ParameterString | Should -Match 'affine.sampling=Random;'
         $json.Parameters.MaxDegreeOfParallelism | Should -Be ([math]::Max(1, [Environment]::ProcessorCount))
@@ -120,7 +120,7 @@ Describe 'Invoke-BidsRegistration' {
         $json.SynFinalCorrelation | Should -BeGreaterThan 0.9
         $json.FoldedVoxels | Should -Be 0
         $json.SynIterationsPerLevel | Should -Be 10, 5
-        @($json.AffineIterationsPerLevel).Count | Should -Be 6     # translation 1 level, rigid 2, affine 3
+        @($json.AffineIterationsPerLevel).Count | Should -Be 9     # translation 2 levels, rigid 3, affine 4
         $json.ElapsedSeconds | Should -BeGreaterThan 0
         $json.StartTimeUtc | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$'
         $json.Outputs | Should -Contain 'sub-02/ses-1/anat/sub-02_ses-1_space-Tiny_desc-preproc_T1w.nii.gz'

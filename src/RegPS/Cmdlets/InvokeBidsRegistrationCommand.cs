@@ -44,10 +44,10 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     [ValidateNotNullOrEmpty]
     public int[]? LevelIterations { get; set; }
 
-    /// <summary>Affine function evaluations per level, coarsest first (1 to 3 levels of the 4, 2, 1 pyramid).</summary>
+    /// <summary>Affine function evaluations per level, coarsest first (1 to 4 levels of the 8, 4, 2, 1 pyramid).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
-    [ValidateCount(1, 3)]
+    [ValidateCount(1, 4)]
     public int[]? AffineLevelIterations { get; set; }
 
     [Parameter]
@@ -111,12 +111,13 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
         var affine = new AffineOptions();
         if (AffineLevelIterations is { } levels)
         {
-            // The finest levels of the default pyramid: one value = factor 1 only, two = factors 2 and 1.
+            // The finest levels of the default pyramid: one value = factor 1 only, two = factors 2 and 1, and so on.
             affine = affine with
             {
                 LevelIterations = levels,
                 Sigmas = affine.Sigmas[^levels.Length..],
                 Factors = affine.Factors[^levels.Length..],
+                SampleCounts = affine.SampleCounts[^levels.Length..],
             };
         }
         var syn = new SynOptions();

@@ -48,7 +48,7 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
     [ValidateRange(0.0001, 1.0)]
     public double SamplingProportion { get; set; }
 
-    /// <summary>Random off-grid points per level, coarsest first (Default preset: 5000, 10000, 150000).</summary>
+    /// <summary>Random off-grid points per level, coarsest first (Default preset: 20000, 20000, 20000, 150000).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     [ValidateRange(1, int.MaxValue)]

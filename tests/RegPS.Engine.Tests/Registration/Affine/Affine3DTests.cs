@@ -68,12 +68,12 @@ public class Affine3DTests
         var ph = Phantom3();
         var st = ph.Sample(StaticGrid, Matrix4.Identity);
         var mv = ph.Sample(MovingGrid, Truth());
-        var o = new AffineOptions { LevelIterations = new[] { 30, 20, 10 } };
+        var o = new AffineOptions { LevelIterations = new[] { 30, 30, 20, 10 } };
         var one = AffineRegistration.Register(st, mv, o with { MaxDegreeOfParallelism = 1 });
         var two = AffineRegistration.Register(st, mv, o with { MaxDegreeOfParallelism = 2 });
         Assert.Equal(one.Affine.ToArray(), two.Affine.ToArray());
         Assert.Equal(one.MetricTrace, two.MetricTrace);
-        var sparse = o with { SamplingProportion = 0.5, Stages = new[] { TransformType.Affine } };
+        var sparse = AffineOptions.Dipy with { LevelIterations = new[] { 30, 20, 10 }, SamplingProportion = 0.5, Stages = new[] { TransformType.Affine } };
         var s1 = AffineRegistration.Register(st, mv, sparse with { MaxDegreeOfParallelism = 1 });
         var s2 = AffineRegistration.Register(st, mv, sparse with { MaxDegreeOfParallelism = 2 });
         Assert.Equal(s1.Affine.ToArray(), s2.Affine.ToArray());
@@ -103,7 +103,7 @@ public class Affine3DTests
         var mv = ph.Sample(MovingGrid, Truth());
         var messages = new List<string>();
         var progress = new SyncProgress(p => { if (p.Message is { } m) messages.Add(m); });
-        AffineRegistration.Register(st, mv, new AffineOptions { Stages = new[] { TransformType.Translation }, LevelIterations = new[] { 5, 5, 5 } }, progress);
+        AffineRegistration.Register(st, mv, AffineOptions.Dipy with { Stages = new[] { TransformType.Translation }, LevelIterations = new[] { 5, 5, 5 } }, progress);
         Assert.Equal(new[] { "translation: Optimizing level 2 [max iter: 5]", "translation: Optimizing level 1 [max iter: 5]", "translation: Optimizing level 0 [max iter: 5]" }, messages);
     }
 
