@@ -10,7 +10,8 @@
 Every case is a real image moved by a known transform T (static world -> moving world, RAS mm):
 moving(y) = static(T^-1 y), cubic spline (scipy map_coordinates order 3), zero outside, written on the moving grid.
 The error of a result A is the mean over the mask's voxels x of |A x - T x| (mm); the mask is the brain (3D: the
-skull-stripped copy shipped next to the T1) or the head (2D: the slice's pixels above 20 of 255).
+skull-stripped copy shipped next to the T1) or the head (2D: the slice's pixels above 20 of 255). The two-subject case
+has no known transform ("affine": null); there the tools' results are compared with elastix's.
 """
 import json
 import os
@@ -119,6 +120,9 @@ def prepare(outdir):
         c1 = centre_of(big, a1)
         truth1 = centred(lin3, [6.0, -5.0, 6.0], c1)
         cases["3d_1mm"] = (s1, a1, s1, big, a1, truth1, b1)
+        # Two subjects: ITK's T1 (as stored, 2x2x3 mm LSA, about 22 degrees of pitch away) onto the Colin27 T1 at 1 mm.
+        # No known transform: the tools are compared with each other (elastix's result is the reference).
+        cases["3d_two_subjects"] = (s1, a1, (s3, a3), None, None, None, b1)
 
     # Each case: static image and grid, the image that is moved (the static one, or another contrast on the static
     # grid), the moving grid (shape, grid-to-world), the known transform, and the static mask the error is taken over.
@@ -126,10 +130,13 @@ def prepare(outdir):
         d = os.path.join(outdir, name)
         os.makedirs(d, exist_ok=True)
         save(os.path.join(d, "static.nii"), s, sa)
-        save(os.path.join(d, "moving.nii"), move(src, sa, mshape, ma, truth), ma)
+        if truth is None:
+            save(os.path.join(d, "moving.nii"), src[0], src[1])  # another subject, as stored
+        else:
+            save(os.path.join(d, "moving.nii"), move(src, sa, mshape, ma, truth), ma)
         save(os.path.join(d, "mask.nii"), mask, sa)
         with open(os.path.join(d, "truth.json"), "w") as f:
-            json.dump({"affine": truth.tolist()}, f)
+            json.dump({"affine": None if truth is None else truth.tolist()}, f)
         print("prepared", name, s.shape, "->", mshape)
 
 
