@@ -46,6 +46,24 @@ public sealed class Image
     public bool IsColour => _colour is not null;
     public string FileName => SourcePath is null ? "" : Path.GetFileName(SourcePath);
 
+    /// <summary>The file name the image was read from (e.g. sub-01_T1w.nii.gz); empty for a computed image.</summary>
+    public string Name => FileName;
+
+    /// <summary>Voxels along x, y (and z for 3D), then the number of volumes when there are several.</summary>
+    public int[] Shape => Volumes > 1 ? [.. Grid.Shape, Volumes] : Grid.Shape;
+
+    /// <summary>Voxel size in mm along each spatial axis (the grid's spacing).</summary>
+    public double[] VoxelSize => Grid.Spacing;
+
+    /// <summary>Which world direction each voxel axis increases towards, e.g. RAS or LPS.</summary>
+    public string Orientation => Grid.Orientation;
+
+    /// <summary>Number of values over all volumes (the length of <see cref="Voxels"/>).</summary>
+    public long VoxelCount => _voxels.LongLength;
+
+    /// <summary>A read-only list over all voxels that shares this image's buffer (no copy); PowerShell sees it as Voxels.</summary>
+    public VoxelList AsVoxelList() => new(_voxels);
+
     /// <summary>Read-only view of all voxels of all volumes.</summary>
     public ReadOnlySpan<float> Voxels => _voxels;
 
