@@ -6,7 +6,7 @@ namespace RegPS.Engine.Images;
 /// An immutable 4x4 double matrix, row-major, acting on column vectors (x, y, z, 1).
 /// Used for grid-to-world matrices (RAS mm, NIfTI's convention) and world-to-world affine maps.
 /// </summary>
-public readonly struct Matrix4 : IEquatable<Matrix4>, IEnumerable<double[]>
+public readonly struct Matrix4 : IEquatable<Matrix4>
 {
     private readonly double[]? _m;
 
@@ -131,14 +131,6 @@ public readonly struct Matrix4 : IEquatable<Matrix4>, IEnumerable<double[]>
         for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) d = Math.Max(d, Math.Abs(this[i, j] - other[i, j]));
         return d;
     }
-
-    /// <summary>
-    /// The four rows, top to bottom, so that PowerShell shows and serialises the matrix as nested arrays
-    /// (ConvertTo-Json gives [[r0],[r1],[r2],[r3]], which -Initial and -Prealign take back).
-    /// </summary>
-    public IEnumerator<double[]> GetEnumerator() => ((IEnumerable<double[]>)ToRows()).GetEnumerator();
-
-    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 
     public bool Equals(Matrix4 other) => MaxAbsDifference(other) == 0;
     public override bool Equals(object? obj) => obj is Matrix4 m && Equals(m);

@@ -130,8 +130,10 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
                 var flat = new double[16];
                 for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) flat[i * 4 + j] = d[i, j];
                 return (AffineInitialization.Matrix, new Matrix4(flat));
-            case PSCustomObject when initial is PSObject saved && (saved.Properties["Affine"] ?? saved.Properties["Prealign"]) is { } matrix:
-                // A map saved with ConvertTo-Json and read back with ConvertFrom-Json: its matrix is a 4x4 array.
+            case PSCustomObject when initial is PSObject saved
+                && (saved.Properties["Matrix"] ?? saved.Properties["PrealignMatrix"]) is { Value: not null } matrix:
+                // A map written by ConvertTo-Json and read back by ConvertFrom-Json: an AffineMap's Matrix or a
+                // DiffeomorphicMap's PrealignMatrix, a 4x4 array (see RegPS.Types.ps1xml).
                 var (_, parsed) = ParseInitial(matrix.Value);
                 if (parsed is not null) return (AffineInitialization.Matrix, parsed);
                 break;
