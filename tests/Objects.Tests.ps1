@@ -239,3 +239,74 @@ Describe 'Writers take their output path from each input (delay-bind script bloc
         Test-Path -LiteralPath (Join-Path $out 'x_sub-01_T1w.nii.gz') | Should -BeTrue
     }
 }
+
+Describe 'Export-NiftiImage keeps the type it read unless the voxels were computed' {
+    BeforeAll {
+        $script:T1 = Join-Path $Samples 'KmeansTest_T1UCharRaw.nii.gz'   # int16 on disk
+        $script:Out = Join-Path $TestDrive 'types'
+        $null = New-Item -ItemType Directory $Out
+        function Get-NiftiTypeCode([string] $Path) {
+            # datatype (header bytes 70-71) of a .nii.gz, read directly: 4 = int16, 16 = float32.
+            $fs = [IO.File]::OpenRead($Path)
+            try {
+                $gz = [IO.Compression.GZipStream]::new($fs, [IO.Compression.CompressionMode]::Decompress)
+                $h = [byte[]]::new(348); $n = 0
+                while ($n -lt 348) { $r = $gz.Read($h, $n, 348 - $n); if ($r -le 0) { break }; $n += $r }
+                [BitConverter]::ToInt16($h, 70)
+            }
+            finally { $fs.Dispose() }
+        }
+    }
+
+    It 're-saves an int16 file as int16 with the same values, and says so in -Verbose' {
+        $img = Get-NiftiImage $T1
+        $file = $img | Export-NiftiImage -Path (Join-Path $Out 'resaved.nii.gz') -Verbose 4>&1 |
+            Tee-Object -Variable all | Where-Object { $_ -is [IO.FileInfo] }
+        $verbose = $all | Where-Object { $_ -is [Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'int16 \(the source''s type\)'
+        Get-NiftiTypeCode $file.FullName | Should -Be 4
+        $back = Get-NiftiImage $file.FullName
+        $back.DataType | Should -Be 'int16'
+        [Linq.Enumerable]::SequenceEqual($back.ToArray(), $img.ToArray()) | Should -BeTrue
+    }
+
+    It 'keeps the source''s scaling (scl_slope) when the values are the ones it read' {
+        # A computed image with fractional values written as int16 gets a scl_slope; reading and re-saving keeps both.
+        $g = [RegPS.Engine.Images.Grid]::Create3D(6, 5, 4)
+        $values = [float[]] (0..119 | ForEach-Object { $_ * 0.25 - 7.5 })
+        $scaled = Join-Path $Out 'scaled.nii.gz'
+        $null = [RegPS.Engine.Images.Image]::FromVoxels($g, $values) | Export-NiftiImage -Path $scaled -DataType Int16
+        $read = Get-NiftiImage $scaled
+        $read.SourceHeader.SclSlope | Should -Not -Be 1
+        $file = $read | Export-NiftiImage -Path (Join-Path $Out 'scaled-again.nii.gz')
+        Get-NiftiTypeCode $file.FullName | Should -Be 4
+        $again = Get-NiftiImage $file.FullName
+        $again.SourceHeader.SclSlope | Should -Be $read.SourceHeader.SclSlope
+        $again.SourceHeader.SclInter | Should -Be $read.SourceHeader.SclInter
+        foreach ($i in 0, 37, 119) { $again.Voxels[$i] | Should -Be $read.Voxels[$i] }
+    }
+
+    It 'writes float32 for a warped or computed image, and what -DataType asks for' {
+        $img = Get-NiftiImage $T1
+        $g = $img.Grid
+        $moved = [RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Translation(0.5, 0, 0), $g, $g).Transform($img)
+        $file = $moved | Export-NiftiImage -Path (Join-Path $Out 'moved.nii.gz') -Verbose 4>&1 |
+            Tee-Object -Variable all | Where-Object { $_ -is [IO.FileInfo] }
+        (($all | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message -join "`n") | Should -Match 'float32 \(the voxels were computed'
+        Get-NiftiTypeCode $file.FullName | Should -Be 16
+        $forced = $img | Export-NiftiImage -Path (Join-Path $Out 'forced.nii.gz') -DataType Float32
+        Get-NiftiTypeCode $forced.FullName | Should -Be 16
+    }
+
+    It 'writes an int16 file that nibabel reads as int16 with the same values' {
+        $python = '/usr/bin/python3'
+        if (-not (Test-Path $python)) { Set-ItResult -Skipped -Because "$python is not installed"; return }
+        & $python -c 'import nibabel, numpy' 2>$null
+        if ($LASTEXITCODE -ne 0) { Set-ItResult -Skipped -Because 'nibabel (python3-nibabel) is not installed'; return }
+        $file = Get-NiftiImage $T1 | Export-NiftiImage -Path (Join-Path $Out 'for-nibabel.nii.gz')
+        $script = "import nibabel as nib, numpy as np, sys`na = nib.load(sys.argv[1]); b = nib.load(sys.argv[2])`nprint(b.get_data_dtype(), bool(np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))))"
+        $result = & $python -c $script $T1 $file.FullName
+        $LASTEXITCODE | Should -Be 0
+        $result | Should -Be 'int16 True'
+    }
+}

@@ -17,7 +17,7 @@ public sealed class Image
     /// <param name="volumes">Number of volumes along the 4th dimension.</param>
     /// <param name="colour">Optional planar RGB (R plane, G plane, B plane; 0..255) of one volume, for display.</param>
     public Image(Grid grid, float[] voxels, int volumes = 1, float[]? colour = null,
-        string? sourcePath = null, string dataType = "float32", NiftiHeader? sourceHeader = null)
+        string? sourcePath = null, string dataType = "float32", NiftiHeader? sourceHeader = null, bool voxelsAreSource = false)
     {
         ArgumentNullException.ThrowIfNull(grid);
         ArgumentNullException.ThrowIfNull(voxels);
@@ -33,6 +33,7 @@ public sealed class Image
         SourcePath = sourcePath;
         DataType = dataType;
         SourceHeader = sourceHeader;
+        VoxelsAreSource = voxelsAreSource && sourceHeader is not null;
     }
 
     public Grid Grid { get; }
@@ -41,6 +42,13 @@ public sealed class Image
     /// <summary>The data type on disk (e.g. int16, float32, uint8, rgb24), or float32 for computed images.</summary>
     public string DataType { get; }
     public NiftiHeader? SourceHeader { get; }
+
+    /// <summary>
+    /// True when the voxels are exactly the values decoded from the NIfTI file <see cref="SourcePath"/> (as read, one
+    /// volume of it, or reoriented), so writing them back in <see cref="DataType"/> loses nothing; false for anything
+    /// computed (resampled, warped, built in memory), even when it keeps the source's metadata.
+    /// </summary>
+    public bool VoxelsAreSource { get; }
 
     public int Dimension => Grid.Dimension;
     public bool IsColour => _colour is not null;
@@ -88,7 +96,7 @@ public sealed class Image
         if (Volumes == 1) return this;
         var data = new float[Grid.VoxelCount];
         Array.Copy(_voxels, (long)index * Grid.VoxelCount, data, 0, Grid.VoxelCount);
-        return new Image(Grid, data, 1, null, SourcePath, DataType, SourceHeader);
+        return new Image(Grid, data, 1, null, SourcePath, DataType, SourceHeader, VoxelsAreSource);
     }
 
     /// <summary>A new image on the same grid with other voxels, keeping the source metadata.</summary>
