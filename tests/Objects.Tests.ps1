@@ -310,3 +310,62 @@ Describe 'Export-NiftiImage keeps the type it read unless the voxels were comput
         $result | Should -Be 'int16 True'
     }
 }
+
+Describe 'Help says the defaults, explains every example and has an about topic' {
+    BeforeAll {
+        $script:Commands = Get-Command -Module RegPS -CommandType Cmdlet
+    }
+
+    It 'does not say "Default value: None" for a parameter the cmdlet gives a value' {
+        $wrong = foreach ($c in $Commands) {
+            $instance = [Activator]::CreateInstance($c.ImplementingType)
+            $help = Get-Help $c.Name -Full
+            foreach ($p in $help.parameters.parameter) {
+                $prop = $c.ImplementingType.GetProperty($p.name)
+                $v = $prop.GetValue($instance)
+                $hasValue = $null -ne $v -and -not ($v -is [string] -and $v -eq '') -and
+                    -not ($v -is [Array] -and $v.Length -eq 0) -and -not ($v -is [System.Management.Automation.SwitchParameter])
+                if ($hasValue -and $p.defaultValue -eq 'None') { "$($c.Name) -$($p.name) (is $v)" }
+            }
+        }
+        $wrong | Should -BeNullOrEmpty
+    }
+
+    It 'shows the defaults a user would look for' -ForEach @(
+        @{ Cmd = 'Register-AffineImage'; Param = 'Bins'; Expected = '64' }
+        @{ Cmd = 'Register-AffineImage'; Param = 'Seed'; Expected = '1234' }
+        @{ Cmd = 'Register-AffineImage'; Param = 'Preset'; Expected = 'Default' }
+        @{ Cmd = 'Register-AffineImage'; Param = 'Center'; Expected = 'GeometricCenter' }
+        @{ Cmd = 'Register-AffineImage'; Param = 'Transform'; Expected = 'Translation, Rigid, Affine' }
+        @{ Cmd = 'Register-AffineImage'; Param = 'Initial'; Expected = 'CentersOfMass' }
+        @{ Cmd = 'Register-SynImage'; Param = 'Radius'; Expected = '4' }
+        @{ Cmd = 'Register-SynImage'; Param = 'StepLength'; Expected = '0.25' }
+        @{ Cmd = 'Register-SynImage'; Param = 'LevelIterations'; Expected = '100, 100, 25' }
+        @{ Cmd = 'Export-NiftiImage'; Param = 'Force'; Expected = 'False' }
+    ) {
+        (Get-Help $Cmd -Parameter $Param).defaultValue | Should -Be $Expected
+    }
+
+    It 'tells Export-NiftiImage users that the source type is kept' {
+        (Get-Help Export-NiftiImage -Parameter DataType).defaultValue | Should -Match '^Source for voxels as read from a NIfTI file'
+    }
+
+    It 'has remarks under every example of every cmdlet' {
+        $bare = foreach ($c in $Commands) {
+            foreach ($ex in (Get-Help $c.Name -Full).examples.example) {
+                if (-not (($ex.remarks | Out-String).Trim())) { "$($c.Name): $($ex.title)" }
+            }
+        }
+        $bare | Should -BeNullOrEmpty
+    }
+
+    It 'ships about_RegPS, found by Get-Help, with the concepts a user needs' {
+        $about = Get-Help about_RegPS | Out-String
+        $about | Should -Match 'GRIDS AND WORLD COORDINATES'
+        $about | Should -Match 'WHICH WAY A MAP POINTS: STATIC TO MOVING'
+        $about | Should -Match 'PRESETS'
+        $about | Should -Match 'CHAINING TRANSFORMS'
+        $about | Should -Match 'WORKING WITH RESULTS IN POWERSHELL'
+        Test-Path (Join-Path $ModuleDir 'en-US/about_RegPS.help.txt') | Should -BeTrue
+    }
+}
