@@ -369,3 +369,16 @@ Describe 'Help says the defaults, explains every example and has an about topic'
         Test-Path (Join-Path $ModuleDir 'en-US/about_RegPS.help.txt') | Should -BeTrue
     }
 }
+
+Describe 'The default views name the input' {
+    It 'shows the moving file, subject and session of a result, and leaves them out when there are none' {
+        $text = $Maps | Where-Object Subject -EQ '02' | Out-String
+        $text | Should -Match 'MovingFile\s*:\s*sub-02_ses-1_T1w\.nii\.gz'
+        $text | Should -Match 'Subject\s*:\s*02'
+        $text | Should -Match 'Session\s*:\s*1'
+        $g = [RegPS.Engine.Images.Grid]::Create3D(8, 8, 8)
+        $plain = [RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Identity, $g, $g) | Out-String
+        $plain | Should -Not -Match 'Subject'
+        $plain | Should -Match 'Translation'
+    }
+}
