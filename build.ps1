@@ -101,6 +101,8 @@ function Build-Module {
     $moduleSrc = Join-Path $root 'module'
     Copy-Item (Join-Path $moduleSrc 'RegPS.psd1') -Destination $moduleDir
     Copy-Item (Join-Path $moduleSrc 'RegPS.Format.ps1xml') -Destination $moduleDir
+    Copy-Item (Join-Path $moduleSrc 'RegPS.Types.ps1xml') -Destination $moduleDir
+    Copy-Item (Join-Path $moduleSrc 'en-US') -Destination $moduleDir -Recurse   # about_RegPS; Build-Help adds the cmdlets' MAML
     foreach ($folder in 'samples', 'examples') {
         $p = Join-Path $moduleSrc $folder
         if (Test-Path $p) { Copy-Item $p -Destination $moduleDir -Recurse }

@@ -8,6 +8,7 @@
     Description          = 'Image registration for PowerShell: NIfTI and photo I/O, affine (mutual information) and diffeomorphic (SyN, local cross-correlation) registration, stereo overlays and deformation grids, on a parallel C# engine.'
     PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
+    TypesToProcess       = @('RegPS.Types.ps1xml')
     FormatsToProcess     = @('RegPS.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-NiftiImage', 'Export-NiftiImage', 'Get-PhotoImage', 'Export-PhotoImage', 'Convert-RegImage',

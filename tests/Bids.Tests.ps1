@@ -120,7 +120,8 @@ Describe 'Invoke-BidsRegistration' {
         $json.SynFinalCorrelation | Should -BeGreaterThan 0.9
         $json.FoldedVoxels | Should -Be 0
         $json.SynIterationsPerLevel | Should -Be 10, 5
-        @($json.AffineIterationsPerLevel).Count | Should -Be 9     # translation 2 levels, rigid 3, affine 4
+        # ShortEarlyStages (the Default preset, 4 levels): translation runs 2 levels, rigid 3, affine 4 = 9 entries
+        @($json.AffineIterationsPerLevel).Count | Should -Be 9
         $json.ElapsedSeconds | Should -BeGreaterThan 0
         $json.StartTimeUtc | Should -Match '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$'
         $json.Outputs | Should -Contain 'sub-02/ses-1/anat/sub-02_ses-1_space-Tiny_desc-preproc_T1w.nii.gz'

@@ -64,7 +64,7 @@ Describe 'Export-NiftiImage' {
         $back = Get-NiftiImage $file.FullName
         $back.Grid.GridToWorld.MaxAbsDifference($img.Grid.GridToWorld) | Should -BeLessThan 1e-5
         [Linq.Enumerable]::SequenceEqual($back.ToArray(), $img.ToArray()) | Should -BeTrue
-        $back.DataType | Should -Be 'float32'
+        $back.DataType | Should -Be 'int16'   # the voxels are as read, so the file keeps its type (issue 13)
     }
 
     It 'keeps the source data type with -DataType Source' {

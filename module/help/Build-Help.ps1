@@ -13,7 +13,10 @@
         ## PARAMETERS        then one "### -Name" section per parameter
         ## EXAMPLES          then "### Example N: title", a ```powershell block, and remarks
         ## NOTES             (optional)
-    It fails when a cmdlet has no help file, or a parameter has no description, so help can never silently go missing.
+    A parameter's "Default value" is read from a new instance of the cmdlet (the property's initial value), or from a
+    line "Default value: ..." in its section when the real default needs words (e.g. "the preset's"), which wins.
+    It fails when a cmdlet has no help file, a parameter has no description, an example has no remarks, or the help
+    says a parameter has no default when the cmdlet gives it one, so help can never silently go missing or be wrong.
 #>
 param(
     [Parameter(Mandatory)] [string] $ModuleDir,
@@ -30,7 +33,7 @@ $NS = @{
 $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
 
 function Read-HelpMarkdown([string] $file) {
-    $doc = [ordered]@{ Synopsis = ''; Description = ''; Parameters = @{}; Examples = [System.Collections.Generic.List[object]]::new(); Notes = '' }
+    $doc = [ordered]@{ Synopsis = ''; Description = ''; Parameters = @{}; Defaults = @{}; Examples = [System.Collections.Generic.List[object]]::new(); Notes = '' }
     $section = ''; $sub = ''; $buf = [System.Text.StringBuilder]::new()
     $inCode = $false
     $flush = {
@@ -39,7 +42,17 @@ function Read-HelpMarkdown([string] $file) {
             'SYNOPSIS' { $doc.Synopsis = $text }
             'DESCRIPTION' { $doc.Description = $text }
             'NOTES' { $doc.Notes = $text }
-            'PARAMETERS' { if ($sub) { $doc.Parameters[$sub.TrimStart('-')] = $text } }
+            'PARAMETERS' {
+                if ($sub) {
+                    $name = $sub.TrimStart('-')
+                    $d = [regex]::Match($text, '(?m)^Default value:\s*(.+?)\s*$')
+                    if ($d.Success) {
+                        $doc.Defaults[$name] = $d.Groups[1].Value
+                        $text = $text.Remove($d.Index, $d.Length).Trim()
+                    }
+                    $doc.Parameters[$name] = $text
+                }
+            }
             'EXAMPLES' {
                 if ($sub) {
                     $m = [regex]::Match($text, '(?s)```powershell\s*\n(.*?)\n```\s*(.*)')
@@ -81,7 +94,24 @@ function Get-PipelineText($attr) {
     if ($kinds) { return "True ($($kinds -join ', '))" } else { return 'False' }
 }
 
-function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyntax) {
+function Get-DefaultText($instance, [string] $name) {
+    # The parameter property's value on a new cmdlet object: what the cmdlet uses when the parameter is not given.
+    # Null, empty strings and empty arrays mean there is none.
+    $prop = $instance.GetType().GetProperty($name)
+    if ($null -eq $prop) { return $null }
+    $v = $prop.GetValue($instance)
+    if ($null -eq $v) { return $null }
+    if ($v -is [System.Management.Automation.SwitchParameter]) { return [string] $v.IsPresent }
+    if ($v -is [string]) { if ($v) { return $v } else { return $null } }
+    if ($v -is [System.Collections.IEnumerable]) {
+        $items = @($v)
+        if ($items.Count -eq 0) { return $null }
+        return ($items | ForEach-Object { [System.Convert]::ToString($_, [cultureinfo]::InvariantCulture) }) -join ', '
+    }
+    return [System.Convert]::ToString($v, [cultureinfo]::InvariantCulture)
+}
+
+function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyntax, [string] $default = 'None') {
     $w.WriteStartElement('command', 'parameter', $NS.command)
     $w.WriteAttributeString('required', $attr.Mandatory.ToString().ToLowerInvariant())
     $w.WriteAttributeString('variableLength', ($param.ParameterType.IsArray).ToString().ToLowerInvariant())
@@ -104,7 +134,7 @@ function Write-Parameter($w, $param, $attr, [string] $description, [bool] $inSyn
     }
     if (-not $inSyntax) {
         $w.WriteStartElement('dev', 'type', $NS.dev); $w.WriteElementString('maml', 'name', $NS.maml, $param.ParameterType.FullName); $w.WriteEndElement()
-        $w.WriteElementString('dev', 'defaultValue', $NS.dev, 'None')
+        $w.WriteElementString('dev', 'defaultValue', $NS.dev, $default)
     }
     $w.WriteEndElement()
 }
@@ -134,6 +164,15 @@ foreach ($cmd in $commands) {
     $params = $cmd.Parameters.Values | Where-Object { $_.Name -notin $common } | Sort-Object Name
     foreach ($p in $params) { if (-not $doc.Parameters[$p.Name]) { $problems += "$($cmd.Name): parameter -$($p.Name) has no description" } }
     foreach ($k in $doc.Parameters.Keys) { if ($k -notin $params.Name) { $problems += "$($cmd.Name): help describes -$k, which the cmdlet does not have" } }
+    foreach ($ex in $doc.Examples) { if (-not $ex.Remarks) { $problems += "$($cmd.Name): '$($ex.Title)' has no remarks (say what it does and what it returns)" } }
+    $instance = [System.Activator]::CreateInstance($cmd.ImplementingType)
+    $defaults = @{}
+    foreach ($p in $params) {
+        $fromCode = Get-DefaultText $instance $p.Name
+        $fromDoc = $doc.Defaults[$p.Name]
+        if ($fromDoc -eq 'None' -and $null -ne $fromCode) { $problems += "$($cmd.Name): -$($p.Name) says 'Default value: None' but defaults to $fromCode" }
+        $defaults[$p.Name] = if ($fromDoc) { $fromDoc } elseif ($null -ne $fromCode) { $fromCode } else { 'None' }
+    }
 
     $w.WriteStartElement('command', 'command', $NS.command)
     $w.WriteStartElement('command', 'details', $NS.command)
@@ -161,7 +200,7 @@ foreach ($cmd in $commands) {
     foreach ($p in $params) {
         $a = $p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] } | Select-Object -First 1
         $attr = [pscustomobject]@{ Mandatory = [bool] ($p.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.Mandatory }); Position = $a.Position; ValueFromPipeline = $a.ValueFromPipeline; ValueFromPipelineByPropertyName = $a.ValueFromPipelineByPropertyName }
-        Write-Parameter $w $p $attr ([string] $doc.Parameters[$p.Name]) $false
+        Write-Parameter $w $p $attr ([string] $doc.Parameters[$p.Name]) $false $defaults[$p.Name]
     }
     $w.WriteEndElement()
 

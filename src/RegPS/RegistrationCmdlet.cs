@@ -14,7 +14,8 @@ public abstract class RegistrationCmdlet : RegCmdlet
     [Alias("Fixed", "Reference")]
     public Image Static { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true)]
+    /// <summary>From the pipeline: an image, or a result that carries its moving image (a map's Moving property).</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     public Image Moving { get; set; } = null!;
 
     [Parameter]
@@ -38,7 +39,8 @@ public abstract class RegistrationCmdlet : RegCmdlet
         }
         try
         {
-            WriteObject(RunEngine($"{MyInvocation.MyCommand.Name} {Moving.FileName}".Trim(), register));
+            var result = RunEngine($"{MyInvocation.MyCommand.Name} {Moving.FileName}".Trim(), register);
+            WriteObject(result is null ? null : ResultSources.Attach(result, Static, Moving));
         }
         catch (Exception e) when (e is not PipelineStoppedException)
         {

@@ -9,11 +9,13 @@ namespace RegPS;
 public abstract class WriterCmdlet : RegCmdlet
 {
     /// <summary>The file to write, resolved against the current PowerShell location.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path")]
+    /// <remarks>Binds from the pipeline by property name so a delay-bind script block (-Path { ... $_.Name ... }) is
+    /// evaluated for each input.</remarks>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipelineByPropertyName = true)]
     public string Path { get; set; } = "";
 
     /// <summary>The file to write, used exactly as typed.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath")]
+    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
     [Alias("PSPath", "LP")]
     public string LiteralPath { get; set; } = "";
 

@@ -111,7 +111,7 @@ public static class NiftiReader
                 VoxelCodec.ExtractColour(colourRaw, layout.Type.Bytes, colour, (int)layout.VoxelsPerVolume, 0);
                 if (outVolumes > 1) h.Warnings.Add($"colour planes kept for the first of {outVolumes} volumes only; the voxels of every volume are luminance.");
             }
-            return new Image(grid, voxels, (int)outVolumes, colour, full, layout.Type.Name, h);
+            return new Image(grid, voxels, (int)outVolumes, colour, full, layout.Type.Name, h, voxelsAreSource: true);
         }
         finally
         {

@@ -17,7 +17,7 @@ public sealed class Image
     /// <param name="volumes">Number of volumes along the 4th dimension.</param>
     /// <param name="colour">Optional planar RGB (R plane, G plane, B plane; 0..255) of one volume, for display.</param>
     public Image(Grid grid, float[] voxels, int volumes = 1, float[]? colour = null,
-        string? sourcePath = null, string dataType = "float32", NiftiHeader? sourceHeader = null)
+        string? sourcePath = null, string dataType = "float32", NiftiHeader? sourceHeader = null, bool voxelsAreSource = false)
     {
         ArgumentNullException.ThrowIfNull(grid);
         ArgumentNullException.ThrowIfNull(voxels);
@@ -33,6 +33,7 @@ public sealed class Image
         SourcePath = sourcePath;
         DataType = dataType;
         SourceHeader = sourceHeader;
+        VoxelsAreSource = voxelsAreSource && sourceHeader is not null;
     }
 
     public Grid Grid { get; }
@@ -42,9 +43,34 @@ public sealed class Image
     public string DataType { get; }
     public NiftiHeader? SourceHeader { get; }
 
+    /// <summary>
+    /// True when the voxels are exactly the values decoded from the NIfTI file <see cref="SourcePath"/> (as read, one
+    /// volume of it, or reoriented), so writing them back in <see cref="DataType"/> loses nothing; false for anything
+    /// computed (resampled, warped, built in memory), even when it keeps the source's metadata.
+    /// </summary>
+    public bool VoxelsAreSource { get; }
+
     public int Dimension => Grid.Dimension;
     public bool IsColour => _colour is not null;
     public string FileName => SourcePath is null ? "" : Path.GetFileName(SourcePath);
+
+    /// <summary>The file name the image was read from (e.g. sub-01_T1w.nii.gz); empty for a computed image.</summary>
+    public string Name => FileName;
+
+    /// <summary>Voxels along x, y (and z for 3D), then the number of volumes when there are several.</summary>
+    public int[] Shape => Volumes > 1 ? [.. Grid.Shape, Volumes] : Grid.Shape;
+
+    /// <summary>Voxel size in mm along each spatial axis (the grid's spacing).</summary>
+    public double[] VoxelSize => Grid.Spacing;
+
+    /// <summary>Which world direction each voxel axis increases towards, e.g. RAS or LPS.</summary>
+    public string Orientation => Grid.Orientation;
+
+    /// <summary>Number of values over all volumes (the length of <see cref="Voxels"/>).</summary>
+    public long VoxelCount => _voxels.LongLength;
+
+    /// <summary>A read-only list over all voxels that shares this image's buffer (no copy); PowerShell sees it as Voxels.</summary>
+    public VoxelList AsVoxelList() => new(_voxels);
 
     /// <summary>Read-only view of all voxels of all volumes.</summary>
     public ReadOnlySpan<float> Voxels => _voxels;
@@ -70,7 +96,7 @@ public sealed class Image
         if (Volumes == 1) return this;
         var data = new float[Grid.VoxelCount];
         Array.Copy(_voxels, (long)index * Grid.VoxelCount, data, 0, Grid.VoxelCount);
-        return new Image(Grid, data, 1, null, SourcePath, DataType, SourceHeader);
+        return new Image(Grid, data, 1, null, SourcePath, DataType, SourceHeader, VoxelsAreSource);
     }
 
     /// <summary>A new image on the same grid with other voxels, keeping the source metadata.</summary>

@@ -76,7 +76,7 @@ public static class Reorient
         }
         var voxels = Permute(image.Voxels, image.Volumes);
         var colour = image.IsColour ? Permute(image.ColourPlanes, 3) : null;
-        return new Image(newGrid, voxels, image.Volumes, colour, image.SourcePath, image.DataType, image.SourceHeader);
+        return new Image(newGrid, voxels, image.Volumes, colour, image.SourcePath, image.DataType, image.SourceHeader, image.VoxelsAreSource);
     }
 
     /// <summary>

@@ -130,13 +130,21 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
                 var flat = new double[16];
                 for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) flat[i * 4 + j] = d[i, j];
                 return (AffineInitialization.Matrix, new Matrix4(flat));
-            case object[] rows when rows.Length == 4:
+            case PSCustomObject when initial is PSObject saved
+                && (saved.Properties["Matrix"] ?? saved.Properties["PrealignMatrix"]) is { Value: not null } matrix:
+                // A map written by ConvertTo-Json and read back by ConvertFrom-Json: an AffineMap's Matrix or a
+                // DiffeomorphicMap's PrealignMatrix, a 4x4 array (see RegPS.Types.ps1xml).
+                var (_, parsed) = ParseInitial(matrix.Value);
+                if (parsed is not null) return (AffineInitialization.Matrix, parsed);
+                break;
+            case System.Collections.IList list when list.Count == 4 && value is not string:
+                var rows = list.Cast<object>().ToArray();
                 var values = rows.Select(r => (r is PSObject p ? p.BaseObject : r) as System.Collections.IEnumerable)
                     .Select(r => r?.Cast<object>().Select(v => Convert.ToDouble(v is PSObject p2 ? p2.BaseObject : v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())
                     .ToArray();
                 if (values.All(r => r is { Length: 4 })) return (AffineInitialization.Matrix, Matrix4.FromRows(values!));
                 break;
         }
-        throw new ArgumentException($"-Initial takes Identity, CentersOfMass, GeometricCenters, an AffineMap, a Matrix4 or a 4x4 array; got '{value}'.");
+        throw new ArgumentException($"-Initial takes Identity, CentersOfMass, GeometricCenters, an AffineMap, a Matrix4, a 4x4 array or a map read back with ConvertFrom-Json; got '{value}'.");
     }
 }

@@ -12,8 +12,13 @@ namespace RegPS.Cmdlets;
 [OutputType(typeof(DiffeomorphicMap))]
 public sealed class RegisterSynImageCommand : RegistrationCmdlet
 {
-    /// <summary>An affine result (Register-AffineImage) or a 4x4 matrix composed in before the warp.</summary>
-    [Parameter]
+    /// <summary>
+    /// An affine result (Register-AffineImage) or a 4x4 matrix composed in before the warp. Binds from the pipeline by
+    /// property name (an AffineMap's Affine), so `Register-AffineImage ... | Register-SynImage -Static $s` takes the
+    /// affine result as -Prealign and its moving image (the map's Moving property) as -Moving.
+    /// </summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("Affine")]
     public object? Prealign { get; set; }
 
     [Parameter]
