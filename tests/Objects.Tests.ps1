@@ -186,9 +186,9 @@ Describe 'Matrices survive ConvertTo-Json and ConvertFrom-Json' {
         $fromRows.Affine.Equals($fromMap.Affine) | Should -BeTrue
         # One evaluation per level barely moves from the start: from the JSON copy it lands where the map's own start
         # does, and elsewhere than from the default start (centres of mass), so -Initial really was used.
-        $oneFromMap = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1 -Initial $Map
-        $oneFromJson = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1 -Initial $Back
-        $oneDefault = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1
+        $oneFromMap = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1, 1 -Initial $Map
+        $oneFromJson = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1, 1 -Initial $Back
+        $oneDefault = Register-AffineImage -Static $Template -Moving $moving -Transform Translation -LevelIterations 1, 1, 1, 1
         $oneFromJson.Affine.Equals($oneFromMap.Affine) | Should -BeTrue
         $oneFromJson.Affine.Equals($oneDefault.Affine) | Should -BeFalse
     }

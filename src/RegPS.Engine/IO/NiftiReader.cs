@@ -463,7 +463,10 @@ internal sealed class ConcatenatedBZip2Stream : Stream
             _produced += n;
             return n;
         }
-        catch (Exception e) when (e is EndOfStreamException or SharpZipBaseException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        // SharpZipLib's decoder trusts its Huffman tables: corrupt ones surface as index or null-reference faults inside
+        // it (a NullReferenceException from GetAndMoveToFrontDecode was found by fuzzing); all of them mean corrupt data.
+        catch (Exception e) when (e is EndOfStreamException or SharpZipBaseException or IndexOutOfRangeException or ArgumentOutOfRangeException
+                                    or NullReferenceException or OverflowException)
         {
             throw Translate(e);
         }
