@@ -83,7 +83,8 @@ public static class MapFile
     public static object Load(string manifestPath, CancellationToken ct = default)
     {
         JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(manifestPath)); }
+        // A repeated key is refused while parsing (JsonObject would otherwise throw ArgumentException on first access).
+        try { root = JsonNode.Parse(File.ReadAllText(manifestPath), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw new ImageFormatException(manifestPath, "not a JSON file: " + e.Message, e); }
         if (root is not JsonObject o || Text(o["kind"]) != Kind)
             throw new ImageFormatException(manifestPath, $"not a saved RegPS transform (no \"kind\": \"{Kind}\")");
