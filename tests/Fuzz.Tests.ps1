@@ -3,17 +3,21 @@
 # (the harness's replay mode, no AFL needed). With afl-fuzz installed (Debian afl++; CI installs it) a short AFL++ pass
 # over every target must find no crash or hang, so the harness cannot rot; without it that test says why it skipped.
 BeforeDiscovery {
-    $harness = Join-Path $PSScriptRoot 'RegPS.Fuzz/bin/Release/net10.0/RegPS.Fuzz.dll'
-    $script:FuzzTargets = if (Test-Path $harness) { @(& dotnet $harness targets | ForEach-Object { @{ Target = ($_ -split '\s+')[0] } }) } else { @() }
+    # The harness as the solution built it (Release by default, or Debug), newest first.
+    $harness = Get-ChildItem (Join-Path $PSScriptRoot 'RegPS.Fuzz/bin/*/net10.0/RegPS.Fuzz.dll') -ErrorAction SilentlyContinue |
+        Sort-Object LastWriteTime -Descending | Select-Object -First 1 -ExpandProperty FullName
+    $script:FuzzTargets = if ($harness) { @(& dotnet $harness targets | ForEach-Object { @{ Target = ($_ -split '\s+')[0] } }) } else { @() }
 }
 
 BeforeAll {
     $script:Repo = Split-Path $PSScriptRoot -Parent
-    $script:Harness = Join-Path $PSScriptRoot 'RegPS.Fuzz/bin/Release/net10.0/RegPS.Fuzz.dll'
+    $script:Harness = Get-ChildItem (Join-Path $PSScriptRoot 'RegPS.Fuzz/bin/*/net10.0/RegPS.Fuzz.dll') -ErrorAction SilentlyContinue |
+        Sort-Object LastWriteTime -Descending | Select-Object -First 1 -ExpandProperty FullName
 }
 
 Describe 'Fuzzing harness' {
     It 'is built with the solution and lists every reader of untrusted bytes' {
+        $Harness | Should -Not -BeNullOrEmpty -Because 'build.ps1 builds tests/RegPS.Fuzz with the solution'
         $Harness | Should -Exist
         $names = $FuzzTargets | ForEach-Object { $_.Target }
         foreach ($t in 'nifti', 'nifti-gz', 'nifti-bz2', 'analyze', 'png', 'jpeg', 'itk-text', 'ants-mat', 'manifest', 'warp', 'h5') {
