@@ -175,7 +175,8 @@ internal static class AffinePyramid
         var sp = g.Spacing;
         var shrink = new int[] { 1, 1, 1 };
         var sig = new double[3];
-        for (int a = 0; a < dim; a++)
+        // An unsmoothed level (the finest) is never decimated: an image finer than the static one keeps its voxels.
+        for (int a = 0; a < dim && sigma > 0; a++)
         {
             int best = 1;
             for (int c = 2; c <= Math.Max(1, factor * 2); c++)
@@ -226,8 +227,10 @@ internal static class AffinePyramid
     /// <summary>
     /// Stratified off-grid samples: the in-mask voxels, in memory order, are cut into <paramref name="count"/> equal
     /// strata; each stratum gives one voxel (uniform within it) and one point uniform inside that voxel's cell
-    /// [-0.5, 0.5)^d, kept inside the grid's [0, n-1] box. Static values by linear interpolation at the point. The
-    /// points come in memory order, so the moving image is walked nearly in order too. Seeded: same points every run.
+    /// [-0.5, 0.5)^d, kept inside the grid's [0, n-1] box; voxels within <paramref name="margin"/> of a face are left
+    /// out, and with a mask only voxels whose interpolation neighbourhood lies inside it are used. Static values by cubic
+    /// B-spline interpolation at the point (linear without coefficients). The points come in memory order, so the moving
+    /// image is walked nearly in order too. Seeded: the same points every run.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe MiStaticSamples RandomSamples(float[] level, float[]? coefficients, bool[] inMask, Grid g, double sMin, double sDelta, int bins, int count, int seed, int margin)
