@@ -248,9 +248,6 @@ public sealed record AffineOptions
     /// </summary>
     public bool ShortEarlyStages { get; init; } = true;
 
-    /// <summary>Per stage, how many levels it runs from the coarsest (overrides <see cref="ShortEarlyStages"/> when set).</summary>
-    public int[]? StageLevels { get; init; }
-
     /// <summary>L-BFGS memory (scipy's maxcor).</summary>
     public int HistorySize { get; init; } = 10;
 }

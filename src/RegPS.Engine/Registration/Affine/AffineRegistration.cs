@@ -67,8 +67,7 @@ public static class AffineRegistration
         for (int stage = 0; stage < options.Stages.Length; stage++)
         {
             var type = options.Stages[stage];
-            int stageLevels = options.StageLevels is { Length: > 0 } sl ? Math.Clamp(sl[Math.Min(stage, sl.Length - 1)], 1, levels)
-                : options.ShortEarlyStages ? Math.Max(1, levels - (options.Stages.Length - 1 - stage)) : levels;
+            int stageLevels = options.ShortEarlyStages ? Math.Max(1, levels - (options.Stages.Length - 1 - stage)) : levels;
             var model = new TransformModel(type, dim);
             string stageName = type.ToString().ToLowerInvariant();
             stages.Add(stageName);
