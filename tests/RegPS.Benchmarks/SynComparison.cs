@@ -1,3 +1,4 @@
+using RegPS.Engine.Fields;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -151,11 +152,11 @@ public sealed class SynComparison : IComparison
             Console.WriteLine($"{name,-22} wall {sw.Elapsed.TotalMilliseconds * 1e6 / n / reps:0.0} ns/voxel, cpu {cpu.TotalMilliseconds * 1e6 / n / reps:0.0} ns/voxel");
         }
         var z0 = new float[3 * n];
-        T("compose zero d1", () => RegPS.Engine.Fields.VectorFields.Compose(z0, b, fg, 1, c, rs, rm, threads));
-        T("compose no stats", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, null, null, threads));
-        T("compose", () => RegPS.Engine.Fields.VectorFields.Compose(a, b, fg, 1, c, rs, rm, threads));
-        T("invert (1 iter)", () => RegPS.Engine.Fields.VectorFields.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
-        T("warp", () => RegPS.Engine.Fields.VectorFields.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
+        T("compose zero d1", () => RegPS.Engine.Fields.FieldComposition.Compose(z0, b, fg, 1, c, rs, rm, threads));
+        T("compose no stats", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, null, null, threads));
+        T("compose", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, rs, rm, threads));
+        T("invert (1 iter)", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
+        T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         var sums = new double[5 * n];
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));

@@ -287,9 +287,9 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                 m = Vector128.Equals(m.AsInt32(), Vector128.Create(1)).AsSingle();
                 ux &= m; uy &= m; uz &= m & zMask; vx &= m; vy &= m; vz &= m & zMask;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
-                VectorFields.Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
+                RegPS.Engine.Simd.XyzLanes.Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
-                VectorFields.Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
+                RegPS.Engine.Simd.XyzLanes.Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
                 r0.Store(dv); r1.Store(dv + 3); r2.Store(dv + 6); dv[9] = r3.GetElement(0); dv[10] = r3.GetElement(1); dv[11] = r3.GetElement(2);
                 int cm = (int)count.ExtractMostSignificantBits();
                 if (cm != 0)

@@ -9,18 +9,58 @@ namespace RegPS.Engine.Parallel;
 internal static class SliceIterator
 {
     /// <summary>Runs <paramref name="body"/> for every index in [0, count) on up to maxDegree threads.</summary>
-    public static void For(int count, int maxDegree, Action<int> body)
+    public static void For(int count, int maxDegree, Action<int> body) => Run(count, new DelegateOperation(body), maxDegree);
+
+    /// <summary>
+    /// Runs <c>op.Invoke(i)</c> for every index in [0, count) on up to maxDegree threads. The work is a struct, so the
+    /// JIT compiles this loop once per operation type with the call inlined; a parallel call allocates one small
+    /// object for the whole call, nothing per index.
+    /// </summary>
+    public static void Run<T>(int count, in T op, int maxDegree) where T : struct, IRowOperation
     {
         int degree = Math.Min(Parallelism.Resolve(maxDegree), count);
         if (degree <= 1)
         {
-            for (int i = 0; i < count; i++) body(i);
+            var local = op;
+            for (int i = 0; i < count; i++) local.Invoke(i);
             return;
         }
-        if (SpinTeam.Shared is { } team && team.TryRun(count, degree, body)) return;
+        var work = new RangeWork<T>(op);
+        if (SpinTeam.Shared is { } team && team.TryRun(count, degree, work)) return;
         // the team is busy with another caller (for example parallel subjects): the thread pool serves this one
-        System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, body);
+        System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, work.Invoke);
     }
+
+    private readonly struct DelegateOperation(Action<int> body) : IRowOperation
+    {
+        public void Invoke(int index) => body(index);
+    }
+}
+
+/// <summary>One index's work (a row of a field, a slice of a volume); implemented by structs run by <see cref="SliceIterator.Run{T}"/>.</summary>
+internal interface IRowOperation
+{
+    void Invoke(int index);
+}
+
+/// <summary>A contiguous range of indices of one operation: what a thread of <see cref="SpinTeam"/> takes at a time.</summary>
+internal abstract class RangeWork
+{
+    public abstract void Range(int start, int end);
+}
+
+internal sealed class RangeWork<T>(T op) : RangeWork where T : struct, IRowOperation
+{
+    private readonly T _op = op;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public override void Range(int start, int end)
+    {
+        var local = _op;
+        for (int i = start; i < end; i++) local.Invoke(i);
+    }
+
+    public void Invoke(int index) { var local = _op; local.Invoke(index); }
 }
 
 public static class Parallelism
@@ -50,9 +90,9 @@ internal sealed class SpinTeam
     private Job? _job;
 
     /// <summary>One call's work; its own counters, so a thread that arrives late finds no chunk left and leaves.</summary>
-    private sealed class Job(Action<int> body, int count, int chunks, int helpers)
+    private sealed class Job(RangeWork body, int count, int chunks, int helpers)
     {
-        public readonly Action<int> Body = body;
+        public readonly RangeWork Body = body;
         public readonly int Count = count, Chunks = chunks, Helpers = helpers;
         public int NextChunk, DoneChunks;
         public Exception? Error;
@@ -67,7 +107,7 @@ internal sealed class SpinTeam
                 try
                 {
                     if (Volatile.Read(ref Error) is null)
-                        for (int i = (int)((long)Count * c / Chunks); i < end; i++) Body(i);
+                        Body.Range((int)((long)Count * c / Chunks), end);
                 }
                 catch (Exception e)
                 {
@@ -96,7 +136,7 @@ internal sealed class SpinTeam
         }
     }
 
-    public bool TryRun(int count, int degree, Action<int> body)
+    public bool TryRun(int count, int degree, RangeWork body)
     {
         if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
         try

@@ -1,3 +1,4 @@
+using RegPS.Engine.Resampling;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
 
@@ -18,21 +19,6 @@ public enum Interpolation
     BSpline,
     /// <summary>Lanczos windowed sinc, radius 3 (antsApplyTransforms' LanczosWindowedSinc), weights normalised to sum 1.</summary>
     Lanczos,
-}
-
-/// <summary>What a sample outside the source image gets.</summary>
-public enum Boundary
-{
-    /// <summary>
-    /// DIPY's rule: trilinear with zero padding, so points in (-1, n) still get the weights of their in-bounds
-    /// corners; nearest is valid on [0, n-1].
-    /// </summary>
-    ZeroPadded,
-    /// <summary>
-    /// scipy.ndimage mode='constant' (what nibabel's resample_from_to uses): points outside [0, n-1] are 0,
-    /// points inside are interpolated from in-bounds voxels only; nearest rounds ties up, as scipy does.
-    /// </summary>
-    Constant,
 }
 
 /// <summary>Interpolation kernels and whole-image resampling into another grid.</summary>
@@ -97,73 +83,11 @@ public static class Resampler
                 {
                     double x = x0 + m00 * i, y = y0 + m10 * i, z = z0 + m20 * i;
                     dst[row + i] = interpolation == Interpolation.Linear
-                        ? (twoD ? Bilinear(src, srcOffset, sx, sy, x, y, boundary) : Trilinear(src, srcOffset, sx, sy, sz, x, y, z, boundary))
+                        ? (twoD ? Linear.Bilinear(src, srcOffset, sx, sy, x, y, boundary) : Linear.Trilinear(src, srcOffset, sx, sy, sz, x, y, z, boundary))
                         : Nearest(src, srcOffset, sx, sy, twoD ? 1 : sz, x, y, twoD ? 0 : z, boundary);
                 }
             }
         });
-    }
-
-    /// <summary>
-    /// Trilinear interpolation at continuous index (x, y, z). ZeroPadded: points in (-1, n) blend their in-bounds
-    /// corners with zeros (DIPY). Constant: 0 outside [0, n-1], otherwise corners are clamped into the image.
-    /// </summary>
-    public static float Trilinear(float[] d, int off, int nx, int ny, int nz, double x, double y, double z, Boundary boundary)
-    {
-        if (boundary == Boundary.Constant)
-        {
-            const double tol = 1e-6;
-            if (x < -tol || y < -tol || z < -tol || x > nx - 1 + tol || y > ny - 1 + tol || z > nz - 1 + tol) return 0f;
-            x = Math.Clamp(x, 0, nx - 1); y = Math.Clamp(y, 0, ny - 1); z = Math.Clamp(z, 0, nz - 1);
-        }
-        else if (!(x > -1 && y > -1 && z > -1 && x < nx && y < ny && z < nz)) return 0f;
-        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
-        double fx = x - i0, fy = y - j0, fz = z - k0;
-        double acc = 0;
-        for (int dk = 0; dk < 2; dk++)
-        {
-            int k = k0 + dk;
-            if (k < 0 || k >= nz) continue;
-            double wz = dk == 0 ? 1 - fz : fz;
-            if (wz == 0) continue;
-            for (int dj = 0; dj < 2; dj++)
-            {
-                int j = j0 + dj;
-                if (j < 0 || j >= ny) continue;
-                double wy = wz * (dj == 0 ? 1 - fy : fy);
-                if (wy == 0) continue;
-                int rowBase = off + (k * ny + j) * nx;
-                if (i0 >= 0) acc += wy * (1 - fx) * d[rowBase + i0];
-                if (i0 + 1 < nx && fx != 0) acc += wy * fx * d[rowBase + i0 + 1];
-            }
-        }
-        return (float)acc;
-    }
-
-    /// <summary>Bilinear interpolation at (x, y) in one slice, with the same boundary rules as <see cref="Trilinear"/>.</summary>
-    public static float Bilinear(float[] d, int off, int nx, int ny, double x, double y, Boundary boundary)
-    {
-        if (boundary == Boundary.Constant)
-        {
-            const double tol = 1e-6;
-            if (x < -tol || y < -tol || x > nx - 1 + tol || y > ny - 1 + tol) return 0f;
-            x = Math.Clamp(x, 0, nx - 1); y = Math.Clamp(y, 0, ny - 1);
-        }
-        else if (!(x > -1 && y > -1 && x < nx && y < ny)) return 0f;
-        int i0 = (int)Math.Floor(x), j0 = (int)Math.Floor(y);
-        double fx = x - i0, fy = y - j0;
-        double acc = 0;
-        for (int dj = 0; dj < 2; dj++)
-        {
-            int j = j0 + dj;
-            if (j < 0 || j >= ny) continue;
-            double wy = dj == 0 ? 1 - fy : fy;
-            if (wy == 0) continue;
-            int rowBase = off + j * nx;
-            if (i0 >= 0) acc += wy * (1 - fx) * d[rowBase + i0];
-            if (i0 + 1 < nx && fx != 0) acc += wy * fx * d[rowBase + i0 + 1];
-        }
-        return (float)acc;
     }
 
     /// <summary>

@@ -62,29 +62,10 @@ internal sealed class VolumeSampler
 
     private static int RoundHalfUp(double v, int n) => Math.Clamp((int)Math.Floor(v + 0.5), 0, n - 1);
 
-    // Linear: the 2 (or 2x2x2) neighbours of the clamped point, weights (1 - f, f) per axis.
-    private static void Corners(double v, int n, out int i0, out int i1, out double f)
-    {
-        v = Math.Clamp(v, 0, n - 1);
-        i0 = (int)Math.Floor(v);
-        f = v - i0;
-        i1 = Math.Min(i0 + 1, n - 1);
-    }
+    // Linear: ITK's clamped rule (Linear.Clamped); Corners is the same per-axis rule for the other kernels.
+    private static void Corners(double v, int n, out int i0, out int i1, out double f) => RegPS.Engine.Resampling.Linear.ClampCorners(v, n, out i0, out i1, out f);
 
-    private float Linear(double x, double y, double z)
-    {
-        Corners(x, _nx, out int x0, out int x1, out double fx);
-        Corners(y, _ny, out int y0, out int y1, out double fy);
-        Corners(z, _nz, out int z0, out int z1, out double fz);
-        var s = _src; int o = _off;
-        double c00 = s[o + Index(x0, y0, z0)] * (1 - fx) + s[o + Index(x1, y0, z0)] * fx;
-        double c10 = s[o + Index(x0, y1, z0)] * (1 - fx) + s[o + Index(x1, y1, z0)] * fx;
-        double c0 = c00 * (1 - fy) + c10 * fy;
-        if (fz == 0) return (float)c0;
-        double c01 = s[o + Index(x0, y0, z1)] * (1 - fx) + s[o + Index(x1, y0, z1)] * fx;
-        double c11 = s[o + Index(x0, y1, z1)] * (1 - fx) + s[o + Index(x1, y1, z1)] * fx;
-        return (float)(c0 * (1 - fz) + (c01 * (1 - fy) + c11 * fy) * fz);
-    }
+    private float Linear(double x, double y, double z) => RegPS.Engine.Resampling.Linear.Clamped(_src, _off, _nx, _ny, _nz, x, y, z);
 
     // ANTs' GenericLabel: each label's indicator is interpolated linearly and the label with the largest value wins,
     // so the result is always one of the labels around the point (no blends such as 1.5 between labels 1 and 2).

@@ -1,6 +1,7 @@
 using RegPS.Engine.Fields;
 using RegPS.Engine.Images;
 using RegPS.Engine.Registration;
+using RegPS.Engine.Resampling;
 
 namespace RegPS.Engine.Transforms;
 
@@ -86,29 +87,8 @@ public sealed class DisplacementFieldStep : TransformStep
         var (i, j, k) = _w2g.Apply(x, y, z);
         if (_c == 2) k = 0;
         if (!(i >= -0.5 && i < _nx - 0.5 && j >= -0.5 && j < _ny - 0.5 && k >= -0.5 && k < _nz - 0.5)) return (x, y, z);
-        Clamp(i, _nx, out int i0, out int i1, out double fx);
-        Clamp(j, _ny, out int j0, out int j1, out double fy);
-        Clamp(k, _nz, out int k0, out int k1, out double fz);
-        double dx = 0, dy = 0, dz = 0;
-        for (int c = 0; c < 8; c++)
-        {
-            double w = ((c & 1) != 0 ? fx : 1 - fx) * ((c & 2) != 0 ? fy : 1 - fy) * ((c & 4) != 0 ? fz : 1 - fz);
-            if (w == 0) continue;
-            int o = (((c & 4) != 0 ? k1 : k0) * _ny + ((c & 2) != 0 ? j1 : j0)) * _nx + ((c & 1) != 0 ? i1 : i0);
-            o *= _c;
-            dx += w * _d[o];
-            dy += w * _d[o + 1];
-            if (_c == 3) dz += w * _d[o + 2];
-        }
+        Linear.FieldClamped(_d, _c, _nx, _ny, _nz, i, j, k, out double dx, out double dy, out double dz);
         return (x + dx, y + dy, z + dz);
-    }
-
-    private static void Clamp(double v, int n, out int a, out int b, out double f)
-    {
-        v = Math.Clamp(v, 0, n - 1);
-        a = (int)Math.Floor(v);
-        f = v - a;
-        b = Math.Min(a + 1, n - 1);
     }
 }
 

@@ -1,3 +1,4 @@
+using RegPS.Engine.Resampling;
 using System.Globalization;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Images;
@@ -53,9 +54,9 @@ public class DipyInversionTests
 
             var p = new float[d.Length]; var q = new float[d.Length];
             var rs = new double[ny * nz]; var rm = new double[ny * nz];
-            VectorFields.Invert(d, fg, iterations, 1e-12, 0.1, p, q, rs, rm, 2);
+            FieldInversion.Invert(d, fg, iterations, 1e-12, 0.1, p, q, rs, rm, 2);
             // DIPY's composition treats a point exactly on the last voxel of an axis as outside (it asks for all 8
-            // corners), so its residual there is 0; ours interpolates there (VectorFields.InterpolateInside). A voxel's
+            // corners), so its residual there is 0; ours interpolates there (Linear.FieldInside, the Inside rule). A voxel's
             // update uses only its own residual, so that layer is compared nowhere else: it is left out here.
             double worst = 0, largest = 0;
             for (int k = 0; k < nz - 1; k++)

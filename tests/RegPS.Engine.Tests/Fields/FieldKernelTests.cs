@@ -1,3 +1,4 @@
+using RegPS.Engine.Resampling;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Images;
 using RegPS.Engine.Metrics;
@@ -37,7 +38,7 @@ public class FieldKernelTests
         var d1 = Constant(g, 3, -2, 1.5);  // (1.5, -1, 0.5) voxels
         var d2 = Constant(g, -1, 0.5, 0.25);
         var comp = new float[d1.Length];
-        VectorFields.Compose(d1, d2, fg, 0.5, comp, null, null, 2);
+        FieldComposition.Compose(d1, d2, fg, 0.5, comp, null, null, 2);
         for (int k = 0; k < g.NZ; k++)
             for (int j = 0; j < g.NY; j++)
                 for (int i = 0; i < g.NX; i++)
@@ -62,7 +63,7 @@ public class FieldKernelTests
         {
             var p = new float[d.Length]; var q = new float[d.Length];
             var rows = new double[g.NY]; var rows2 = new double[g.NY];
-            var (iters, _, _) = VectorFields.Invert(d, fg, 20, 1e-3, maxTol, p, q, rows, rows2, 1);
+            var (iters, _, _) = FieldInversion.Invert(d, fg, 20, 1e-3, maxTol, p, q, rows, rows2, 1);
             Assert.InRange(iters, 1, 20);
             for (int j = 4; j < g.NY - 4; j++)
                 for (int i = 4; i < g.NX - 4; i++)
@@ -89,7 +90,7 @@ public class FieldKernelTests
         var d = FromFunction(g, D);
         var p = new float[d.Length]; var q = new float[d.Length];
         var rs = new double[g.NY * g.NZ]; var rm = new double[g.NY * g.NZ];
-        VectorFields.Invert(d, fg, 20, 1e-3, 0.1, p, q, rs, rm, 2);
+        FieldInversion.Invert(d, fg, 20, 1e-3, 0.1, p, q, rs, rm, 2);
         double sum = 0, max = 0; int n = 0;
         for (int k = 3; k < g.NZ - 3; k++)
             for (int j = 3; j < g.NY - 3; j++)
@@ -119,7 +120,7 @@ public class FieldKernelTests
         var d = Constant(g, 1.0, -0.75, 1.25); // (0.5, -0.5, 0.5) voxels
         var P = Matrix4.Translation(2, 0, 0);   // + 1 voxel in i
         var dst = new float[g.VoxelCount];
-        VectorFields.Warp(img, g, P, d, fg, dst, 2);
+        FieldWarp.Warp(img, g, P, d, fg, dst, 2);
         for (int k = 1; k < g.NZ - 2; k++)
             for (int j = 1; j < g.NY - 2; j++)
                 for (int i = 1; i < g.NX - 2; i++)
@@ -141,13 +142,13 @@ public class FieldKernelTests
         var got = new float[3 * fine.VoxelCount];
         foreach (int threads in new[] { 1, 2 })
         {
-            VectorFields.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { f0, f1, f2 }, got, threads);
+            FieldExpansion.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { f0, f1, f2 }, got, threads);
             int outside = 0;
             for (int k = 0; k < fz; k++)
                 for (int j = 0; j < fy; j++)
                     for (int i = 0; i < fx; i++)
                     {
-                        VectorFields.InterpolateZeroPadded(cf, cx, cy, cz, i * f0, j * f1, k * f2, out double x, out double y, out double z);
+                        Linear.FieldZeroPadded(cf, cx, cy, cz, i * f0, j * f1, k * f2, out double x, out double y, out double z);
                         int o = 3 * ((k * fy + j) * fx + i);
                         Assert.Equal((float)x, got[o]); Assert.Equal((float)y, got[o + 1]); Assert.Equal((float)z, got[o + 2]);
                         if (x == 0 && y == 0 && z == 0) outside++;
@@ -163,7 +164,7 @@ public class FieldKernelTests
         var coarse = fine.WithMatrix(10, 9, 8, fine.GridToWorld * Matrix4.Scaling(2, 2, 2));
         var cf = FromFunction(coarse, (x, y, z) => (0.1 * x - 0.2 * y, 0.05 * z + 1, -0.3 * x));
         var ff = new float[3 * fine.VoxelCount];
-        VectorFields.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { 0.5, 0.5, 0.5 }, ff, 2);
+        FieldExpansion.Expand(cf, new FieldGrid(coarse), new FieldGrid(fine), new[] { 0.5, 0.5, 0.5 }, ff, 2);
         for (int k = 0; k < 15; k++)
             for (int j = 0; j < 17; j++)
                 for (int i = 0; i < 19; i++)
@@ -182,7 +183,7 @@ public class FieldKernelTests
         double[,] A = { { 0.1, 0.2, 0 }, { -0.1, 0.05, 0.3 }, { 0, 0.1, -0.2 } };
         var f = FromFunction(g, (x, y, z) => (A[0, 0] * x + A[0, 1] * y + A[0, 2] * z, A[1, 0] * x + A[1, 1] * y + A[1, 2] * z, A[2, 0] * x + A[2, 1] * y + A[2, 2] * z));
         var det = new float[g.VoxelCount];
-        VectorFields.JacobianDeterminant(f, new FieldGrid(g), 2.0, det, 2);
+        FieldJacobian.Determinant(f, new FieldGrid(g), 2.0, det, 2);
         double expected = 2.0 * ((1 + A[0, 0]) * ((1 + A[1, 1]) * (1 + A[2, 2]) - A[1, 2] * A[2, 1])
             - A[0, 1] * (A[1, 0] * (1 + A[2, 2]) - A[1, 2] * A[2, 0]) + A[0, 2] * (A[1, 0] * A[2, 1] - (1 + A[1, 1]) * A[2, 0]));
         foreach (var v in det) Assert.Equal(expected, v, 4);
@@ -450,11 +451,11 @@ public class ComposeSimdTests
         var a = new float[d1.Length]; var b = new float[d1.Length];
         int rows = g.NY * g.NZ;
         var s1 = new double[rows]; var m1 = new double[rows]; var s2 = new double[rows]; var m2 = new double[rows];
-        VectorFields.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
-        VectorFields.Compose(d1, d2, fg, 0.7, b, s2, m2, dim == 3 ? 1 : 2, allowSimd: true);
+        FieldComposition.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
+        FieldComposition.Compose(d1, d2, fg, 0.7, b, s2, m2, dim == 3 ? 1 : 2, allowSimd: true);
         // in place (comp = d1, as a step is composed into its field): the same values, the row tails included
         var inPlace = (float[])d1.Clone();
-        VectorFields.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, allowSimd: true);
+        FieldComposition.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, allowSimd: true);
         Assert.Equal(b, inPlace);
         int zeros = 0;
         for (int i = 0; i < a.Length; i++)
@@ -487,8 +488,8 @@ public class ComposeSimdTests
             ? new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0.03, -2, 0, 0.02, 0.99, 0.5, 0, 0, 0, 1 })
             : new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0, -2, 0, 0, 1, 0, 0, 0, 0, 1 });
         var a = new float[g.VoxelCount]; var b = new float[g.VoxelCount];
-        VectorFields.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
-        VectorFields.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
+        FieldWarp.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
+        FieldWarp.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
         int zeros = 0, inside = 0;
         for (int i = 0; i < a.Length; i++)
         {

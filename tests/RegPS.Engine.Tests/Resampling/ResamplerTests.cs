@@ -28,10 +28,10 @@ public class ResamplerTests
     public void ConstantBoundaryIsZeroOutsideAndZeroPaddedBlends()
     {
         var d = new float[] { 4, 4, 4, 4 };
-        Assert.Equal(0f, Resampler.Bilinear(d, 0, 2, 2, -0.5, 0, Boundary.Constant));
-        Assert.Equal(2f, Resampler.Bilinear(d, 0, 2, 2, -0.5, 0, Boundary.ZeroPadded), 5);
-        Assert.Equal(4f, Resampler.Bilinear(d, 0, 2, 2, 1, 1, Boundary.Constant), 5);
-        Assert.Equal(0f, Resampler.Bilinear(d, 0, 2, 2, 2.0, 0, Boundary.ZeroPadded));
+        Assert.Equal(0f, Linear.Bilinear(d, 0, 2, 2, -0.5, 0, Boundary.Constant));
+        Assert.Equal(2f, Linear.Bilinear(d, 0, 2, 2, -0.5, 0, Boundary.ZeroPadded), 5);
+        Assert.Equal(4f, Linear.Bilinear(d, 0, 2, 2, 1, 1, Boundary.Constant), 5);
+        Assert.Equal(0f, Linear.Bilinear(d, 0, 2, 2, 2.0, 0, Boundary.ZeroPadded));
     }
 
     [Fact]

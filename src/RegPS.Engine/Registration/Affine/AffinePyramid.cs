@@ -89,8 +89,8 @@ internal static class AffinePyramid
                 int ni = Math.Clamp((int)Math.Round(x), 0, lx - 1), nj = Math.Clamp((int)Math.Round(y), 0, ly - 1), nk = Math.Clamp((int)Math.Round(z), 0, lz - 1);
                 if (!inMask[levelGrid.Index(ni, nj, nk)]) continue;
                 float val = dim == 2
-                    ? Resampler.Bilinear(sLevel, 0, lx, ly, x, y, Boundary.ZeroPadded)
-                    : Resampler.Trilinear(sLevel, 0, lx, ly, lz, x, y, z, Boundary.ZeroPadded);
+                    ? Linear.Bilinear(sLevel, 0, lx, ly, x, y, Boundary.ZeroPadded)
+                    : Linear.Trilinear(sLevel, 0, lx, ly, lz, x, y, z, Boundary.ZeroPadded);
                 var (wx, wy, wz) = levelG2w.Apply(x, y, z);
                 pts.Add(wx); pts.Add(wy); pts.Add(wz);
                 binList.Add(MiStaticSamples.Bin(val, sMin, sDelta, bins));
@@ -286,8 +286,8 @@ internal static class AffinePyramid
             double val;
             if (coefficients is null)
                 val = dim == 2
-                    ? Resampler.Bilinear(level, 0, lx, ly, x, y, Boundary.ZeroPadded)
-                    : Resampler.Trilinear(level, 0, lx, ly, lz, x, y, z, Boundary.ZeroPadded);
+                    ? Linear.Bilinear(level, 0, lx, ly, x, y, Boundary.ZeroPadded)
+                    : Linear.Trilinear(level, 0, lx, ly, lz, x, y, z, Boundary.ZeroPadded);
             else
                 val = dim == 2 ? new CubicBSpline2(cf, lv, lx, ly).Value(x, y, 0) : new CubicBSpline3(cf, lv, lx, ly, lz).Value(x, y, z);
             var (wx, wy, wz) = g2w.Apply(x, y, z);

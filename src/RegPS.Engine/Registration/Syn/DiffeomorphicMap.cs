@@ -84,7 +84,7 @@ public sealed class DiffeomorphicMap
         if (interpolation == Interpolation.Linear && moving.Volumes == 1)
         {
             // the iteration's warp kernel computes exactly this: moving(W_moving P (X + f(x)))
-            VectorFields.Warp(moving.Buffer, moving.Grid, Prealign, f, fg, dst, maxDegree);
+            FieldWarp.Warp(moving.Buffer, moving.Grid, Prealign, f, fg, dst, maxDegree);
             return new Image(Domain, dst, 1);
         }
         for (int vol = 0; vol < moving.Volumes; vol++)
@@ -116,7 +116,7 @@ public sealed class DiffeomorphicMap
             Pull(@static, vol, new FieldGrid(tg), dst, vol * tg.VoxelCount, interpolation, maxDegree, (i, j, k) =>
             {
                 var (rx, ry, rz) = toRef.Apply(i, j, k);
-                VectorFields.InterpolateZeroPadded(g, fg.NX, fg.NY, fg.NZ, rx, ry, rz, out double dx, out double dy, out double dz);
+                Linear.FieldZeroPadded(g, fg.NX, fg.NY, fg.NZ, rx, ry, rz, out double dx, out double dy, out double dz);
                 var (zx, zy, zz) = toWorld.Apply(i, j, k);
                 return (W.Apply(zx, zy, zz), W.ApplyLinear(dx, dy, dz));
             });
@@ -143,7 +143,7 @@ public sealed class DiffeomorphicMap
                 double x = b.X + d.X, y = b.Y + d.Y, z = b.Z + d.Z;
                 dst[dstOffset + r * nx + i] = other is not null ? other.Sample(x, y, z)
                     : interpolation == Interpolation.Linear
-                    ? VectorFields.SampleZeroPadded(vol0, sg.NX, sg.NY, sg.NZ, x, y, z)
+                    ? Linear.ZeroPadded(vol0, sg.NX, sg.NY, sg.NZ, x, y, z)
                     : Resampler.Nearest(vol0, 0, sg.NX, sg.NY, sg.NZ, x, y, z, Boundary.ZeroPadded);
             }
         });
@@ -166,7 +166,7 @@ public sealed class DiffeomorphicMap
         double pdet = Domain.Dimension == 2
             ? Prealign[0, 0] * Prealign[1, 1] - Prealign[0, 1] * Prealign[1, 0]
             : Prealign.Determinant3;
-        VectorFields.JacobianDeterminant(Forward.ToWorkingShared(), fg, pdet, dst, maxDegree);
+        FieldJacobian.Determinant(Forward.ToWorkingShared(), fg, pdet, dst, maxDegree);
         return Image.FromVoxels(Domain, dst);
     }
 

@@ -88,10 +88,10 @@ public static class SynRegistration
                 // DIPY's expand factors: spacing of this level over spacing of the coarser one (0.5 per axis).
                 var factors = new double[3];
                 for (int a = 0; a < 3; a++) factors[a] = a < dim ? sPyr[L].Scaling[a] / sPyr[L + 1].Scaling[a] : 1;
-                VectorFields.Expand(fS, prev, fg, factors, u, deg); (fS, u) = (u, fS);
-                VectorFields.Expand(bS, prev, fg, factors, u, deg); (bS, u) = (u, bS);
-                VectorFields.Expand(fM, prev, fg, factors, u, deg); (fM, u) = (u, fM);
-                VectorFields.Expand(bM, prev, fg, factors, u, deg); (bM, u) = (u, bM);
+                FieldExpansion.Expand(fS, prev, fg, factors, u, deg); (fS, u) = (u, fS);
+                FieldExpansion.Expand(bS, prev, fg, factors, u, deg); (bS, u) = (u, bS);
+                FieldExpansion.Expand(fM, prev, fg, factors, u, deg); (fM, u) = (u, fM);
+                FieldExpansion.Expand(bM, prev, fg, factors, u, deg); (bM, u) = (u, bM);
             }
             int maxIter = options.LevelIterations[li];
             progress?.Report(new RegistrationProgress("syn", li, levels, 0, maxIter, double.NaN) { Message = $"Optimizing level {L}" });
@@ -101,18 +101,18 @@ public static class SynRegistration
             while (niter < maxIter && options.OptTol < derivative)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                VectorFields.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
-                VectorFields.Warp(smM, mGrid, P, bM, fg, wM, deg);
+                FieldWarp.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
+                FieldWarp.Warp(smM, mGrid, P, bM, fg, wM, deg);
                 double e = metric.ComputeSteps(wS, wM, fg, u, v, deg);
                 Step(fS, u, fg, options.StepLength, rowMax, deg);
                 Step(fM, v, fg, options.StepLength, rowMax, deg);
                 if (levelEnergies.Count >= options.EnergyWindow)
                     derivative = EnergyDerivative(levelEnergies, options.EnergyWindow);
                 levelEnergies.Add(2 * e);
-                VectorFields.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, q, rowSum, rowMax, deg);
-                VectorFields.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, q, rowSum, rowMax, deg);
-                VectorFields.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, q, rowSum, rowMax, deg);
-                VectorFields.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, q, rowSum, rowMax, deg);
+                FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, q, rowSum, rowMax, deg);
+                FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, q, rowSum, rowMax, deg);
+                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, q, rowSum, rowMax, deg);
+                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, q, rowSum, rowMax, deg);
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));
             }
@@ -123,8 +123,8 @@ public static class SynRegistration
 
         // Final maps on the static grid: f = fS then bM; g = fM then bS (both with DIPY's zero off-domain rule).
         var fg0 = new FieldGrid(sGrid);
-        VectorFields.Compose(fS, bM, fg0, 1.0, u, null, null, deg);
-        VectorFields.Compose(fM, bS, fg0, 1.0, v, null, null, deg);
+        FieldComposition.Compose(fS, bM, fg0, 1.0, u, null, null, deg);
+        FieldComposition.Compose(fM, bS, fg0, 1.0, v, null, null, deg);
         // u and v are not used again: in 3D the fields take them over instead of copying 2 x 12 bytes per voxel
         var forward = DisplacementField.FromWorking(sGrid, u, takeOwnership: true);
         var backward = DisplacementField.FromWorking(sGrid, v, takeOwnership: true);
@@ -137,10 +137,10 @@ public static class SynRegistration
     /// <summary>Zero the step on the faces, scale it to 1 voxel at most, and compose it into the field with weight t.</summary>
     private static void Step(float[] field, float[] step, FieldGrid g, double t, double[] rowMax, int deg)
     {
-        VectorFields.ZeroBoundary(step, g);
-        double nrm = VectorFields.MaxVoxelNorm(step, g, rowMax, deg);
+        FieldNorms.ZeroBoundary(step, g);
+        double nrm = FieldNorms.MaxVoxelNorm(step, g, rowMax, deg);
         // the normalisation 1/nrm is folded into the composition weight (one pass less than scaling the step)
-        VectorFields.Compose(field, step, g, nrm > 0 ? t / nrm : t, field, null, null, deg);
+        FieldComposition.Compose(field, step, g, nrm > 0 ? t / nrm : t, field, null, null, deg);
     }
 
     internal sealed record Level(Grid Grid, double[] Scaling, double[] Sigmas);

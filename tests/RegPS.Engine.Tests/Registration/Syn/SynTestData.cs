@@ -89,7 +89,7 @@ internal static class SynTestData
                     var q = pinv.Apply(z.X, z.Y, z.Z);
                     var d = e.At(q.X, q.Y, q.Z);
                     var idx = sg.ToIndex(q.X + d.X, q.Y + d.Y, q.Z + d.Z);
-                    v[movingGrid.Index(i, j, k)] = RegPS.Engine.Resampling.Resampler.Trilinear(sdata, 0, sg.NX, sg.NY, sg.NZ, idx.X, idx.Y, sg.Dimension == 2 ? 0 : idx.Z, RegPS.Engine.Resampling.Boundary.ZeroPadded);
+                    v[movingGrid.Index(i, j, k)] = RegPS.Engine.Resampling.Linear.Trilinear(sdata, 0, sg.NX, sg.NY, sg.NZ, idx.X, idx.Y, sg.Dimension == 2 ? 0 : idx.Z, RegPS.Engine.Resampling.Boundary.ZeroPadded);
                 }
         return Image.FromVoxels(movingGrid, v);
     }

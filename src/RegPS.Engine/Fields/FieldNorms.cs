@@ -1,0 +1,92 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+using RegPS.Engine.Resampling;
+using static RegPS.Engine.Simd.XyzLanes;
+
+namespace RegPS.Engine.Fields;
+
+/// <summary>What SyN's step needs besides composition: zeroing the faces, and the largest vector length in voxels.</summary>
+internal static class FieldNorms
+{
+    /// <summary>Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step.</summary>
+    public static void ZeroBoundary(float[] f, FieldGrid g)
+    {
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+            {
+                int row = 3 * (k * ny + j) * nx;
+                bool whole = j == 0 || j == ny - 1 || (!g.TwoD && (k == 0 || k == nz - 1));
+                if (whole) Array.Clear(f, row, 3 * nx);
+                else
+                {
+                    f[row] = f[row + 1] = f[row + 2] = 0;
+                    int e = row + 3 * (nx - 1);
+                    f[e] = f[e + 1] = f[e + 2] = 0;
+                }
+            }
+    }
+
+    /// <summary>Largest voxel-unit length |W v| over the field (row partials, order-independent max).</summary>
+    public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
+    {
+        int nx = g.NX;
+        var w = g.W;
+        SliceIterator.Run(g.Rows, new MaxRows(f, nx, w, rowMax), maxDegree);
+        double max = 0;
+        for (int r = 0; r < g.Rows; r++) if (rowMax[r] > max) max = rowMax[r];
+        return max;
+    }
+
+    private readonly struct MaxRows(float[] f, int nx, double[] w, double[] rowMax) : IRowOperation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Invoke(int r)
+        {
+            // the largest squared length, square-rooted once: sqrt is correctly rounded and monotonic, so this is
+            // exactly the largest of the per-voxel lengths
+            double m = 0;
+            int o = 3 * r * nx, i = 0;
+            if (Avx.IsSupported) i = MaxSquaredNormSimd(f, o, nx, w, ref m);
+            o += 3 * i;
+            for (; i < nx; i++, o += 3)
+            {
+                double x = f[o], y = f[o + 1], z = f[o + 2];
+                double a = w[0] * x + w[1] * y + w[2] * z, b = w[3] * x + w[4] * y + w[5] * z, c = w[6] * x + w[7] * y + w[8] * z;
+                double n = a * a + b * b + c * c;
+                if (n > m) m = n;
+            }
+            rowMax[r] = Math.Sqrt(m);
+        }
+    }
+
+    /// <summary>Largest squared voxel length |W v|^2 over 4-voxel groups of a row (double SIMD, the scalar operation order); returns the voxels done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int MaxSquaredNormSimd(float[] f, int o0, int nx, double[] w, ref double max)
+    {
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var vm = Vector256<double>.Zero;
+        int i = 0;
+        fixed (float* pf = f)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = o0 + 3 * i;
+                if (o + 12 >= f.Length) break;
+                float* s = pf + o;
+                Transpose(Vector128.Load(s), Vector128.Load(s + 3), Vector128.Load(s + 6), Vector128.Load(s + 9), out var fx, out var fy, out var fz);
+                var x = Avx.ConvertToVector256Double(fx); var y = Avx.ConvertToVector256Double(fy); var z = Avx.ConvertToVector256Double(fz);
+                var a = w0 * x + w1 * y + w2 * z; var b = w3 * x + w4 * y + w5 * z; var c = w6 * x + w7 * y + w8 * z;
+                vm = Vector256.Max(vm, a * a + b * b + c * c);
+            }
+        }
+        for (int l = 0; l < 4; l++) if (vm.GetElement(l) > max) max = vm.GetElement(l);
+        return i;
+    }
+}

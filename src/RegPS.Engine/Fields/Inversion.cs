@@ -1,0 +1,148 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+using RegPS.Engine.Resampling;
+using static RegPS.Engine.Simd.XyzLanes;
+
+namespace RegPS.Engine.Fields;
+
+/// <summary>
+/// Inversion of displacement fields by fixed-point iteration (Chen et al. 2008) with DIPY 1.6's step rule; each
+/// iteration is one pass that updates the estimate and takes the next residual (a composition) voxel by voxel.
+/// Working fields hold 3 interleaved float32 world-mm components per voxel, x fastest (see <see cref="FieldGrid"/>).
+/// Every kernel runs as a struct row operation over the rows (j, k) of the field grid through
+/// <see cref="SliceIterator.Run{T}"/>; each output voxel depends only on the inputs, and reductions keep one partial
+/// per row, combined in row order afterwards, so results are bit-identical at any thread count.
+/// </summary>
+internal static class FieldInversion
+{
+    /// <summary>
+    /// Fixed-point inversion (Chen et al. 2008, DIPY's schedule): p is the warm start and the result. Each iteration
+    /// computes the residual q = p + d(x + p(x)) and its voxel norms, then p -= s q with s = eps (0.75 first, then 0.5),
+    /// except that residuals longer than maxlen = eps * max|q| get s = eps * maxlen / |q| (a step of eps * maxlen; DIPY
+    /// 1.6's step_factor, checked against its invert_vector_field_fixed_point_3d in DipyInversionTests). Stops after maxIter
+    /// iterations, when the mean residual is at most tol voxels, or when the largest is at most maxTol voxels
+    /// (ITK's InvertDisplacementFieldImageFilter criterion). q is scratch of the same size as p.
+    /// </summary>
+    public static (int Iterations, double Mean, double Max) Invert(float[] d, FieldGrid g, int maxIter, double tol, double maxTol,
+        float[] p, float[] q, double[] rowSum, double[] rowMax, int maxDegree)
+    {
+        int rows = g.Rows;
+        double mean = double.PositiveInfinity, max = double.PositiveInfinity;
+        if (maxIter <= 0) return (0, mean, max);
+        // Pass 0 computes the first residual; each later pass fuses the update p -= s q of the previous iteration
+        // with the next residual at the same voxel (the update needs only q(x) and the previous global max, and the
+        // residual only p(x) and the fixed field d), so n iterations cost n + 1 passes instead of 2n.
+        FieldComposition.Compose(p, d, g, 1.0, q, rowSum, rowMax, maxDegree);
+        int it = 0;
+        while (true)
+        {
+            double eps = it == 0 ? 0.75 : 0.5;
+            double sum = 0; max = 0;
+            for (int r = 0; r < rows; r++) { sum += rowSum[r]; if (rowMax[r] > max) max = rowMax[r]; }
+            mean = sum / g.Count;
+            double maxlen = max * eps;
+            it++;
+            if (it >= maxIter || mean <= tol || max <= maxTol)
+            {
+                SliceIterator.Run(rows, new UpdateRows(g, p, q, maxlen, eps), maxDegree);
+                break;
+            }
+            SliceIterator.Run(rows, new FusedRows(d, g, p, q, maxlen, eps, rowSum, rowMax), maxDegree);
+        }
+        return (it, mean, max);
+    }
+
+    private readonly struct UpdateRows(FieldGrid g, float[] p, float[] q, double maxlen, double eps) : IRowOperation
+    {
+        public void Invoke(int r) => UpdateRow(r, g, p, q, maxlen, eps);
+    }
+
+    private readonly struct FusedRows(float[] d, FieldGrid g, float[] p, float[] q, double maxlen, double eps, double[] rowSum, double[] rowMax) : IRowOperation
+    {
+        public void Invoke(int r)
+        {
+            // the pending update p -= s q of the row, then the next residual q = p + d(x + p(x)) with its norms. Each
+            // voxel's residual needs only its own updated p(x), so the row's updates first are the same as interleaving.
+            UpdateRow(r, g, p, q, maxlen, eps);
+            FieldComposition.Row(r, p, d, g, 1.0, q, rowSum, rowMax);
+        }
+    }
+
+    /// <summary>
+    /// p(x) -= s q(x) along row r with s = eps, or eps maxlen / |q| voxels where the residual is longer than maxlen.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UpdateRow(int r, FieldGrid g, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w = g.W;
+        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+        int nx = g.NX;
+        int o = 3 * r * nx;
+        int i = 0;
+        if (Avx.IsSupported)
+            i = UpdateRowSimd(r * nx, nx, w, p, q, maxlen, eps);
+        o += 3 * i;
+        for (; i < nx; i++, o += 3)
+        {
+            double qx = q[o], qy = q[o + 1], qz = q[o + 2];
+            double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
+            double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+            double sc = nrm > maxlen ? eps * maxlen / nrm : eps;
+            p[o] = (float)(p[o] - sc * qx);
+            p[o + 1] = (float)(p[o + 1] - sc * qy);
+            p[o + 2] = (float)(p[o + 2] - sc * qz);
+        }
+    }
+
+    /// <summary>
+    /// The update of <see cref="UpdateRow"/> for 4 voxels at a time in double SIMD: xyz rows read as Vector128 and
+    /// transposed, then exactly the scalar loop's operations in the same order (so the same bits), written back as rows.
+    /// Returns how many voxels of the row were done (groups whose 4-float loads stay inside the arrays).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int UpdateRowSimd(int v0, int nx, double[] w, float[] p, float[] q, double maxlen, double eps)
+    {
+        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
+        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
+        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps); var vshrink = Vector256.Create(eps * maxlen);
+        // a group whose squared norms are all clearly below maxlen^2 has every norm below maxlen (sqrt is correctly
+        // rounded and the margin is far above an ulp): its scale is eps without taking the 4 square roots
+        var vlim2 = Vector256.Create(maxlen * maxlen * (1 - 1e-9));
+        int i = 0;
+        fixed (float* pp = p, pq = q)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = 3 * (v0 + i);
+                if (o + 12 >= p.Length) break;
+                float* sq = pq + o; float* sp = pp + o;
+                Transpose(Vector128.Load(sq), Vector128.Load(sq + 3), Vector128.Load(sq + 6), Vector128.Load(sq + 9), out var fqx, out var fqy, out var fqz);
+                Transpose(Vector128.Load(sp), Vector128.Load(sp + 3), Vector128.Load(sp + 6), Vector128.Load(sp + 9), out var fpx, out var fpy, out var fpz);
+                var qx = Avx.ConvertToVector256Double(fqx); var qy = Avx.ConvertToVector256Double(fqy); var qz = Avx.ConvertToVector256Double(fqz);
+                var vx = w0 * qx + w1 * qy + w2 * qz;
+                var vy = w3 * qx + w4 * qy + w5 * qz;
+                var vz = w6 * qx + w7 * qy + w8 * qz;
+                var n2 = vx * vx + vy * vy + vz * vz;
+                var sc = veps;
+                if (Vector256.GreaterThanAny(n2, vlim2))
+                {
+                    var nrm = Vector256.Sqrt(n2);
+                    sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vshrink / nrm, veps);
+                }
+                var px = Avx.ConvertToVector256Double(fpx) - sc * qx;
+                var py = Avx.ConvertToVector256Double(fpy) - sc * qy;
+                var pz = Avx.ConvertToVector256Double(fpz) - sc * qz;
+                Untranspose(Avx.ConvertToVector128Single(px), Avx.ConvertToVector128Single(py), Avx.ConvertToVector128Single(pz), out var r0, out var r1, out var r2, out var r3);
+                // each 4-float store also writes the next voxel's x, overwritten by the next store (or the scalar stores)
+                r0.Store(sp); r1.Store(sp + 3); r2.Store(sp + 6);
+                sp[9] = r3.GetElement(0); sp[10] = r3.GetElement(1); sp[11] = r3.GetElement(2);
+            }
+        }
+        return i;
+    }
+}

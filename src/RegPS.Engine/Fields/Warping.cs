@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using RegPS.Engine.Images;
+using RegPS.Engine.Parallel;
+using RegPS.Engine.Resampling;
+using static RegPS.Engine.Simd.XyzLanes;
+
+namespace RegPS.Engine.Fields;
+
+/// <summary>
+/// Warping a scalar image through a displacement field: the pull SyN does twice per iteration and every
+/// <see cref="Registration.DiffeomorphicMap.Transform"/> does once.
+/// Working fields hold 3 interleaved float32 world-mm components per voxel, x fastest (see <see cref="FieldGrid"/>).
+/// Every kernel runs as a struct row operation over the rows (j, k) of the field grid through
+/// <see cref="SliceIterator.Run{T}"/>; each output voxel depends only on the inputs, and reductions keep one partial
+/// per row, combined in row order afterwards, so results are bit-identical at any thread count.
+/// </summary>
+internal static class FieldWarp
+{
+    /// <summary>
+    /// Pulls a scalar image through a field on grid g: dst(x) = img(Wimg * B * (X + d(x))) where X is the world point of
+    /// voxel x of g and B a world-to-world affine (the prealign, or identity). Trilinear with DIPY's zero padding.
+    /// The affine part is folded into one 4x4 map from (voxel index, field) to image index, so a voxel costs one
+    /// 3x3 product and one interpolation.
+    /// </summary>
+    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, bool allowSimd = true)
+    {
+        var M = imgGrid.WorldToGrid * worldMap;
+        var A = M * g.Grid.GridToWorld;
+        double a00 = A[0, 0], a01 = A[0, 1], a02 = A[0, 2], a03 = A[0, 3];
+        double a10 = A[1, 0], a11 = A[1, 1], a12 = A[1, 2], a13 = A[1, 3];
+        double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
+        double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
+        var a = new[] { a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, m00, m01, m02, m10, m11, m12, m20, m21, m22 };
+        SliceIterator.Run(g.Rows, new Rows(img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst, allowSimd), maxDegree);
+    }
+
+    private readonly struct Rows(float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, bool allowSimd) : IRowOperation
+    {
+        public void Invoke(int r) => Row(r, img, sx, sy, sz, a, d, nx, ny, dst, allowSimd);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Row(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, bool allowSimd)
+    {
+        double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+        double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+        int j = r % ny, k = r / ny;
+        double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+        int o = r * nx;
+        int start = !allowSimd || nx < 8 || !Avx2.IsSupported || !Fma.IsSupported ? 0
+            : RowSimd(r, img, sx, sy, sz, a, d, nx, ny, dst);
+        o += start;
+        for (int i = start; i < nx; i++, o++)
+        {
+            double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+            double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+            double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+            double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+            dst[o] = Linear.ZeroPadded(img, sx, sy, sz, x, y, z);
+        }
+    }
+
+    /// <summary>
+    /// AVX2 version of the warp, 8 voxels per step: the 8 sample points are formed in float and, when all 8 lie where
+    /// every trilinear corner exists, the 8 corners are gathered and blended with 7 lerps (2D images: 4 corners, 3 lerps,
+    /// when z is exactly 0); otherwise that group goes through the scalar zero-padded sampler. Float arithmetic (the scalar path is double): values agree
+    /// with it to about 1e-5 relative. Returns the number of voxels done.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int RowSimd(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        int j = r % ny, k = r / ny;
+        double bxd = a[1] * j + a[2] * k + a[3], byd = a[5] * j + a[6] * k + a[7], bzd = a[9] * j + a[10] * k + a[11];
+        var a00 = Vector256.Create((float)a[0]); var a10 = Vector256.Create((float)a[4]); var a20 = Vector256.Create((float)a[8]);
+        var m00 = Vector256.Create((float)a[12]); var m01 = Vector256.Create((float)a[13]); var m02 = Vector256.Create((float)a[14]);
+        var m10 = Vector256.Create((float)a[15]); var m11 = Vector256.Create((float)a[16]); var m12 = Vector256.Create((float)a[17]);
+        var m20 = Vector256.Create((float)a[18]); var m21 = Vector256.Create((float)a[19]); var m22 = Vector256.Create((float)a[20]);
+        var stride3 = Vector256.Create(0, 3, 6, 9, 12, 15, 18, 21);
+        var lane = Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7);
+        var zero = Vector256<float>.Zero;
+        var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1)); var zlim = Vector256.Create((float)(sz - 1));
+        var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
+        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
+        int sxy = sx * sy;
+        bool twoD = sz == 1;
+        int done = nx & ~7;
+        fixed (float* pd = d, pi = img, po = dst)
+        {
+            for (int i = 0; i < done; i += 8)
+            {
+                int o = r * nx + i;
+                Vector256<float> dx, dy, dz;
+                if (3 * o + 24 < d.Length)
+                {
+                    // the 8 voxels' vectors as Vector128 loads (xyz plus the next float) and two transposes
+                    float* s1 = pd + 3 * o;
+                    Transpose(Vector128.Load(s1), Vector128.Load(s1 + 3), Vector128.Load(s1 + 6), Vector128.Load(s1 + 9), out var x0, out var y0, out var z0);
+                    Transpose(Vector128.Load(s1 + 12), Vector128.Load(s1 + 15), Vector128.Load(s1 + 18), Vector128.Load(s1 + 21), out var x1, out var y1, out var z1);
+                    dx = Vector256.Create(x0, x1); dy = Vector256.Create(y0, y1); dz = Vector256.Create(z0, z1);
+                }
+                else
+                {
+                    dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
+                    dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
+                    dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                }
+                var ii = Vector256.Create((float)i) + lane;
+                // base terms in double, rounded once to float
+                var x = Vector256.Create((float)bxd) + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
+                var y = Vector256.Create((float)byd) + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
+                var z = Vector256.Create((float)bzd) + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
+                // 2D images: every corner needs z exactly 0 (the scalar sampler weights a z off 0 by 1 - |z|)
+                var ok = Vector256.GreaterThanOrEqual(x, zero) & Vector256.LessThan(x, xlim)
+                       & Vector256.GreaterThanOrEqual(y, zero) & Vector256.LessThan(y, ylim)
+                       & (twoD ? Vector256.Equals(z, zero) : Vector256.GreaterThanOrEqual(z, zero) & Vector256.LessThan(z, zlim));
+                if (ok.ExtractMostSignificantBits() != 0xFF)
+                {
+                    for (int l = 0; l < 8; l++)
+                    {
+                        int v = o + l;
+                        double ex = d[3 * v], ey = d[3 * v + 1], ez = d[3 * v + 2];
+                        double px = bxd + a[0] * (i + l) + a[12] * ex + a[13] * ey + a[14] * ez;
+                        double py = byd + a[4] * (i + l) + a[15] * ex + a[16] * ey + a[17] * ez;
+                        double pz = bzd + a[8] * (i + l) + a[18] * ex + a[19] * ey + a[20] * ez;
+                        dst[v] = Linear.ZeroPadded(img, sx, sy, sz, px, py, pz);
+                    }
+                    continue;
+                }
+                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y); var k0 = Avx.ConvertToVector256Int32WithTruncation(z);
+                var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
+                var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
+                if (twoD)
+                {
+                    // bilinear: the two rows' corner pairs, 3 lerps
+                    PairGather(pi, b.GetLower(), b.GetUpper(), pairSplit, out var u00, out var u01);
+                    PairGather(pi + sx, b.GetLower(), b.GetUpper(), pairSplit, out var u10, out var u11);
+                    var h0 = Fma.MultiplyAdd(fx, u01 - u00, u00); var h1 = Fma.MultiplyAdd(fx, u11 - u10, u10);
+                    Fma.MultiplyAdd(fy, h1 - h0, h0).Store(po + o);
+                    continue;
+                }
+                // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
+                // elements as 8 float gathers would, and a permute splits the pairs back into the two corners
+                var bl = b.GetLower(); var bh = b.GetUpper();
+                PairGather(pi, bl, bh, pairSplit, out var v000, out var v001);
+                PairGather(pi + sx, bl, bh, pairSplit, out var v010, out var v011);
+                PairGather(pi + sxy, bl, bh, pairSplit, out var v100, out var v101);
+                PairGather(pi + sxy + sx, bl, bh, pairSplit, out var v110, out var v111);
+                var c0 = Fma.MultiplyAdd(fx, v001 - v000, v000); var c1 = Fma.MultiplyAdd(fx, v011 - v010, v010);
+                var c2 = Fma.MultiplyAdd(fx, v101 - v100, v100); var c3 = Fma.MultiplyAdd(fx, v111 - v110, v110);
+                var e0 = Fma.MultiplyAdd(fy, c1 - c0, c0); var e1 = Fma.MultiplyAdd(fy, c3 - c2, c2);
+                (Fma.MultiplyAdd(fz, e1 - e0, e0)).Store(po + o);
+            }
+        }
+        return done;
+    }
+}
