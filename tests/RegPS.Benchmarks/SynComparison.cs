@@ -156,6 +156,10 @@ public sealed class SynComparison : IComparison
         T("compose no stats", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, null, null, threads));
         T("compose", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, rs, rm, threads));
         T("invert (1 iter)", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads));
+        T("compose 128-bit path", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Vector128));
+        T("compose scalar path", () => RegPS.Engine.Fields.FieldComposition.Compose(a, b, fg, 1, c, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Scalar));
+        T("invert 128-bit path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Vector128));
+        T("invert scalar path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         var sums = new double[5 * n];

@@ -51,7 +51,8 @@ internal static class FieldNorms
             // exactly the largest of the per-voxel lengths
             double m = 0;
             int o = 3 * r * nx, i = 0;
-            if (Avx.IsSupported) i = MaxSquaredNormSimd(f, o, nx, w, ref m);
+            if (Vector256.IsHardwareAccelerated) i = MaxSquaredNormSimd(f, o, nx, w, ref m);
+            else if (Vector128.IsHardwareAccelerated) i = MaxSquaredNormSimd128(f, o, nx, w, ref m);
             o += 3 * i;
             for (; i < nx; i++, o += 3)
             {
@@ -81,12 +82,43 @@ internal static class FieldNorms
                 if (o + 12 >= f.Length) break;
                 float* s = pf + o;
                 Transpose(Vector128.Load(s), Vector128.Load(s + 3), Vector128.Load(s + 6), Vector128.Load(s + 9), out var fx, out var fy, out var fz);
-                var x = Avx.ConvertToVector256Double(fx); var y = Avx.ConvertToVector256Double(fy); var z = Avx.ConvertToVector256Double(fz);
+                var x = ToDouble(fx); var y = ToDouble(fy); var z = ToDouble(fz);
                 var a = w0 * x + w1 * y + w2 * z; var b = w3 * x + w4 * y + w5 * z; var c = w6 * x + w7 * y + w8 * z;
                 vm = Vector256.Max(vm, a * a + b * b + c * c);
             }
         }
         for (int l = 0; l < 4; l++) if (vm.GetElement(l) > max) max = vm.GetElement(l);
+        return i;
+    }
+
+    /// <summary><see cref="MaxSquaredNormSimd"/> in 2-lane double halves (128-bit vector hardware); the max is the same whatever the grouping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe int MaxSquaredNormSimd128(float[] f, int o0, int nx, double[] w, ref double max)
+    {
+        var w0 = Vector128.Create(w[0]); var w1 = Vector128.Create(w[1]); var w2 = Vector128.Create(w[2]);
+        var w3 = Vector128.Create(w[3]); var w4 = Vector128.Create(w[4]); var w5 = Vector128.Create(w[5]);
+        var w6 = Vector128.Create(w[6]); var w7 = Vector128.Create(w[7]); var w8 = Vector128.Create(w[8]);
+        var vm = Vector128<double>.Zero;
+        int i = 0;
+        fixed (float* pf = f)
+        {
+            for (; i + 4 <= nx; i += 4)
+            {
+                int o = o0 + 3 * i;
+                if (o + 12 >= f.Length) break;
+                float* s = pf + o;
+                Transpose(Vector128.Load(s), Vector128.Load(s + 3), Vector128.Load(s + 6), Vector128.Load(s + 9), out var fx, out var fy, out var fz);
+                for (int h = 0; h < 2; h++)
+                {
+                    var x = h == 0 ? Vector128.WidenLower(fx) : Vector128.WidenUpper(fx);
+                    var y = h == 0 ? Vector128.WidenLower(fy) : Vector128.WidenUpper(fy);
+                    var z = h == 0 ? Vector128.WidenLower(fz) : Vector128.WidenUpper(fz);
+                    var a = w0 * x + w1 * y + w2 * z; var b = w3 * x + w4 * y + w5 * z; var c = w6 * x + w7 * y + w8 * z;
+                    vm = Vector128.Max(vm, a * a + b * b + c * c);
+                }
+            }
+        }
+        for (int l = 0; l < 2; l++) if (vm.GetElement(l) > max) max = vm.GetElement(l);
         return i;
     }
 }

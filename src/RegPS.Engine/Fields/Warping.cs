@@ -5,6 +5,7 @@ using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
 using RegPS.Engine.Resampling;
+using RegPS.Engine.Simd;
 using static RegPS.Engine.Simd.XyzLanes;
 
 namespace RegPS.Engine.Fields;
@@ -25,7 +26,7 @@ internal static class FieldWarp
     /// The affine part is folded into one 4x4 map from (voxel index, field) to image index, so a voxel costs one
     /// 3x3 product and one interpolation.
     /// </summary>
-    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, bool allowSimd = true)
+    public static void Warp(float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, VectorPath path = VectorPath.Widest)
     {
         var M = imgGrid.WorldToGrid * worldMap;
         var A = M * g.Grid.GridToWorld;
@@ -34,23 +35,23 @@ internal static class FieldWarp
         double a20 = A[2, 0], a21 = A[2, 1], a22 = A[2, 2], a23 = A[2, 3];
         double m00 = M[0, 0], m01 = M[0, 1], m02 = M[0, 2], m10 = M[1, 0], m11 = M[1, 1], m12 = M[1, 2], m20 = M[2, 0], m21 = M[2, 1], m22 = M[2, 2];
         var a = new[] { a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, m00, m01, m02, m10, m11, m12, m20, m21, m22 };
-        SliceIterator.Run(g.Rows, new Rows(img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst, allowSimd), maxDegree);
+        SliceIterator.Run(g.Rows, new Rows(img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst, path), maxDegree);
     }
 
-    private readonly struct Rows(float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, bool allowSimd) : IRowOperation
+    private readonly struct Rows(float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, VectorPath path) : IRowOperation
     {
-        public void Invoke(int r) => Row(r, img, sx, sy, sz, a, d, nx, ny, dst, allowSimd);
+        public void Invoke(int r) => Row(r, img, sx, sy, sz, a, d, nx, ny, dst, path);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Row(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, bool allowSimd)
+    private static void Row(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, VectorPath path)
     {
         double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
         double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
         int j = r % ny, k = r / ny;
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
-        int start = !allowSimd || nx < 8 || !Avx2.IsSupported || !Fma.IsSupported ? 0
+        int start = path != VectorPath.Widest || nx < 8 || !Vector256.IsHardwareAccelerated ? 0
             : RowSimd(r, img, sx, sy, sz, a, d, nx, ny, dst);
         o += start;
         for (int i = start; i < nx; i++, o++)
@@ -83,7 +84,6 @@ internal static class FieldWarp
         var zero = Vector256<float>.Zero;
         var xlim = Vector256.Create((float)(sx - 1)); var ylim = Vector256.Create((float)(sy - 1)); var zlim = Vector256.Create((float)(sz - 1));
         var vsx = Vector256.Create(sx); var vsy = Vector256.Create(sy);
-        var pairSplit = Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7);
         int sxy = sx * sy;
         bool twoD = sz == 1;
         int done = nx & ~7;
@@ -103,9 +103,9 @@ internal static class FieldWarp
                 }
                 else
                 {
-                    dx = Avx2.GatherVector256(pd + 3 * o, stride3, 4);
-                    dy = Avx2.GatherVector256(pd + 3 * o + 1, stride3, 4);
-                    dz = Avx2.GatherVector256(pd + 3 * o + 2, stride3, 4);
+                    dx = Gather(pd + 3 * o, stride3);
+                    dy = Gather(pd + 3 * o + 1, stride3);
+                    dz = Gather(pd + 3 * o + 2, stride3);
                 }
                 var ii = Vector256.Create((float)i) + lane;
                 // base terms in double, rounded once to float
@@ -129,29 +129,29 @@ internal static class FieldWarp
                     }
                     continue;
                 }
-                var i0 = Avx.ConvertToVector256Int32WithTruncation(x); var j0 = Avx.ConvertToVector256Int32WithTruncation(y); var k0 = Avx.ConvertToVector256Int32WithTruncation(z);
+                var i0 = Vector256.ConvertToInt32Native(x); var j0 = Vector256.ConvertToInt32Native(y); var k0 = Vector256.ConvertToInt32Native(z);
                 var fx = x - Vector256.ConvertToSingle(i0); var fy = y - Vector256.ConvertToSingle(j0); var fz = z - Vector256.ConvertToSingle(k0);
-                var b = Avx2.MultiplyLow(Avx2.MultiplyLow(k0, vsy) + j0, vsx) + i0;
+                var b = MulLo(MulLo(k0, vsy) + j0, vsx) + i0;
                 if (twoD)
                 {
                     // bilinear: the two rows' corner pairs, 3 lerps
-                    PairGather(pi, b.GetLower(), b.GetUpper(), pairSplit, out var u00, out var u01);
-                    PairGather(pi + sx, b.GetLower(), b.GetUpper(), pairSplit, out var u10, out var u11);
-                    var h0 = Fma.MultiplyAdd(fx, u01 - u00, u00); var h1 = Fma.MultiplyAdd(fx, u11 - u10, u10);
-                    Fma.MultiplyAdd(fy, h1 - h0, h0).Store(po + o);
+                    PairGather(pi, b.GetLower(), b.GetUpper(), out var u00, out var u01);
+                    PairGather(pi + sx, b.GetLower(), b.GetUpper(), out var u10, out var u11);
+                    var h0 = MulAdd(fx, u01 - u00, u00); var h1 = MulAdd(fx, u11 - u10, u10);
+                    MulAdd(fy, h1 - h0, h0).Store(po + o);
                     continue;
                 }
                 // each corner pair (i0, i0+1) of a row is one 8-byte element: 4-lane qword gathers fetch half as many
                 // elements as 8 float gathers would, and a permute splits the pairs back into the two corners
                 var bl = b.GetLower(); var bh = b.GetUpper();
-                PairGather(pi, bl, bh, pairSplit, out var v000, out var v001);
-                PairGather(pi + sx, bl, bh, pairSplit, out var v010, out var v011);
-                PairGather(pi + sxy, bl, bh, pairSplit, out var v100, out var v101);
-                PairGather(pi + sxy + sx, bl, bh, pairSplit, out var v110, out var v111);
-                var c0 = Fma.MultiplyAdd(fx, v001 - v000, v000); var c1 = Fma.MultiplyAdd(fx, v011 - v010, v010);
-                var c2 = Fma.MultiplyAdd(fx, v101 - v100, v100); var c3 = Fma.MultiplyAdd(fx, v111 - v110, v110);
-                var e0 = Fma.MultiplyAdd(fy, c1 - c0, c0); var e1 = Fma.MultiplyAdd(fy, c3 - c2, c2);
-                (Fma.MultiplyAdd(fz, e1 - e0, e0)).Store(po + o);
+                PairGather(pi, bl, bh, out var v000, out var v001);
+                PairGather(pi + sx, bl, bh, out var v010, out var v011);
+                PairGather(pi + sxy, bl, bh, out var v100, out var v101);
+                PairGather(pi + sxy + sx, bl, bh, out var v110, out var v111);
+                var c0 = MulAdd(fx, v001 - v000, v000); var c1 = MulAdd(fx, v011 - v010, v010);
+                var c2 = MulAdd(fx, v101 - v100, v100); var c3 = MulAdd(fx, v111 - v110, v110);
+                var e0 = MulAdd(fy, c1 - c0, c0); var e1 = MulAdd(fy, c3 - c2, c2);
+                (MulAdd(fz, e1 - e0, e0)).Store(po + o);
             }
         }
         return done;

@@ -4,6 +4,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
+using static RegPS.Engine.Simd.XyzLanes;
 
 namespace RegPS.Engine.Filters;
 
@@ -123,12 +124,12 @@ public static class Gaussian
             fixed (double* pl = line, pk = kernel)
             fixed (float* pd = data)
             {
-                if (Avx.IsSupported)
+                if (Vector256.IsHardwareAccelerated)
                     for (; m + 4 <= len; m += 4)
                     {
                         var acc = Vector256<double>.Zero;
                         for (int q = 0; q < taps; q++) acc += Vector256.Create(pk[q]) * Vector256.Load(pl + m + q);
-                        Avx.ConvertToVector128Single(acc).Store(pd + start + m);
+                        ToSingle(acc).Store(pd + start + m);
                     }
                 for (; m < len; m++)
                 {
@@ -164,12 +165,12 @@ public static class Gaussian
                     for (int q = 0; q < taps; q++) offs[q] = Reflect(t + q - r, len) * width;
                     float* dst = pd + baseOffset + t * stride;
                     int m = 0;
-                    if (Avx.IsSupported)
+                    if (Vector256.IsHardwareAccelerated)
                         for (; m + 4 <= width; m += 4)
                         {
                             var acc = Vector256<double>.Zero;
-                            for (int q = 0; q < taps; q++) acc += Vector256.Create(pk[q]) * Avx.ConvertToVector256Double(Vector128.Load(pc + offs[q] + m));
-                            Avx.ConvertToVector128Single(acc).Store(dst + m);
+                            for (int q = 0; q < taps; q++) acc += Vector256.Create(pk[q]) * ToDouble(Vector128.Load(pc + offs[q] + m));
+                            ToSingle(acc).Store(dst + m);
                         }
                     for (; m < width; m++)
                     {

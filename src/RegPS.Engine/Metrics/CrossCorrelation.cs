@@ -6,6 +6,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
+using static RegPS.Engine.Simd.XyzLanes;
 
 namespace RegPS.Engine.Metrics;
 
@@ -218,7 +219,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
             if (pass == 0)
             {
-                if (simd && Avx2.IsSupported) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
+                if (simd && Vector256.IsHardwareAccelerated) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
                 stop = nx;
             }
         }
@@ -254,42 +255,41 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             {
                 int o = b + i;
                 double* q = ps + (5 * o - sBase);
-                var sI = Avx2.GatherVector256(q, idx5, 8); var sJ = Avx2.GatherVector256(q + 1, idx5, 8);
-                var sII = Avx2.GatherVector256(q + 2, idx5, 8); var sJJ = Avx2.GatherVector256(q + 3, idx5, 8);
-                var sIJ = Avx2.GatherVector256(q + 4, idx5, 8);
+                var sI = Gather(q, idx5); var sJ = Gather(q + 1, idx5);
+                var sII = Gather(q + 2, idx5); var sJJ = Gather(q + 3, idx5);
+                var sIJ = Gather(q + 4, idx5);
                 var A = sIJ - sI * sJ / cnt;
                 var B = sII - sI * sI / cnt;
                 var C = sJJ - sJ * sJ / cnt;
                 var ok = Vector256.GreaterThan(B, flatLim) & Vector256.GreaterThan(C, flatLim);
-                var Ii = Avx.ConvertToVector256Double(Vector128.Load(pI + o)) - sI / cnt;
-                var Ji = Avx.ConvertToVector256Double(Vector128.Load(pJ + o)) - sJ / cnt;
+                var Ii = ToDouble(Vector128.Load(pI + o)) - sI / cnt;
+                var Ji = ToDouble(Vector128.Load(pJ + o)) - sJ / cnt;
                 var BC = B * C;
                 var cc = A * A / BC;
                 var count = ok & Vector256.GreaterThan(BC, bcLim) & Vector256.LessThan(cc, one);
                 var f = two * A / BC;
                 var tf = f * (Ji - A / B * Ii);
                 var tb = f * (Ii - A / C * Ji);
-                var gi0 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1));
-                var gi1 = half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx));
-                var gi2 = twoD ? Vector256<double>.Zero : half * Avx.ConvertToVector256Double(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
-                var gj0 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1));
-                var gj1 = half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx));
-                var gj2 = twoD ? Vector256<double>.Zero : half * Avx.ConvertToVector256Double(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
+                var gi0 = half * ToDouble(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1));
+                var gi1 = half * ToDouble(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx));
+                var gi2 = twoD ? Vector256<double>.Zero : half * ToDouble(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
+                var gj0 = half * ToDouble(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1));
+                var gj1 = half * ToDouble(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx));
+                var gj2 = twoD ? Vector256<double>.Zero : half * ToDouble(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
                 var ntf = -tf; var ntb = -tb;
-                var ux = Avx.ConvertToVector128Single(ntf * (w0 * gi0 + w3 * gi1 + w6 * gi2));
-                var uy = Avx.ConvertToVector128Single(ntf * (w1 * gi0 + w4 * gi1 + w7 * gi2));
-                var uz = Avx.ConvertToVector128Single(ntf * (w2 * gi0 + w5 * gi1 + w8 * gi2));
-                var vx = Avx.ConvertToVector128Single(ntb * (w0 * gj0 + w3 * gj1 + w6 * gj2));
-                var vy = Avx.ConvertToVector128Single(ntb * (w1 * gj0 + w4 * gj1 + w7 * gj2));
-                var vz = Avx.ConvertToVector128Single(ntb * (w2 * gj0 + w5 * gj1 + w8 * gj2));
+                var ux = ToSingle(ntf * (w0 * gi0 + w3 * gi1 + w6 * gi2));
+                var uy = ToSingle(ntf * (w1 * gi0 + w4 * gi1 + w7 * gi2));
+                var uz = ToSingle(ntf * (w2 * gi0 + w5 * gi1 + w8 * gi2));
+                var vx = ToSingle(ntb * (w0 * gj0 + w3 * gj1 + w6 * gj2));
+                var vy = ToSingle(ntb * (w1 * gj0 + w4 * gj1 + w7 * gj2));
+                var vz = ToSingle(ntb * (w2 * gj0 + w5 * gj1 + w8 * gj2));
                 // lane mask from the double compare (all ones / zeros per 64 bits) narrowed to 32-bit lanes
-                var m = Avx.ConvertToVector128Int32WithTruncation(Vector256.ConditionalSelect(ok, one, Vector256<double>.Zero)).AsSingle();
-                m = Vector128.Equals(m.AsInt32(), Vector128.Create(1)).AsSingle();
+                var m = Vector128.Narrow(ok.AsInt64().GetLower(), ok.AsInt64().GetUpper()).AsSingle();
                 ux &= m; uy &= m; uz &= m & zMask; vx &= m; vy &= m; vz &= m & zMask;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
-                RegPS.Engine.Simd.XyzLanes.Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
+                Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
-                RegPS.Engine.Simd.XyzLanes.Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
+                Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
                 r0.Store(dv); r1.Store(dv + 3); r2.Store(dv + 6); dv[9] = r3.GetElement(0); dv[10] = r3.GetElement(1); dv[11] = r3.GetElement(2);
                 int cm = (int)count.ExtractMostSignificantBits();
                 if (cm != 0)

@@ -3,6 +3,7 @@ using RegPS.Engine.Fields;
 using RegPS.Engine.Images;
 using RegPS.Engine.Metrics;
 using RegPS.Engine.Registration;
+using RegPS.Engine.Simd;
 
 namespace RegPS.Engine.Tests.Fields;
 
@@ -451,11 +452,11 @@ public class ComposeSimdTests
         var a = new float[d1.Length]; var b = new float[d1.Length];
         int rows = g.NY * g.NZ;
         var s1 = new double[rows]; var m1 = new double[rows]; var s2 = new double[rows]; var m2 = new double[rows];
-        FieldComposition.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, allowSimd: false);
-        FieldComposition.Compose(d1, d2, fg, 0.7, b, s2, m2, dim == 3 ? 1 : 2, allowSimd: true);
+        FieldComposition.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, VectorPath.Scalar);
+        FieldComposition.Compose(d1, d2, fg, 0.7, b, s2, m2, dim == 3 ? 1 : 2, VectorPath.Widest);
         // in place (comp = d1, as a step is composed into its field): the same values, the row tails included
         var inPlace = (float[])d1.Clone();
-        FieldComposition.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, allowSimd: true);
+        FieldComposition.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, VectorPath.Widest);
         Assert.Equal(b, inPlace);
         int zeros = 0;
         for (int i = 0; i < a.Length; i++)
@@ -466,6 +467,42 @@ public class ComposeSimdTests
         }
         Assert.True(zeros > (dim == 3 ? 100 : 20), "some points must fall off the domain");
         for (int r = 0; r < rows; r++) { Assert.InRange(Math.Abs(s1[r] - s2[r]), 0, 1e-4); Assert.InRange(Math.Abs(m1[r] - m2[r]), 0, 1e-5); }
+    }
+
+    [Theory]
+    [InlineData(3, 37, 21, 9)]
+    [InlineData(2, 45, 23, 1)]
+    [InlineData(3, 8, 5, 4)]
+    [InlineData(2, 19, 7, 1)]
+    public void Vector128CompositionGivesTheWidestPathsBits(int dim, int nx, int ny, int nz)
+    {
+        // what arm64 (and x64 without AVX2) runs must give the bits x64 with AVX2 gives: values, row sums and maxima, in
+        // place and not, with points in the interior, near the faces, off the domain and at the array's last voxels
+        var g = dim == 3 ? new Grid(nx, ny, nz, Matrix4.Scaling(1.5, 2, 2.5), 3) : new Grid(nx, ny, 1, Matrix4.Scaling(1.5, 2, 1), 2);
+        var fg = new FieldGrid(g);
+        var rnd = new Random(nx * 31 + ny);
+        var d1 = new float[3 * g.VoxelCount]; var d2 = new float[3 * g.VoxelCount];
+        for (int i = 0; i < d1.Length; i++)
+            if (dim == 3 || i % 3 != 2) { d1[i] = (float)(3 * rnd.NextDouble() - 1.5); d2[i] = (float)(2 * rnd.NextDouble() - 1); }
+        // a quarter of the rows small enough to stay inside (the interior blend), the rest large (faces, off-domain)
+        for (int i = 0; i < d1.Length / 4; i++) d1[i] *= 0.1f;
+        int rows = g.NY * g.NZ;
+        var a = new float[d1.Length]; var b = new float[d1.Length];
+        var s1 = new double[rows]; var m1 = new double[rows]; var s2 = new double[rows]; var m2 = new double[rows];
+        FieldComposition.Compose(d1, d2, fg, 0.7, a, s1, m1, 1, VectorPath.Widest);
+        FieldComposition.Compose(d1, d2, fg, 0.7, b, s2, m2, 2, VectorPath.Vector128);
+        Assert.Equal(a, b);
+        Assert.Equal(s1, s2);
+        Assert.Equal(m1, m2);
+        var inPlace = (float[])d1.Clone();
+        FieldComposition.Compose(inPlace, d2, fg, 0.7, inPlace, null, null, 2, VectorPath.Vector128);
+        Assert.Equal(a, inPlace);
+        // and the inversion that runs on it (composition passes fused with the 128-bit update) gives the same bits too
+        var p1 = new float[d1.Length]; var p2 = new float[d1.Length]; var q = new float[d1.Length];
+        var r1 = FieldInversion.Invert(d2, fg, 6, 0, 0, p1, q, s1, m1, 1);
+        var r2 = FieldInversion.Invert(d2, fg, 6, 0, 0, p2, q, s2, m2, 2, VectorPath.Vector128);
+        Assert.Equal(r1, r2);
+        Assert.Equal(p1, p2);
     }
 
     [Theory]
@@ -488,8 +525,8 @@ public class ComposeSimdTests
             ? new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0.03, -2, 0, 0.02, 0.99, 0.5, 0, 0, 0, 1 })
             : new Matrix4(new double[] { 0.98, 0.05, 0, 1.5, -0.04, 1.02, 0, -2, 0, 0, 1, 0, 0, 0, 0, 1 });
         var a = new float[g.VoxelCount]; var b = new float[g.VoxelCount];
-        FieldWarp.Warp(img, ig, P, d, fg, a, 1, allowSimd: false);
-        FieldWarp.Warp(img, ig, P, d, fg, b, 2, allowSimd: true);
+        FieldWarp.Warp(img, ig, P, d, fg, a, 1, VectorPath.Scalar);
+        FieldWarp.Warp(img, ig, P, d, fg, b, 2, VectorPath.Widest);
         int zeros = 0, inside = 0;
         for (int i = 0; i < a.Length; i++)
         {
