@@ -226,6 +226,28 @@ function Invoke-Tests {
         Write-Host "xunit: $($c.passed) passed, $($c.failed) failed, $($c.notExecuted) skipped"
     }
 
+    # The kernels' vector paths against their scalar twins once more with AVX2 (and with it FMA) turned off, the
+    # configuration whose widest vectors are 128 bits: what arm64 and older x64 run.
+    Write-Host "`n== xunit (vector kernels, DOTNET_EnableAVX2=0) =="
+    $trx128 = Join-Path $outRoot 'TestResults128'
+    if (Test-Path $trx128) { Remove-Item $trx128 -Recurse -Force }
+    $env:DOTNET_EnableAVX2 = '0'
+    try {
+        & dotnet test (Join-Path $root 'tests/RegPS.Engine.Tests') -c $Configuration --no-build --nologo `
+            --filter 'FullyQualifiedName~ComposeSimdTests|FullyQualifiedName~FieldKernelTests|FullyQualifiedName~DipyInversionTests|FullyQualifiedName~GaussianTests|FullyQualifiedName~VectorKernel' `
+            --logger 'trx;LogFileName=engine128.trx' --results-directory $trx128
+    }
+    finally { Remove-Item Env:DOTNET_EnableAVX2 }
+    $trx = Get-ChildItem $trx128 -Filter *.trx -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($null -eq $trx) { Write-Host 'xunit (AVX2 off) produced no results file: counting it as one failure.'; $failed++ }
+    else {
+        [xml] $t = Get-Content $trx.FullName
+        $c = $t.TestRun.ResultSummary.Counters
+        $passed += [int] $c.passed
+        $failed += [int] $c.failed + [int] $c.error + [int] $c.timeout + [int] $c.aborted
+        Write-Host "xunit (AVX2 off): $($c.passed) passed, $($c.failed) failed"
+    }
+
     Write-Host "`n== Pester (module) =="
     $pester = Get-PesterModulePath
     $resultFile = Join-Path $outRoot 'pester.json'

@@ -51,8 +51,10 @@ internal static class FieldWarp
         int j = r % ny, k = r / ny;
         double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
         int o = r * nx;
-        int start = path != VectorPath.Widest || nx < 8 || !Vector256.IsHardwareAccelerated ? 0
-            : RowSimd(r, img, sx, sy, sz, a, d, nx, ny, dst);
+        int start = path == VectorPath.Scalar || nx < 8 ? 0
+            : path == VectorPath.Widest && Vector256.IsHardwareAccelerated ? RowSimd(r, img, sx, sy, sz, a, d, nx, ny, dst)
+            : Vector128Kernels ? RowSimd128(r, img, sx, sy, sz, a, d, nx, ny, dst)
+            : 0;
         o += start;
         for (int i = start; i < nx; i++, o++)
         {
@@ -155,5 +157,94 @@ internal static class FieldWarp
             }
         }
         return done;
+    }
+
+    /// <summary>
+    /// <see cref="RowSimd"/> for 128-bit vector hardware (arm64 NEON): the same groups of 8 voxels as two halves of 4
+    /// lanes, the same float operations per lane and the same whole-group choice between the vector blend and the
+    /// scalar sampler, so the same bits; corners are loaded one by one instead of gathered.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static unsafe int RowSimd128(int r, float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst)
+    {
+        int j = r % ny, k = r / ny;
+        double bxd = a[1] * j + a[2] * k + a[3], byd = a[5] * j + a[6] * k + a[7], bzd = a[9] * j + a[10] * k + a[11];
+        var a00 = Vector128.Create((float)a[0]); var a10 = Vector128.Create((float)a[4]); var a20 = Vector128.Create((float)a[8]);
+        var m00 = Vector128.Create((float)a[12]); var m01 = Vector128.Create((float)a[13]); var m02 = Vector128.Create((float)a[14]);
+        var m10 = Vector128.Create((float)a[15]); var m11 = Vector128.Create((float)a[16]); var m12 = Vector128.Create((float)a[17]);
+        var m20 = Vector128.Create((float)a[18]); var m21 = Vector128.Create((float)a[19]); var m22 = Vector128.Create((float)a[20]);
+        var vbx = Vector128.Create((float)bxd); var vby = Vector128.Create((float)byd); var vbz = Vector128.Create((float)bzd);
+        var lane0 = Vector128.Create(0f, 1, 2, 3); var lane1 = Vector128.Create(4f, 5, 6, 7);
+        var zero = Vector128<float>.Zero;
+        var xlim = Vector128.Create((float)(sx - 1)); var ylim = Vector128.Create((float)(sy - 1)); var zlim = Vector128.Create((float)(sz - 1));
+        var vsx = Vector128.Create(sx); var vsy = Vector128.Create(sy);
+        int sxy = sx * sy;
+        bool twoD = sz == 1;
+        int done = nx & ~7;
+        var px = stackalloc Vector128<float>[2]; var py = stackalloc Vector128<float>[2]; var pz = stackalloc Vector128<float>[2];
+        int* bi = stackalloc int[4];
+        fixed (float* pd = d, pi = img, po = dst)
+        {
+            for (int i = 0; i < done; i += 8)
+            {
+                int o = r * nx + i;
+                bool ok = true;
+                for (int h = 0; h < 2; h++)
+                {
+                    float* s1 = pd + 3 * (o + 4 * h);
+                    var dx = Vector128.Create(s1[0], s1[3], s1[6], s1[9]);
+                    var dy = Vector128.Create(s1[1], s1[4], s1[7], s1[10]);
+                    var dz = Vector128.Create(s1[2], s1[5], s1[8], s1[11]);
+                    var ii = Vector128.Create((float)i) + (h == 0 ? lane0 : lane1);
+                    px[h] = vbx + a00 * ii + m00 * dx + m01 * dy + m02 * dz;
+                    py[h] = vby + a10 * ii + m10 * dx + m11 * dy + m12 * dz;
+                    pz[h] = vbz + a20 * ii + m20 * dx + m21 * dy + m22 * dz;
+                    var inside = Vector128.GreaterThanOrEqual(px[h], zero) & Vector128.LessThan(px[h], xlim)
+                               & Vector128.GreaterThanOrEqual(py[h], zero) & Vector128.LessThan(py[h], ylim)
+                               & (twoD ? Vector128.Equals(pz[h], zero) : Vector128.GreaterThanOrEqual(pz[h], zero) & Vector128.LessThan(pz[h], zlim));
+                    ok &= inside.ExtractMostSignificantBits() == 0xF;
+                }
+                if (!ok)
+                {
+                    for (int l = 0; l < 8; l++)
+                    {
+                        int v = o + l;
+                        double ex = d[3 * v], ey = d[3 * v + 1], ez = d[3 * v + 2];
+                        double qx = bxd + a[0] * (i + l) + a[12] * ex + a[13] * ey + a[14] * ez;
+                        double qy = byd + a[4] * (i + l) + a[15] * ex + a[16] * ey + a[17] * ez;
+                        double qz = bzd + a[8] * (i + l) + a[18] * ex + a[19] * ey + a[20] * ez;
+                        dst[v] = Linear.ZeroPadded(img, sx, sy, sz, qx, qy, qz);
+                    }
+                    continue;
+                }
+                for (int h = 0; h < 2; h++)
+                {
+                    var i0 = Vector128.ConvertToInt32Native(px[h]); var j0 = Vector128.ConvertToInt32Native(py[h]); var k0 = Vector128.ConvertToInt32Native(pz[h]);
+                    var fx = px[h] - Vector128.ConvertToSingle(i0); var fy = py[h] - Vector128.ConvertToSingle(j0); var fz = pz[h] - Vector128.ConvertToSingle(k0);
+                    ((k0 * vsy + j0) * vsx + i0).Store(bi);
+                    var v000 = Pair(pi, bi, 0, out var v001);
+                    var v010 = Pair(pi, bi, sx, out var v011);
+                    var c0 = MulAdd(fx, v001 - v000, v000); var c1 = MulAdd(fx, v011 - v010, v010);
+                    var e0 = MulAdd(fy, c1 - c0, c0);
+                    if (twoD) { e0.Store(po + o + 4 * h); continue; }
+                    var v100 = Pair(pi, bi, sxy, out var v101);
+                    var v110 = Pair(pi, bi, sxy + sx, out var v111);
+                    var c2 = MulAdd(fx, v101 - v100, v100); var c3 = MulAdd(fx, v111 - v110, v110);
+                    var e1 = MulAdd(fy, c3 - c2, c2);
+                    MulAdd(fz, e1 - e0, e0).Store(po + o + 4 * h);
+                }
+            }
+        }
+        return done;
+    }
+
+    /// <summary>For the 4 lanes' base indices plus an offset, the values there and one further along x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector128<float> Pair(float* p, int* b, int offset, out Vector128<float> next)
+    {
+        float* q0 = p + b[0] + offset, q1 = p + b[1] + offset, q2 = p + b[2] + offset, q3 = p + b[3] + offset;
+        next = Vector128.Create(q0[1], q1[1], q2[1], q3[1]);
+        return Vector128.Create(*q0, *q1, *q2, *q3);
     }
 }

@@ -67,7 +67,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     internal bool StreamSlices { get; init; } = true;
 
     /// <summary>False keeps the steps on the scalar loop (for tests: the SIMD path must give its bits).</summary>
-    internal bool AllowSimd { get; init; } = true;
+    internal RegPS.Engine.Simd.VectorPath Path { get; init; } = RegPS.Engine.Simd.VectorPath.Widest;
 
     private static double[] Grow(ref double[]? buffer, long length)
     {
@@ -168,7 +168,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, bool simd, float[] u, float[] v, double[] energy)
+    private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, RegPS.Engine.Simd.VectorPath simd, float[] u, float[] v, double[] energy)
     {
         int sxy = nx * ny;
         int j = row % ny, k = row / ny;
@@ -219,12 +219,106 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
             if (pass == 0)
             {
-                if (simd && Vector256.IsHardwareAccelerated) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
+                if (simd == RegPS.Engine.Simd.VectorPath.Widest && Vector256.IsHardwareAccelerated) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
+                else if (simd != RegPS.Engine.Simd.VectorPath.Scalar && Vector128.IsHardwareAccelerated) i = StepRowSimd128(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
                 stop = nx;
             }
         }
         energy[row] = e;
             }
+
+    /// <summary>
+    /// <see cref="StepRowSimd"/> for 128-bit vector hardware (arm64 NEON): the same 4-voxel groups, the float image
+    /// differences in one 4-lane vector, the double arithmetic in two 2-lane halves; the scalar loop's bits, as both others.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    private static unsafe int StepRowSimd128(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
+        int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
+    {
+        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
+        var k = new CcConstants128(cntS, w);
+        double* ccs = stackalloc double[4];
+        var outs = stackalloc Vector128<double>[12];
+        var oks = stackalloc Vector128<double>[2];
+        int i = i0;
+        fixed (float* pI = I, pJ = J, pu = u, pv = v)
+        fixed (double* ps = s)
+        {
+            for (; i + 4 <= iEnd; i += 4)
+            {
+                int o = b + i;
+                double* q = ps + (5 * o - sBase);
+                var fI = Vector128.Load(pI + o); var fJ = Vector128.Load(pJ + o);
+                var dI0 = Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1);
+                var dI1 = Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx);
+                var dI2 = twoD ? Vector128<float>.Zero : Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy);
+                var dJ0 = Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1);
+                var dJ1 = Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx);
+                var dJ2 = twoD ? Vector128<float>.Zero : Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy);
+                int cm = 0;
+                for (int h = 0; h < 2; h++)
+                {
+                    double* qh = q + 10 * h;
+                    Vector128<double> Lo(Vector128<float> x) => h == 0 ? Vector128.WidenLower(x) : Vector128.WidenUpper(x);
+                    cm |= k.Half(Vector128.Create(qh[0], qh[5]), Vector128.Create(qh[1], qh[6]), Vector128.Create(qh[2], qh[7]), Vector128.Create(qh[3], qh[8]), Vector128.Create(qh[4], qh[9]),
+                        Lo(fI), Lo(fJ), Lo(dI0), Lo(dI1), Lo(dI2), Lo(dJ0), Lo(dJ1), Lo(dJ2), twoD, outs + 6 * h, ref oks[h], ccs + 2 * h) << (2 * h);
+                }
+                var m = Vector128.Narrow(oks[0].AsInt64(), oks[1].AsInt64()).AsSingle();
+                var ux = Vector128.Narrow(outs[0], outs[6]) & m; var uy = Vector128.Narrow(outs[1], outs[7]) & m; var uz = Vector128.Narrow(outs[2], outs[8]) & m & zMask;
+                var vx = Vector128.Narrow(outs[3], outs[9]) & m; var vy = Vector128.Narrow(outs[4], outs[10]) & m; var vz = Vector128.Narrow(outs[5], outs[11]) & m & zMask;
+                float* du = pu + 3 * o; float* dv = pv + 3 * o;
+                Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
+                r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
+                Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
+                r0.Store(dv); r1.Store(dv + 3); r2.Store(dv + 6); dv[9] = r3.GetElement(0); dv[10] = r3.GetElement(1); dv[11] = r3.GetElement(2);
+                if (cm != 0)
+                    for (int l = 0; l < 4; l++) if ((cm & (1 << l)) != 0) e -= ccs[l];
+            }
+        }
+        return i;
+    }
+
+    /// <summary>The 2-lane double arithmetic of <see cref="StepRowSimd128"/>, in <see cref="StepRowSimd"/>'s order.</summary>
+    private readonly struct CcConstants128(double cntS, double[] w)
+    {
+        private readonly Vector128<double> _cnt = Vector128.Create(cntS), _flat = Vector128.Create(1e-9 * cntS), _bc = Vector128.Create(1e-5);
+        private readonly Vector128<double> _one = Vector128.Create(1.0), _two = Vector128.Create(2.0), _half = Vector128.Create(0.5);
+        private readonly Vector128<double> _w0 = Vector128.Create(w[0]), _w1 = Vector128.Create(w[1]), _w2 = Vector128.Create(w[2]);
+        private readonly Vector128<double> _w3 = Vector128.Create(w[3]), _w4 = Vector128.Create(w[4]), _w5 = Vector128.Create(w[5]);
+        private readonly Vector128<double> _w6 = Vector128.Create(w[6]), _w7 = Vector128.Create(w[7]), _w8 = Vector128.Create(w[8]);
+
+        /// <summary>Writes u x, y, z and v x, y, z (out[0..5]), the flat-window mask and the CC terms; returns the energy lanes' bits.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe int Half(Vector128<double> sI, Vector128<double> sJ, Vector128<double> sII, Vector128<double> sJJ, Vector128<double> sIJ,
+            Vector128<double> fI, Vector128<double> fJ, Vector128<double> dI0, Vector128<double> dI1, Vector128<double> dI2,
+            Vector128<double> dJ0, Vector128<double> dJ1, Vector128<double> dJ2, bool twoD, Vector128<double>* outs, ref Vector128<double> ok, double* ccs)
+        {
+            var A = sIJ - sI * sJ / _cnt;
+            var B = sII - sI * sI / _cnt;
+            var C = sJJ - sJ * sJ / _cnt;
+            ok = Vector128.GreaterThan(B, _flat) & Vector128.GreaterThan(C, _flat);
+            var Ii = fI - sI / _cnt;
+            var Ji = fJ - sJ / _cnt;
+            var BC = B * C;
+            var cc = A * A / BC;
+            var count = ok & Vector128.GreaterThan(BC, _bc) & Vector128.LessThan(cc, _one);
+            var f = _two * A / BC;
+            var tf = f * (Ji - A / B * Ii);
+            var tb = f * (Ii - A / C * Ji);
+            var gi0 = _half * dI0; var gi1 = _half * dI1; var gi2 = twoD ? Vector128<double>.Zero : _half * dI2;
+            var gj0 = _half * dJ0; var gj1 = _half * dJ1; var gj2 = twoD ? Vector128<double>.Zero : _half * dJ2;
+            var ntf = -tf; var ntb = -tb;
+            outs[0] = ntf * (_w0 * gi0 + _w3 * gi1 + _w6 * gi2);
+            outs[1] = ntf * (_w1 * gi0 + _w4 * gi1 + _w7 * gi2);
+            outs[2] = ntf * (_w2 * gi0 + _w5 * gi1 + _w8 * gi2);
+            outs[3] = ntb * (_w0 * gj0 + _w3 * gj1 + _w6 * gj2);
+            outs[4] = ntb * (_w1 * gj0 + _w4 * gj1 + _w7 * gj2);
+            outs[5] = ntb * (_w2 * gj0 + _w5 * gj1 + _w8 * gj2);
+            cc.Store(ccs);
+            return (int)count.ExtractMostSignificantBits();
+        }
+    }
 
     /// <summary>
     /// The interior part of <see cref="StepRow"/> (2D and 3D), 4 voxels at a time in double SIMD from i0 while the group ends
@@ -317,7 +411,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         Array.Clear(acc, 0, slice);
         var w = g.W;
         var energy = _rowEnergy;
-        bool simd = AllowSimd;
+        var simd = Path;
         void SliceSums(int t)
         {
             int off = (t % slots) * slice;
@@ -384,7 +478,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         {
             var s = Grow(ref _sums, 5L * g.Count);
             BoxSums(I, J, nx, ny, nz, r, s, maxDegree);
-            bool simd = AllowSimd;
+            var simd = Path;
             SliceIterator.For(g.Rows, maxDegree, row => StepRow(row, I, J, s, 0, w, nx, ny, nz, radius, twoD, simd, u, v, energy));
         }
         double total = 0;
