@@ -161,10 +161,16 @@ public sealed class SynComparison : IComparison
         T("invert 128-bit path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("invert scalar path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
+        T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
+        T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         var sums = new double[5 * n];
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
+        var cc128 = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Vector128 };
+        var ccScalar = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Scalar };
+        T("cc steps 128-bit path", () => cc128.ComputeSteps(img, img2, fg, b, c, threads));
+        T("cc steps scalar path", () => ccScalar.ComputeSteps(img, img2, fg, b, c, threads));
         return 0;
     }
 
