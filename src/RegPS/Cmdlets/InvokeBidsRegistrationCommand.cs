@@ -30,6 +30,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
     [Parameter(Mandatory = true)]
     [ValidatePattern("^[a-zA-Z0-9]+$")]
+    [ArgumentCompleter(typeof(Completers.TemplateNameCompleter))]
     public string TemplateName { get; set; } = "";
 
     [Parameter(Mandatory = true)]
