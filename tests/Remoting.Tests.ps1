@@ -106,7 +106,7 @@ Describe 'Objects returned by Start-Job are the live objects again' {
         [Linq.Enumerable]::SequenceEqual($here.ToArray(), $Received[$Result].ToArray()) | Should -BeTrue -Because $What
         # and the transform did something: the warped subject is closer to the template than the subject was
         $before = 0.0; $after = 0.0
-        foreach ($i in 0..($Template.VoxelCount - 1)) {
+        for ($i = 0; $i -lt $Template.VoxelCount; $i += 7) {   # every 7th voxel: enough, and quick in PowerShell
             $before += [math]::Abs($Local.Voxels[$i] - $Template.Voxels[$i]); $after += [math]::Abs($here.Voxels[$i] - $Template.Voxels[$i])
         }
         $after | Should -BeLessThan ($before / 3) -Because $What
