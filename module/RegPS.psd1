@@ -8,6 +8,8 @@
     Description          = 'Image registration for PowerShell: NIfTI and photo I/O, affine (mutual information) and diffeomorphic (SyN, local cross-correlation) registration, stereo overlays and deformation grids, on a parallel C# engine.'
     PowerShellVersion    = '7.6'
     CompatiblePSEditions = @('Core')
+    # Loaded before the types file, which names engine types (TargetTypeForDeserialization) and the converter.
+    RequiredAssemblies   = @('RegPS.Engine.dll', 'RegPS.dll')
     TypesToProcess       = @('RegPS.Types.ps1xml')
     FormatsToProcess     = @('RegPS.Format.ps1xml')
     CmdletsToExport      = @(

@@ -41,13 +41,21 @@ Describe 'Export-StereoOverlay' {
         $png.Grid.NY | Should -Be 40
     }
 
-    It 'refuses images on different grids and says how to fix it' {
-        $other = [RegPS.Engine.Images.Image]::FromVoxels([RegPS.Engine.Images.Grid]::Create2D(30, 40), [float[]]::new(1200))
-        $null = Export-StereoOverlay -Static $S -Moving $other -Path 'TestDrive:/x.png' -ErrorVariable errs -ErrorAction SilentlyContinue
-        $errs.Count | Should -Be 1
-        $errs[0].Exception.Message | Should -Match 'grid'
-        $errs[0].Exception.Message | Should -Match 'Convert-RegImage|resample'
-        'TestDrive:/x.png' | Should -Not -Exist
+    It 'resamples a moving image on another grid onto the static grid for a "before" overlay, and says so' {
+        # The moving image on a 20x20 grid of 2-pixel spacing covers the same 40x40 field: its bright top half lands
+        # where M's does, so the overlay is the one of S and M.
+        $g2 = [RegPS.Engine.Images.Grid]::new(20, 20, 1, [RegPS.Engine.Images.Matrix4]::new([double[]] @(2, 0, 0, 0.5, 0, 2, 0, 0.5, 0, 0, 1, 0, 0, 0, 0, 1)), 2)
+        $d = [float[]]::new(400)
+        for ($j = 0; $j -lt 20; $j++) { for ($i = 0; $i -lt 20; $i++) { if ($j -ge 10) { $d[$j * 20 + $i] = 50 } } }
+        $other = [RegPS.Engine.Images.Image]::FromVoxels($g2, $d)
+        $f = Export-StereoOverlay -Static $S -Moving $other -Path 'TestDrive:/x.png' -Scale 1 -Verbose 4>&1 | Tee-Object -Variable all |
+            Where-Object { $_ -is [IO.FileInfo] }
+        (($all | Where-Object { $_ -is [Management.Automation.VerboseRecord] }).Message -join ' ') | Should -Match 'resampled onto'
+        $png = Get-PhotoImage $f.FullName
+        $png.Grid.NX | Should -Be 40
+        (Get-Rgb $png 5 5) | Should -Be @(255, 0, 0)       # static only: red
+        (Get-Rgb $png 5 30) | Should -Be @(255, 255, 0)    # both: yellow
+        (Get-Rgb $png 30 30) | Should -Be @(0, 255, 0)     # moving only: green
     }
 
     It 'honours -WhatIf and -Force' {

@@ -32,6 +32,12 @@ public sealed record DeformationGridOptions
     /// </summary>
     public bool Antialias { get; init; }
 
+    /// <summary>A title drawn in a strip above the picture (needs the module's font).</summary>
+    public string? Title { get; init; }
+
+    /// <summary>Orientation letters at the edges, from the plane grid's matrix (3D plane grids only, as <see cref="Slices.PlaneGrid"/> gives).</summary>
+    public bool OrientationLetters { get; init; }
+
     /// <summary>Whether the y index increases upwards on screen; null: true for a 3D grid (a slice, as StereoOverlay draws 3D slices), false for a 2D grid (a picture).</summary>
     public bool? IndexIncreasesUp { get; init; }
 }
@@ -139,8 +145,11 @@ public static class DeformationGrid
             if (count == 0) { var (ux, uy) = Sample(dx, dy, nx, ny, 0, y0); path.LineTo(Px(ux), Py(y0 + uy)); }
             canvas.DrawPath(path, paint);
         }
+        if (o.OrientationLetters && grid.Dimension == 3)
+            Annotations.DrawLetters(canvas, new SKRect(0, 0, w, h), Annotations.Letters(grid, 0, 1, up));
         canvas.Flush();
-        return bitmap;
+        if (string.IsNullOrEmpty(o.Title)) return bitmap;
+        using (bitmap) return Annotations.WithTitles(bitmap, new (string?, int, int)[] { (o.Title, 0, w) });
     }
 
     /// <summary>Renders and writes a PNG atomically (temporary file then rename; an existing file is replaced only when <paramref name="overwrite"/>).</summary>

@@ -14,7 +14,7 @@ public enum OverlayLayout
 {
     /// <summary>Only the colour overlay.</summary>
     Overlay,
-    /// <summary>Three panels side by side: static in grey | moving in grey | the colour overlay.</summary>
+    /// <summary>Three panels side by side: static | moving (in grey, or in their own colours for colour photos) | the colour overlay.</summary>
     ThreePanel,
 }
 
@@ -69,6 +69,12 @@ public sealed record OverlayOptions
 
     /// <summary>Title over the overlay (both layouts).</summary>
     public string? OverlayTitle { get; init; }
+
+    /// <summary>
+    /// Draw orientation letters (R/L, A/P, S/I) at the edges of each panel of a 3D slice, from the image's
+    /// grid-to-world matrix: the direction each edge faces in the world. Not drawn for 2D images (photos).
+    /// </summary>
+    public bool OrientationLetters { get; init; }
 
     /// <summary>True when a title will be drawn (a strip of <see cref="StereoOverlay.TitleStripHeight"/> pixels is added above the panels).</summary>
     public bool HasTitles => !string.IsNullOrEmpty(OverlayTitle) ||

@@ -12,7 +12,7 @@ namespace RegPS.Rendering;
 /// </summary>
 public static class StereoOverlay
 {
-    /// <summary>Renders the overlay (and the grey panels, for <see cref="OverlayLayout.ThreePanel"/>) as a bitmap.</summary>
+    /// <summary>Renders the overlay (and the grey or colour panels, for <see cref="OverlayLayout.ThreePanel"/>) as a bitmap.</summary>
     /// <exception cref="ArgumentException">The images are on different grids, or are 4D.</exception>
     /// <exception cref="ArgumentOutOfRangeException">The slice is outside the image, or the scale is not positive.</exception>
     public static SKBitmap Render(Image @static, Image moving, OverlayOptions? options = null)
@@ -20,46 +20,28 @@ public static class StereoOverlay
         SkiaNative.EnsureResolver();
         var o = options ?? OverlayOptions.Default;
         var (rgb, w, h) = RenderRgb(@static, moving, o);
-        if (!o.HasTitles) return Raster.FromRgb(rgb, w, h);
-
-        // Titles: a black strip above the panels, each title centred over its panel in white and clipped to it.
-        var typeface = Fonts.Require();
-        int strip = TitleStripHeight;
-        var tall = new byte[w * (h + strip) * 3];
-        Array.Copy(rgb, 0, tall, w * strip * 3, rgb.Length);
-        var bitmap = Raster.FromRgb(tall, w, h + strip);
-        using var canvas = new SKCanvas(bitmap);
-        using var font = new SKFont(typeface, TitleFontSize);
-        using var paint = new SKPaint { Color = SKColors.White, IsAntialias = true };
-        float baseline = (strip - (font.Metrics.Ascent + font.Metrics.Descent)) / 2f;
-        void Title(string? text, int x0, int width)
+        var bitmap = Raster.FromRgb(rgb, w, h);
+        bool three = o.Layout == OverlayLayout.ThreePanel;
+        int pw = three ? (w - 2 * o.PanelGap) / 3 : w;
+        if (o.OrientationLetters && @static.Dimension == 3)
         {
-            if (string.IsNullOrEmpty(text)) return;
-            canvas.Save();
-            canvas.ClipRect(new SKRect(x0, 0, x0 + width, strip));
-            // Centred when it fits; otherwise start at the left edge so the beginning stays readable.
-            if (font.MeasureText(text) <= width - 4)
-                canvas.DrawText(text, x0 + width / 2f, baseline, SKTextAlign.Center, font, paint);
-            else
-                canvas.DrawText(text, x0 + 2, baseline, SKTextAlign.Left, font, paint);
-            canvas.Restore();
+            // The plane's across and up axes, as Plane.Extract cuts them, and which way up they are drawn.
+            var (a, u, _) = Slices.Axes(o.Axis);
+            var letters = Annotations.Letters(@static.Grid, a, u, o.IndexIncreasesUp ?? true);
+            using var canvas = new SKCanvas(bitmap);
+            for (int p = 0; p < (three ? 3 : 1); p++)
+                Annotations.DrawLetters(canvas, new SKRect(p * (pw + o.PanelGap), 0, p * (pw + o.PanelGap) + pw, h), letters);
+            canvas.Flush();
         }
-        if (o.Layout == OverlayLayout.ThreePanel)
-        {
-            int pw = (w - 2 * o.PanelGap) / 3;
-            Title(o.StaticTitle, 0, pw);
-            Title(o.MovingTitle, pw + o.PanelGap, pw);
-            Title(o.OverlayTitle, 2 * (pw + o.PanelGap), pw);
-        }
-        else Title(o.OverlayTitle, 0, w);
-        canvas.Flush();
-        return bitmap;
+        if (!o.HasTitles) return bitmap;
+        var titles = three
+            ? new (string?, int, int)[] { (o.StaticTitle, 0, pw), (o.MovingTitle, pw + o.PanelGap, pw), (o.OverlayTitle, 2 * (pw + o.PanelGap), pw) }
+            : new (string?, int, int)[] { (o.OverlayTitle, 0, w) };
+        using (bitmap) return Annotations.WithTitles(bitmap, titles);
     }
 
     /// <summary>Height in pixels of the strip added above the panels when there are titles.</summary>
-    public const int TitleStripHeight = 20;
-
-    private const float TitleFontSize = 13;
+    public const int TitleStripHeight = Annotations.TitleStripHeight;
 
     /// <summary>Renders and writes a PNG atomically (temporary file then rename; an existing file is replaced only when <paramref name="overwrite"/>).</summary>
     public static void WritePng(Image @static, Image moving, string path, OverlayOptions? options = null, bool overwrite = false)
@@ -78,7 +60,7 @@ public static class StereoOverlay
         if (!s.Grid.SameAs(m.Grid))
             throw new ArgumentException(
                 $"The static and moving images are on different grids (static {s.Grid}, moving {m.Grid}); an overlay compares voxel by voxel. " +
-                "Resample the moving image into the static grid first, e.g. with Resampler.Resample / Convert-RegImage onto the static image's grid, or register them and transform the moving image.",
+                "Resample the moving image onto the static image's grid first (Convert-RegImage -Reference), or register them and transform the moving image.",
                 "moving");
         if (s.Volumes != 1 || m.Volumes != 1)
             throw new ArgumentException("The overlay shows one volume; pick one with Image.Volume(index) first.", "moving");
@@ -106,8 +88,9 @@ public static class StereoOverlay
         if (o.Layout == OverlayLayout.Overlay)
             return (Raster.Upscale(overlay, w, h, scale), w * scale, h * scale);
 
-        // Three panels: static grey | moving grey | overlay, each scaled, separated by a dark grey gap.
-        var panels = new[] { Grey(sb), Grey(mb), overlay };
+        // Three panels: static | moving (grey, or in their own colours for colour photos) | overlay, each scaled,
+        // separated by a dark grey gap.
+        var panels = new[] { Panel(s, sb, o), Panel(m, mb, o), overlay };
         int pw = w * scale, ph = h * scale, gap = o.PanelGap;
         int total = 3 * pw + 2 * gap;
         if (total > Raster.MaxSide) throw new ArgumentOutOfRangeException(nameof(o), $"The three panels would be {total} pixels wide; lower the Scale.");
@@ -125,6 +108,23 @@ public static class StereoOverlay
 
     /// <summary>The dark grey of the gaps between panels.</summary>
     internal const byte GapGrey = 48;
+
+    /// <summary>A grey panel of the normalised values, or for a colour image its colour planes on the same plane.</summary>
+    private static byte[] Panel(Image image, byte[] grey, OverlayOptions o)
+    {
+        if (!image.IsColour) return Grey(grey);
+        var g = image.Grid;
+        var planes = image.ColourPlanes;
+        var rgb = new byte[3 * grey.Length];
+        for (int c = 0; c < 3; c++)
+        {
+            var channel = new Image(g, planes.Slice(c * g.VoxelCount, g.VoxelCount).ToArray());
+            var values = Plane.Extract(channel, o.Axis, o.Slice, o.IndexIncreasesUp).Values;
+            for (int i = 0; i < values.Length; i++)
+                rgb[3 * i + c] = (byte)Math.Clamp(Math.Round(float.IsFinite(values[i]) ? values[i] : 0, MidpointRounding.AwayFromZero), 0, 255);
+        }
+        return rgb;
+    }
 
     private static byte[] Grey(byte[] v)
     {

@@ -10,7 +10,7 @@ internal static class MapApplier
 {
     public static Image Apply(object? map, Image image, Interpolation interpolation, bool inverse, int maxDegree)
     {
-        var value = map is PSObject p ? p.BaseObject : map;
+        var value = Remoting.DeserializingConverter.Unwrap(map);
         return value switch
         {
             null => image,

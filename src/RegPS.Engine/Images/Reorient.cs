@@ -102,4 +102,46 @@ public static class Reorient
         var iso = new Grid(newN[0], newN[1], newN[2], m, g.Dimension);
         return Resampler.Resample(image, iso, null, Interpolation.Linear, Boundary.Constant, maxDegree);
     }
+
+    /// <summary>
+    /// The grid pictures of a 3D image are drawn on: the grid <see cref="ToClosestCanonical"/> then <see cref="ToIsotropic"/>
+    /// give (voxel axes closest to R, A, S; cubic voxels of the smallest spacing; same extent), computed without the
+    /// voxels. A 2D grid is returned as it is.
+    /// </summary>
+    public static Grid DisplayGrid(Grid g)
+    {
+        ArgumentNullException.ThrowIfNull(g);
+        if (g.Dimension == 2) return g;
+        var map = AxisMap(g);
+        var canonical = g;
+        if (!(map[0] == (0, 1) && map[1] == (1, 1) && map[2] == (2, 1)))
+        {
+            var oldAxis = new int[3];
+            var flip = new bool[3];
+            for (int i = 0; i < 3; i++) { oldAxis[map[i].World] = i; flip[map[i].World] = map[i].Sign < 0; }
+            int[] oldN = { g.NX, g.NY, g.NZ };
+            int[] n = { oldN[oldAxis[0]], oldN[oldAxis[1]], oldN[oldAxis[2]] };
+            var p = new double[16];
+            p[15] = 1;
+            for (int w = 0; w < 3; w++)
+            {
+                int o = oldAxis[w];
+                p[o * 4 + w] = flip[w] ? -1 : 1;
+                p[o * 4 + 3] = flip[w] ? n[w] - 1 : 0;
+            }
+            canonical = new Grid(n[0], n[1], n[2], g.GridToWorld * new Matrix4(p), 3);
+        }
+        var s = canonical.Spacing;
+        double min = s.Min(), max = s.Max();
+        if (max / min < 1.01) return canonical;
+        int[] size = { canonical.NX, canonical.NY, canonical.NZ };
+        var scale = new double[3];
+        var newN = new int[3];
+        for (int a = 0; a < 3; a++)
+        {
+            scale[a] = min / s[a];
+            newN[a] = Math.Max(1, (int)Math.Round((size[a] - 1) * s[a] / min) + 1);
+        }
+        return new Grid(newN[0], newN[1], newN[2], canonical.GridToWorld * Matrix4.Scaling(scale[0], scale[1], scale[2]), 3);
+    }
 }

@@ -1,27 +1,30 @@
 using System.Management.Automation;
 using RegPS.Engine.Images;
 using RegPS.Engine.Registration;
+using RegPS.Engine.Resampling;
 using RegPS.Rendering;
 
 namespace RegPS.Cmdlets;
 
 /// <summary>
-/// Draws a diffeomorphic map's deformation as a warped regular grid (DIPY's plot_diffeomorphic_map): straight lines
-/// where nothing moved, bent where it did, over an optional semi-transparent underlay; 2D, or one slice of 3D.
+/// Draws a registration result as a warped regular grid (DIPY's plot_diffeomorphic_map): straight lines where nothing
+/// moved, bent where it did, over an optional semi-transparent underlay; 2D, or one anatomical slice of 3D drawn in
+/// millimetres with cubic pixels (the plane and the pixels Export-StereoOverlay uses for the same slice). A
+/// DiffeomorphicMap draws its field (the deformation beyond the prealign); an AffineMap draws the whole affine.
 /// </summary>
 [Cmdlet(VerbsData.Export, "DeformationGrid", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
 [OutputType(typeof(FileInfo))]
 public sealed class ExportDeformationGridCommand : WriterCmdlet
 {
+    /// <summary>A DiffeomorphicMap (Register-SynImage) or an AffineMap (Register-AffineImage).</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
-    public DiffeomorphicMap Map { get; set; } = null!;
+    public object Map { get; set; } = null!;
 
-
-    /// <summary>Draw the inverse (backward) field instead of the forward one.</summary>
+    /// <summary>Draw the inverse: the backward field of a DiffeomorphicMap, the inverse affine (on the moving grid) of an AffineMap.</summary>
     [Parameter]
     public SwitchParameter Inverse { get; set; }
 
-    /// <summary>An image on the map's static grid drawn semi-transparent under the lines.</summary>
+    /// <summary>An image drawn semi-transparent under the lines; resampled onto the map's static grid when it lies elsewhere.</summary>
     [Parameter]
     public Image? Underlay { get; set; }
 
@@ -40,37 +43,58 @@ public sealed class ExportDeformationGridCommand : WriterCmdlet
     [ValidateRange(1, 64)]
     public int? Scale { get; set; }
 
+    /// <summary>A title drawn above the grid.</summary>
+    [Parameter]
+    public string? Title { get; set; }
+
+    /// <summary>Letters at the edges saying which way each faces (R/L, A/P, S/I); 3D maps only.</summary>
+    [Parameter]
+    public SwitchParameter OrientationLetters { get; set; }
+
     protected override void ProcessRecord()
     {
-        var field = Inverse ? Map.Backward : Map.Forward;
-        var g = field.Grid;
-        if (Underlay is not null && !Underlay.Grid.SameAs(g))
+        Grid domain;
+        Func<double, double, double, (double, double, double)> displacement;
+        switch (Remoting.DeserializingConverter.Unwrap(Map))
         {
-            WriteError(new ErrorRecord(new ArgumentException("The underlay must lie on the map's static grid (Map.Domain); resample it with Convert-RegImage first."),
-                "UnderlayGridMismatch", ErrorCategory.InvalidArgument, Underlay));
-            return;
+            case DiffeomorphicMap d:
+                domain = d.Domain;
+                displacement = MapGrid.Of(d, backward: Inverse);
+                break;
+            case AffineMap a:
+                domain = Inverse ? a.Codomain : a.Domain;
+                displacement = MapGrid.Of(Inverse ? a.Inverse() : a);
+                break;
+            case var other:
+                WriteError(new ErrorRecord(new ArgumentException($"-Map takes a DiffeomorphicMap or an AffineMap (Register-SynImage, Register-AffineImage, Import-RegTransform); got {other?.GetType().Name ?? "nothing"}."),
+                    "InvalidMap", ErrorCategory.InvalidArgument, Map));
+                return;
         }
-        // -Axis names an anatomical plane: cut across the voxel axis that runs closest to x (sagittal), y (coronal) or
-        // z (axial), so an LSA file gives the same plane as an RAS one (Export-StereoOverlay shows the same planes).
-        int world = Axis switch { SliceAxis.Sagittal => 0, SliceAxis.Coronal => 1, _ => 2 };
-        int axis = g.Dimension == 2 ? 2 : Array.FindIndex(Reorient.AxisMap(g), m => m.World == world);
-        var voxelAxis = axis switch { 0 => SliceAxis.Sagittal, 1 => SliceAxis.Coronal, _ => SliceAxis.Axial };
-        int slice;
         Grid plane;
-        Image? underlay;
+        float[] dx, dy;
+        Image? underlay = null;
         try
         {
-            slice = g.Dimension == 2 ? 0 : Slices.ResolveSlice(g, voxelAxis, Slice);
-            plane = g.Dimension == 2 ? g : Slices.PlaneGrid(g, voxelAxis, slice);
-            underlay = Underlay is null ? null : g.Dimension == 2 ? Underlay : Slices.Extract(Underlay, voxelAxis, slice);
+            (plane, dx, dy) = MapGrid.Sample(domain, displacement, Axis, Slice);
+            if (Underlay is not null)
+            {
+                var u = Underlay.Volumes > 1 ? Underlay.Volume(0) : Underlay;
+                if (!u.Grid.SameAs(domain))
+                {
+                    WriteVerbose($"The underlay ({u.Grid}) is not on the map's static grid ({domain}): resampled onto it (linear).");
+                    u = Resampler.Resample(u, domain, null, Interpolation.Linear, Boundary.Constant, 0);
+                }
+                underlay = domain.Dimension == 2 ? u : Slices.Extract(ExportStereoOverlayCommand.Display(u), Axis, Slice);
+            }
         }
         catch (ArgumentException e)
         {
             WriteInputError(e, "InvalidSlice", Slice);
             return;
         }
-        var (dx, dy, _, _) = field.SliceInVoxels(axis, slice);
-        var options = new DeformationGridOptions { LineSpacing = LineSpacing, Scale = Scale, Underlay = underlay };
+        if (domain.Dimension == 3)
+            WriteVerbose($"Drawing the {Axis.ToString().ToLowerInvariant()} plane of {Reorient.DisplayGrid(domain)} (anatomical axes, cubic voxels of the smallest spacing), {plane.NX}x{plane.NY} voxels.");
+        var options = new DeformationGridOptions { LineSpacing = LineSpacing, Scale = Scale, Underlay = underlay, Title = Title, OrientationLetters = OrientationLetters };
         var target = TargetPath;
         WriteOutputFile(target, "Write deformation grid PNG", (full, overwrite) => DeformationGrid.WritePng(plane, dx, dy, full, options, overwrite));
     }

@@ -26,7 +26,7 @@ public sealed class ExportRegTransformCommand : WriterCmdlet
     protected override void ProcessRecord()
     {
         var target = TargetPath;
-        var map = Map is PSObject p ? p.BaseObject : Map;
+        var map = Remoting.DeserializingConverter.Unwrap(Map);
         if (map is not (AffineMap or DiffeomorphicMap or TransformChain))
         {
             WriteError(new ErrorRecord(new ArgumentException($"-Map takes an AffineMap, a DiffeomorphicMap or a TransformChain; got {map?.GetType().Name ?? "nothing"}."),

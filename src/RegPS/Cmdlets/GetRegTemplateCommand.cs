@@ -18,22 +18,28 @@ public sealed class GetRegTemplateCommand : RegCmdlet
 
     [Parameter]
     [ValidateRange(1, 99)]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public int? Resolution { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public string Suffix { get; set; } = "T1w";
 
     [Parameter]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public string? Desc { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public string? Label { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public string? Atlas { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(Completers.TemplateEntityCompleter))]
     public string? Cohort { get; set; }
 
     [Parameter]

@@ -30,6 +30,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
     [Parameter(Mandatory = true)]
     [ValidatePattern("^[a-zA-Z0-9]+$")]
+    [ArgumentCompleter(typeof(Completers.TemplateNameCompleter))]
     public string TemplateName { get; set; } = "";
 
     [Parameter(Mandatory = true)]
@@ -368,15 +369,9 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
         public void WriteGrid(DiffeomorphicMap map, Image template, string path)
         {
-            var field = map.Forward;
-            var g = field.Grid;
-            // The axial plane: cut across the voxel axis closest to world z, whatever the storage order.
-            int axis = Array.FindIndex(Reorient.AxisMap(g), a => a.World == 2);
-            var voxelAxis = axis switch { 0 => SliceAxis.Sagittal, 1 => SliceAxis.Coronal, _ => SliceAxis.Axial };
-            int slice = Slices.ResolveSlice(g, voxelAxis, null);
-            var plane = Slices.PlaneGrid(g, voxelAxis, slice);
-            var underlay = template.Grid.SameAs(g) ? Slices.Extract(template, voxelAxis, slice) : null;
-            var (dx, dy, _, _) = field.SliceInVoxels(axis, slice);
+            // The axial plane of the display grid (anatomical axes, cubic voxels), as the overlay shows it.
+            var (plane, dx, dy) = MapGrid.Sample(map.Domain, MapGrid.Of(map), SliceAxis.Axial, null);
+            var underlay = template.Grid.SameAs(map.Domain) ? Slices.Extract(ExportStereoOverlayCommand.Display(template), SliceAxis.Axial, null) : null;
             DeformationGrid.WritePng(plane, dx, dy, path, new DeformationGridOptions { Underlay = underlay }, overwrite: true);
         }
     }

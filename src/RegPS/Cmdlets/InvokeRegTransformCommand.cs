@@ -116,10 +116,10 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
 
     private static (object Item, bool Invert) Unpair(object o)
     {
-        var v = o is PSObject p ? p.BaseObject : o;
+        var v = Remoting.DeserializingConverter.Unwrap(o);
         if (v is object[] { Length: 2 } pair && (pair[1] is PSObject ps ? ps.BaseObject : pair[1]) is bool b)
-            return (pair[0] is PSObject q ? q.BaseObject : pair[0], b);
-        return (v, false);
+            return (Remoting.DeserializingConverter.Unwrap(pair[0])!, b);
+        return (v!, false);
     }
 
     private object Load(object item)

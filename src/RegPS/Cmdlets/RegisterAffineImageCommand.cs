@@ -113,7 +113,7 @@ public sealed class RegisterAffineImageCommand : RegistrationCmdlet
 
     internal static (AffineInitialization, Matrix4?) ParseInitial(object? initial)
     {
-        var value = initial is PSObject pso ? pso.BaseObject : initial;
+        var value = Remoting.DeserializingConverter.Unwrap(initial);
         switch (value)
         {
             case null:

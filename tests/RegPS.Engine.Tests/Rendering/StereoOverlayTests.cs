@@ -174,7 +174,7 @@ public sealed class StereoOverlayTests : IDisposable
         var otherShape = new Image(Grid.Create2D(W, H + 1), new float[W * (H + 1)]);
         var ex = Assert.Throws<ArgumentException>(() => StereoOverlay.Render(s, otherShape));
         Assert.Contains("different grids", ex.Message);
-        Assert.Contains("Resample the moving image into the static grid", ex.Message);
+        Assert.Contains("Resample the moving image onto the static image", ex.Message);
         Assert.Contains("Convert-RegImage", ex.Message);
 
         var shifted = new Image(new Grid(W, H, 1, Matrix4.Translation(5, 0, 0), 2), new float[W * H]);
