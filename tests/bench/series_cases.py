@@ -3,8 +3,10 @@
 
   series_cases.py prepare OUTDIR [VOLUMES]   write OUTDIR/bold.nii (64x64x36 voxels of 3 mm, VOLUMES volumes, default
                                              200), OUTDIR/mask.nii (the brain on that grid) and OUTDIR/truth.json
-  series_cases.py dipy OUTDIR                run DIPY 1.6's register_series (translation then rigid, its default MI
-                                             levels) to the middle volume and print {"affines": [...], "seconds": s}
+  series_cases.py dipy OUTDIR [COUNT]        run DIPY 1.6's register_series (translation then rigid, its default MI
+                                             levels) to the middle volume and print {"volumes": [...], "affines": [...],
+                                             "seconds": s}; with COUNT, on COUNT volumes spread evenly over the run
+                                             (the middle one among them) instead of all (DIPY takes seconds per volume)
 
 The series is made here, independently of RegPS: a real T1 (the Colin27 brain of Debian's mricron-data, 1 mm; ITK's
 KmeansTest T1 from insighttoolkit5-examples when mricron-data is absent) smoothed by a Gaussian of sigma 1.3 mm (about
@@ -127,14 +129,25 @@ def prepare(outdir, n):
           "max |t| %.2f mm, max |r| %.2f deg" % (np.abs(truth[:, :3]).max(), np.abs(truth[:, 3:]).max()))
 
 
-def run_dipy(outdir):
+def subset(n, count):
+    """count volume indices spread evenly over 0..n-1, always including the middle (reference) volume n // 2."""
+    if count <= 0 or count >= n:
+        return list(range(n))
+    idx = set(int(round(v)) for v in np.linspace(0, n - 1, count - 1))
+    idx.add(n // 2)
+    return sorted(idx)
+
+
+def run_dipy(outdir, count=0):
     import time
     import nibabel as nib
     from dipy.align import register_series
     img = nib.load(os.path.join(outdir, "bold.nii"))
-    ref = json.load(open(os.path.join(outdir, "truth.json")))["reference"]
+    n = img.shape[3]
+    volumes = subset(n, count)
+    ref = volumes.index(n // 2)
     t0 = time.perf_counter()
-    data = np.asarray(img.dataobj, dtype=np.float64)
+    data = np.asarray(img.dataobj, dtype=np.float64)[..., volumes]
     # DIPY's rigid transforms rotate about the world origin; run it in a world whose origin is the grid's centre (else
     # a rotation couples with a large translation and its optimiser stops early) and carry the matrices back.
     centre = img.affine @ np.append((np.array(data.shape[:3]) - 1) / 2.0, 1.0)
@@ -148,14 +161,14 @@ def run_dipy(outdir):
         sys.stdout = stdout
     back = np.linalg.inv(shift)
     out = [(back @ affines[..., i] @ shift).tolist() for i in range(affines.shape[-1])]
-    print(json.dumps({"affines": out, "seconds": time.perf_counter() - t0}))
+    print(json.dumps({"volumes": volumes, "affines": out, "seconds": time.perf_counter() - t0}))
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "prepare":
         prepare(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 200)
     elif len(sys.argv) >= 3 and sys.argv[1] == "dipy":
-        run_dipy(sys.argv[2])
+        run_dipy(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     else:
         print(__doc__)
         sys.exit(2)

@@ -71,7 +71,6 @@ internal sealed class LeastSquaresAligner
                 for (int i = 1; i < nx - 1; i++)
                 {
                     int idx = g.Index(i, j, k);
-                    if (mask is not null && mask.Buffer[idx] == 0) continue;
                     double di = 0.5 * (rs[idx + 1] - rs[idx - 1]);
                     double dj = 0.5 * (rs[idx + nx] - rs[idx - nx]);
                     double dk = 0.5 * (rs[idx + nx * ny] - rs[idx - nx * ny]);
@@ -79,6 +78,9 @@ internal sealed class LeastSquaresAligner
                     double wy = gx[1, 0] * di + gx[1, 1] * dj + gx[1, 2] * dk;
                     double wz = gx[2, 0] * di + gx[2, 1] * dj + gx[2, 2] * dk;
                     grad[3 * idx] = (float)wx; grad[3 * idx + 1] = (float)wy; grad[3 * idx + 2] = (float)wz;
+                    // A point of this voxel's cell (up to +1 on each axis) must have its 8 corners in the interior.
+                    if (i > nx - 3 || j > ny - 3 || k > nz - 3) continue;
+                    if (mask is not null && mask.Buffer[idx] == 0) continue;
                     candidates.Add(idx);
                     magnitude.Add((float)Math.Sqrt(wx * wx + wy * wy + wz * wz));
                 }
@@ -100,10 +102,29 @@ internal sealed class LeastSquaresAligner
         var rv = new List<float>(chosen.Count);
         var jac = new List<float>(_np * chosen.Count);
         var row = new double[_np];
+        // Each point sits at a random offset in [0, 1) voxel from its voxel (fixed seed, in point order), and the
+        // reference and its gradient are interpolated there (trilinear). Samples on the grid nodes would compare the
+        // reference's nodes, unblurred, with the volume interpolated between its nodes, blurred by an amount that depends
+        // on the sub-voxel shift; least squares then favours the shifts whose blur matches (measured: a bias of 0.2 mm
+        // at 4 mm voxels). At random offsets both sides are interpolated alike whatever the shift (as DIPY's and RegPS's
+        // MI engine sample off the grid).
+        var rng = new Random(20240517);
         foreach (int idx in chosen)
                 {
-                    int i = idx % nx, j = idx / nx % ny, k = idx / (nx * ny);
-                    double wx = grad[3 * idx], wy = grad[3 * idx + 1], wz = grad[3 * idx + 2];
+                    int i0 = idx % nx, j0 = idx / nx % ny, k0 = idx / (nx * ny);
+                    double i = (float)(i0 + rng.NextDouble()), j = (float)(j0 + rng.NextDouble()), k = (float)(k0 + rng.NextDouble());
+                    double fx = i - i0, fy = j - j0, fz = k - k0;
+                    double Lerp(float[] arr, int stride, int comp)
+                    {
+                        int q0 = idx * stride + comp, sx = stride, sy = stride * nx, sz = stride * nx * ny;
+                        double c00 = arr[q0] + fx * (arr[q0 + sx] - arr[q0]);
+                        double c10 = arr[q0 + sy] + fx * (arr[q0 + sy + sx] - arr[q0 + sy]);
+                        double c01 = arr[q0 + sz] + fx * (arr[q0 + sz + sx] - arr[q0 + sz]);
+                        double c11 = arr[q0 + sz + sy] + fx * (arr[q0 + sz + sy + sx] - arr[q0 + sz + sy]);
+                        double v0 = c00 + fy * (c10 - c00), v1 = c01 + fy * (c11 - c01);
+                        return v0 + fz * (v1 - v0);
+                    }
+                    double wx = Lerp(grad, 3, 0), wy = Lerp(grad, 3, 1), wz = Lerp(grad, 3, 2), rval = Lerp(rs, 1, 0);
                     var (x, y, z) = g.ToWorld(i, j, k);
                     double px = x - centre[0], py = y - centre[1], pz = z - centre[2];
                     row[0] = wx; row[1] = wy; row[2] = wz;
@@ -121,10 +142,10 @@ internal sealed class LeastSquaresAligner
                         for (int a = 0; a < 3; a++)
                             for (int b = 0; b < 3; b++) row[3 + a * 3 + b] = gw[a] * pp[b];
                     }
-                    row[_geom] = rs[idx];
+                    row[_geom] = rval;
                     row[_geom + 1] = 1;
-                    ijk.Add(i); ijk.Add(j); ijk.Add(k);
-                    rv.Add(rs[idx]);
+                    ijk.Add((float)i); ijk.Add((float)j); ijk.Add((float)k);
+                    rv.Add((float)rval);
                     for (int q = 0; q < _np; q++) jac.Add((float)row[q]);
                 }
         _n = rv.Count;
