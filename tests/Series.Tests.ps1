@@ -1,7 +1,7 @@
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
 
-    # A small 4D series from the bundled T1: smoothed, sampled on 32x32x20 voxels of 6 mm, the head shifted along x by a
+    # A small 4D series from the bundled T1: smoothed, sampled (cubic B-spline) on 32x32x20 voxels of 6 mm, the head shifted along x by a
     # known amount per volume (volume 3, the middle one, not at all), so the motion relative to the middle volume is
     # exactly these shifts. volume(y) = T1(y - s e_x).
     $script:Shifts = @(1.0, -0.6, 0.5, 0.0, 1.5, -1.2)
@@ -14,7 +14,7 @@ BeforeAll {
     $data = [float[]]::new($n * $Shifts.Count)
     for ($t = 0; $t -lt $Shifts.Count; $t++) {
         $m = [RegPS.Engine.Images.Matrix4]::Translation(-$Shifts[$t], 0, 0)
-        $vol = [RegPS.Engine.Resampling.Resampler]::Resample($smooth, $Grid, $m, 'Linear', 'Constant', 1)
+        $vol = [RegPS.Engine.Resampling.Resampler]::Resample($smooth, $Grid, $m, 'BSpline', 'Constant', 1)
         [Array]::Copy($vol.ToArray(), 0, $data, $t * $n, $n)
     }
     $script:Series = [RegPS.Engine.Images.Image]::new($Grid, $data, $Shifts.Count, $null, $null, 'float32', $null)
@@ -141,5 +141,73 @@ Describe 'Export-MotionPlot' {
         $img = Get-PhotoImage -LiteralPath $png
         $img.Grid.NX | Should -Be 640
         $img.Grid.NY | Should -Be 400
+    }
+}
+
+Describe 'Invoke-BidsRegistration with a BOLD run' {
+    BeforeAll {
+        # A BIDS tree with one BOLD run: the series above (known shifts along x, TR from its header) as sub-01's rest run.
+        $script:BidsRoot = Join-Path $TestDrive 'bids'
+        $func = New-Item -ItemType Directory -Path (Join-Path $BidsRoot 'sub-01/func') -Force
+        Copy-Item -LiteralPath $BoldPath -Destination (Join-Path $func 'sub-01_task-rest_bold.nii.gz')
+        $script:Deriv = Join-Path $TestDrive 'derivatives'
+        $script:Tpl = Get-NiftiImage -LiteralPath $BoldPath -Volume 3   # -Template is required; BOLD runs stay in their own space
+        $script:BidsRun = @{ Template = $Tpl; TemplateName = 'Tiny'; OutputRoot = $Deriv; MaxDegreeOfParallelism = 2 }
+        $script:First = @(Get-ChildItem -Path (Join-Path $BidsRoot 'sub-*/func/*_bold.nii.gz') | Invoke-BidsRegistration @BidsRun)
+        $script:OutFunc = Join-Path $Deriv 'sub-01/func'
+    }
+
+    It 'writes the corrected series, the confounds with their sidecar, the motion plot and the sidecar' {
+        $First.Count | Should -Be 1
+        $First[0].Status | Should -Be 'Registered'
+        $names = @(Get-ChildItem -LiteralPath $OutFunc -Name | Sort-Object)
+        $names | Should -Be @('sub-01_task-rest_desc-confounds_timeseries.json', 'sub-01_task-rest_desc-confounds_timeseries.tsv',
+            'sub-01_task-rest_desc-preproc_bold.json', 'sub-01_task-rest_desc-preproc_bold.nii.gz')
+        Test-Path (Join-Path $Deriv 'sub-01/figures/sub-01_task-rest_desc-motion_bold.png') | Should -BeTrue
+        Test-Path (Join-Path $Deriv 'dataset_description.json') | Should -BeTrue
+        @(Get-ChildItem -LiteralPath $Deriv -Recurse -Filter '*.tmp*').Count | Should -Be 0
+        $side = Get-Content -Raw (Join-Path $OutFunc 'sub-01_task-rest_desc-preproc_bold.json') | ConvertFrom-Json
+        $side.Space | Should -Be 'bold'
+        $side.Volumes | Should -Be 6
+        $side.Sources[0] | Should -Be 'bids:raw:sub-01/func/sub-01_task-rest_bold.nii.gz'
+        $side.InputSHA256 | Should -Be (Get-FileHash -Algorithm SHA256 -LiteralPath $BoldPath).Hash.ToLowerInvariant()
+        $side.Outputs | Should -Contain 'sub-01/figures/sub-01_task-rest_desc-motion_bold.png'
+    }
+
+    It 'recovers the known motion and removes it from the series' {
+        $rows = Import-Csv -LiteralPath (Join-Path $OutFunc 'sub-01_task-rest_desc-confounds_timeseries.tsv') -Delimiter "`t"
+        $rows.Count | Should -Be 6
+        for ($t = 0; $t -lt 6; $t++) {
+            [math]::Abs([double]::Parse($rows[$t].trans_x, [cultureinfo]::InvariantCulture) - $Shifts[$t]) | Should -BeLessThan 0.15 -Because "volume $t moved $($Shifts[$t]) mm along x"
+            [math]::Abs([double]::Parse($rows[$t].trans_y, [cultureinfo]::InvariantCulture)) | Should -BeLessThan 0.15
+        }
+        $corrected = Get-NiftiImage -LiteralPath (Join-Path $OutFunc 'sub-01_task-rest_desc-preproc_bold.nii.gz')
+        $corrected.Volumes | Should -Be 6
+        $corrected.Grid.SameAs($Grid, 1e-4) | Should -BeTrue
+        # Volume 4 moved 1.5 mm from the reference (volume 3). Inside the head, the corrected volume 4 differs from the
+        # corrected volume 3 about as little as volume 4 moved back by the true shift (trilinear, as the correction
+        # resamples) does: what is left is interpolation, not motion.
+        $n = $Grid.VoxelCount
+        $raw = $Series.ToArray(); $fixed = $corrected.ToArray()
+        $ideal = [RegPS.Engine.Resampling.Resampler]::Resample($Series.Volume(4), $Grid, [RegPS.Engine.Images.Matrix4]::Translation($Shifts[4], 0, 0), 'Linear', 'ZeroPadded', 1).ToArray()
+        $before = 0.0; $after = 0.0; $floor = 0.0
+        for ($z = 4; $z -lt 16; $z++) { for ($y = 4; $y -lt 28; $y++) { for ($x = 4; $x -lt 28; $x++) {
+            $i = $Grid.Index($x, $y, $z)
+            $before += [math]::Abs($raw[4 * $n + $i] - $raw[3 * $n + $i])
+            $after += [math]::Abs($fixed[4 * $n + $i] - $fixed[3 * $n + $i])
+            $floor += [math]::Abs($ideal[$i] - $raw[3 * $n + $i])
+        } } }
+        $floor | Should -BeLessThan (0.8 * $before)
+        $after | Should -BeLessThan (1.15 * $floor)
+    }
+
+    It 'skips the run when nothing changed and redoes it when an output is missing' {
+        $again = @(Get-ChildItem -Path (Join-Path $BidsRoot 'sub-*/func/*_bold.nii.gz') | Invoke-BidsRegistration @BidsRun)
+        $again[0].Status | Should -Be 'Skipped'
+        Remove-Item -LiteralPath (Join-Path $Deriv 'sub-01/figures/sub-01_task-rest_desc-motion_bold.png')
+        $redo = @(Get-ChildItem -Path (Join-Path $BidsRoot 'sub-*/func/*_bold.nii.gz') | Invoke-BidsRegistration @BidsRun -Verbose 4>&1)
+        ($redo | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -like '*desc-motion_bold.png is missing*' }) | Should -Not -BeNullOrEmpty
+        ($redo | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] })[0].Status | Should -Be 'Registered'
+        Test-Path (Join-Path $Deriv 'sub-01/figures/sub-01_task-rest_desc-motion_bold.png') | Should -BeTrue
     }
 }

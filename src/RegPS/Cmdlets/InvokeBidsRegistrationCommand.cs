@@ -9,7 +9,8 @@ namespace RegPS.Cmdlets;
 
 /// <summary>
 /// Registers every T1w image of a BIDS dataset to a template and writes BIDS derivatives (the image in template space,
-/// its sidecar, the transform, QC pictures), resumably: up-to-date subjects are skipped. Subjects run on worker tasks,
+/// its sidecar, the transform, QC pictures), resumably: up-to-date subjects are skipped. BOLD runs (_bold inputs) are
+/// motion-corrected in the space of the run instead (BoldPipeline): corrected series, confounds table, motion plot. Subjects run on worker tasks,
 /// -ThrottleLimit at once; their progress and results are written on the pipeline thread. The logic lives in
 /// RegPS.Engine.Pipelines; this cmdlet binds parameters, schedules workers and reports.
 /// </summary>
@@ -149,15 +150,42 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
             {
                 _received++;
                 SubjectOutputs outputs;
+                BoldOutputs? bold = null;
                 try
                 {
-                    outputs = SubjectOutputs.For(BidsName.Parse(file), _root, TemplateName, Mode, AntsParts);
+                    var parsed = BidsName.Parse(file);
+                    if (parsed.Suffix == "bold")
+                    {
+                        bold = BoldOutputs.For(parsed, _root);
+                        outputs = null!;
+                    }
+                    else outputs = SubjectOutputs.For(parsed, _root, TemplateName, Mode, AntsParts);
                 }
                 catch (ArgumentException e)
                 {
                     WriteError(new ErrorRecord(e, "InvalidBidsName", ErrorCategory.InvalidArgument, file));
                     Finished(SubjectStatus.Failed);
                     WriteObject(new SubjectResult("", null, file, SubjectStatus.Failed, Array.Empty<string>(), TimeSpan.Zero, e.Message, e));
+                    continue;
+                }
+                if (bold is not null)
+                {
+                    if (!_scheduled.Add(bold.Sidecar))
+                    {
+                        WriteError(new ErrorRecord(new ArgumentException($"'{file}' has the same outputs as an input already given to this command ({bold.Relative(bold.Sidecar)}); it is left out."),
+                            "DuplicateSubject", ErrorCategory.InvalidArgument, file));
+                        _received--;
+                        continue;
+                    }
+                    if (!ShouldProcess(file, $"Motion-correct the BOLD run and write its derivatives under {_root}"))
+                    {
+                        _received--;
+                        continue;
+                    }
+                    EnsureDatasetDescription(BidsSources.RawRoot(bold.Name));
+                    while (_running >= ThrottleLimit) Pump(block: true);
+                    StartBold(bold);
+                    Pump(block: false);
                     continue;
                 }
                 if (!_scheduled.Add(outputs.Sidecar))
@@ -245,6 +273,36 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
             catch (Exception e)
             {
                 // SubjectPipeline reports its own failures; this is only a safety net so a worker never dies silently.
+                result = new SubjectResult(outputs.Name.Subject, outputs.Name.Session, outputs.Name.Path, SubjectStatus.Failed,
+                    Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
+            }
+            _messages.Add(new DoneMessage(slot, result));
+        }));
+    }
+
+    /// <summary>Starts the motion correction of a BOLD run on a worker (BoldPipeline), in a free slot.</summary>
+    private void StartBold(BoldOutputs outputs)
+    {
+        int slot = Array.FindIndex(_slots, s => s is null);
+        var who = "sub-" + outputs.Name.Subject + (outputs.Name.Session is null ? "" : "_ses-" + outputs.Name.Session) + (outputs.Name["task"] is { } task ? "_task-" + task : "");
+        _slots[slot] = new SubjectProgress(who, "queued", 0);
+        _dirty[slot] = true;
+        _running++;
+        var token = _workers.Token;
+        var options = new MotionCorrectionOptions { MaxDegreeOfParallelism = _settings.MaxDegreeOfParallelism };
+        var version = _version;
+        bool force = Force;
+        var progress = new SlotProgress(_messages, slot);
+        var pictures = (IMotionPictures)_pictures;
+        _tasks.Add(Task.Run(() =>
+        {
+            SubjectResult result;
+            try
+            {
+                result = BoldPipeline.Run(outputs, options, version, pictures, force, progress, token);
+            }
+            catch (Exception e)
+            {
                 result = new SubjectResult(outputs.Name.Subject, outputs.Name.Session, outputs.Name.Path, SubjectStatus.Failed,
                     Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
             }
@@ -359,8 +417,18 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     }
 
     /// <summary>The QC pictures, drawn as Export-StereoOverlay -Layout ThreePanel and Export-DeformationGrid -Underlay do.</summary>
-    private sealed class QualityPictures : IQualityPictures
+    private sealed class QualityPictures : IQualityPictures, IMotionPictures
     {
+        public void WriteMotionPlot(MotionCorrectionResult result, string path)
+        {
+            var options = new MotionPlotOptions
+            {
+                RepetitionTime = double.IsFinite(result.RepetitionTime) ? result.RepetitionTime : 0,
+                Title = result.FileName,
+            };
+            MotionPlot.WritePng(result.Parameters, path, options, overwrite: true);
+        }
+
         public void WriteOverlay(Image template, Image registered, string path)
         {
             var (s, m) = ExportStereoOverlayCommand.ForDisplay(template, registered);

@@ -33,6 +33,11 @@ public sealed class RegisterImageSeriesCommand : RegCmdlet
     [ValidateSet("Translation", "Rigid", "Affine")]
     public string Transform { get; set; } = "Rigid";
 
+    /// <summary>LeastSquares (default; same-contrast volumes, fast) or MutualInformation.</summary>
+    [Parameter]
+    [ValidateSet("LeastSquares", "MutualInformation")]
+    public string Metric { get; set; } = "LeastSquares";
+
     /// <summary>The first pass's reference: Middle (default), Mean, First, a volume index, or a 3D image.</summary>
     [Parameter]
     [ArgumentCompleter(typeof(Completers.SeriesReferenceCompleter))]
@@ -123,6 +128,7 @@ public sealed class RegisterImageSeriesCommand : RegCmdlet
         var options = new MotionCorrectionOptions
         {
             Transform = transform,
+            Metric = Enum.Parse<SeriesMetric>(Metric, ignoreCase: true),
             Passes = Passes,
             Mask = Mask,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,

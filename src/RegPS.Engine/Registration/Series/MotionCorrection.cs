@@ -58,6 +58,7 @@ public static class MotionCorrection
         var centre = GeometricCentre(reference.Grid);
 
         var affines = new Matrix4[volumes];
+        var iterations = new int[volumes * options.Passes];
         var passTimes = new TimeSpan[options.Passes];
         var baseOptions = options.Registration with
         {
@@ -75,7 +76,19 @@ public static class MotionCorrection
             int done = 0;
             var current = reference;
             int p = pass;
-            ForEachVolume(volumes, threads, cancellationToken, t =>
+            if (options.Metric == SeriesMetric.LeastSquares)
+            {
+                var aligner = new LeastSquaresAligner(current, options.Mask, options.Transform, options.SmoothingSigma, series.Grid, centre, options.SampleCount);
+                var start = (Matrix4[])affines.Clone();
+                ForEachVolume(volumes, threads, cancellationToken, () => aligner.NewWorkspace(series.Grid), (t, ws) =>
+                {
+                    if (p == 1 && t == fixedIndex) affines[t] = Matrix4.Identity;
+                    else (affines[t], iterations[(p - 1) * volumes + t]) = aligner.Align(series.Buffer, t * series.Grid.VoxelCount, series.Grid, p == 1 ? Matrix4.Identity : start[t], ws, cancellationToken);
+                    int n = Interlocked.Increment(ref done);
+                    progress?.Report(new SeriesProgress(p, options.Passes, n, volumes));
+                });
+            }
+            else ForEachVolume(volumes, threads, cancellationToken, t =>
             {
                 if (p == 1 && t == fixedIndex)
                 {
@@ -88,7 +101,9 @@ public static class MotionCorrection
                         : baseOptions with { Initialization = AffineInitialization.Matrix, InitialMatrix = affines[t] };
                     try
                     {
-                        affines[t] = AffineRegistration.Register(current, series.Volume(t), opts, null, cancellationToken).Affine;
+                        var map = AffineRegistration.Register(current, series.Volume(t), opts, null, cancellationToken);
+                        affines[t] = map.Affine;
+                        iterations[(p - 1) * volumes + t] = map.IterationsPerLevel.Sum();
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
@@ -110,7 +125,7 @@ public static class MotionCorrection
         var mean = MeanOf(correctedData, series.Grid, volumes);
         var parameters = Parameters(affines, centre, options.Transform, options.FramewiseRadius, options.RmsRadius);
         return new MotionCorrectionResult(series, corrected, mean, reference, affines, parameters, centre, options, description,
-            clock.Elapsed, passTimes);
+            clock.Elapsed, passTimes, iterations);
     }
 
     private static (Image Reference, int FixedIndex, string Description) FirstReference(Image series, MotionCorrectionOptions options, int threads, CancellationToken ct)
@@ -155,6 +170,22 @@ public static class MotionCorrection
         }
     }
 
+    /// <summary>As <see cref="ForEachVolume(int, int, CancellationToken, Action{int})"/>, with one <typeparamref name="TLocal"/> per worker thread (scratch reused across that thread's volumes).</summary>
+    private static void ForEachVolume<TLocal>(int volumes, int threads, CancellationToken ct, Func<TLocal> local, Action<int, TLocal> body)
+    {
+        var po = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct };
+        try
+        {
+            System.Threading.Tasks.Parallel.For(0, volumes, po, local, (t, _, l) => { body(t, l); return l; }, _ => { });
+        }
+        catch (AggregateException e)
+        {
+            var inner = e.Flatten().InnerExceptions;
+            var first = inner.FirstOrDefault(x => x is not OperationCanceledException) ?? inner[0];
+            ExceptionDispatchInfo.Capture(first).Throw();
+        }
+    }
+
     /// <summary>
     /// Every volume t resampled onto <paramref name="target"/> through A_t (trilinear, zero-padded as DIPY's
     /// AffineMap.transform): the volume moved back into the reference's frame. One volume per thread.
@@ -166,8 +197,7 @@ public static class MotionCorrection
         ForEachVolume(series.Volumes, threads, ct, t =>
         {
             var voxelMap = series.Grid.WorldToGrid * affines[t] * target.GridToWorld;
-            Resampler.ResampleVolume(series.Buffer, t * src, series.Grid, target, voxelMap, Interpolation.Linear, Boundary.ZeroPadded,
-                output, t * n, 1);
+            SeriesResampling.Trilinear(series.Buffer, t * src, series.Grid, target, voxelMap, output, t * n);
         });
         return output;
     }

@@ -23,8 +23,9 @@ public sealed class MotionCorrectionResult
 {
     internal MotionCorrectionResult(Image source, Image corrected, Image mean, Image reference, Matrix4[] affines,
         MotionParameters[] parameters, double[] center, MotionCorrectionOptions options, string referenceDescription,
-        TimeSpan elapsed, TimeSpan[] passTimes)
+        TimeSpan elapsed, TimeSpan[] passTimes, int[] iterations)
     {
+        Iterations = iterations;
         Source = source;
         Corrected = corrected;
         Mean = mean;
@@ -72,6 +73,12 @@ public sealed class MotionCorrectionResult
 
     public MotionCorrectionOptions Options { get; }
     public TimeSpan Elapsed { get; }
+
+    /// <summary>
+    /// Optimiser iterations per volume and pass, pass by pass (volumes of pass 1, then pass 2, ...): Gauss-Newton steps
+    /// for least squares, metric evaluations summed over levels for mutual information; 0 for the fixed reference volume.
+    /// </summary>
+    public IReadOnlyList<int> Iterations { get; }
 
     /// <summary>Wall time of each pass.</summary>
     public IReadOnlyList<TimeSpan> PassTimes { get; }

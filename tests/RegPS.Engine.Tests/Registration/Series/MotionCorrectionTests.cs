@@ -6,25 +6,89 @@ using Xunit.Abstractions;
 
 namespace RegPS.Engine.Tests.Registration.Series;
 
-/// <summary>One run of the default motion correction (rigid, middle volume, two passes) on a 40-volume synthetic BOLD series.</summary>
-public sealed class CorrectedRun
+/// <summary>
+/// One run of motion correction (rigid, middle volume, two passes) on a 40-volume synthetic BOLD series, with mutual
+/// information (<see cref="CorrectedRun"/>) or with the default least squares (<see cref="LeastSquaresRun"/>).
+/// </summary>
+public class CorrectedRun
 {
-    public CorrectedRun()
+    public CorrectedRun() : this(SeriesMetric.MutualInformation) { }
+
+    protected CorrectedRun(SeriesMetric metric)
     {
-        Series = new BoldSeries(40);
+        Series = Shared.Value;
         var clock = Stopwatch.StartNew();
-        Result = MotionCorrection.Register(Series.Image, new MotionCorrectionOptions { MaxDegreeOfParallelism = 2 });
+        Result = MotionCorrection.Register(Series.Image, new MotionCorrectionOptions { MaxDegreeOfParallelism = 2, Metric = metric });
         Seconds = clock.Elapsed.TotalSeconds;
     }
+
+    private static readonly Lazy<BoldSeries> Shared = new(() => new BoldSeries(40));
 
     public BoldSeries Series { get; }
     public MotionCorrectionResult Result { get; }
     public double Seconds { get; }
 }
 
+/// <summary>The same run with the default measure, least squares.</summary>
+public sealed class LeastSquaresRun : CorrectedRun
+{
+    public LeastSquaresRun() : base(SeriesMetric.LeastSquares) { }
+}
+
 /// <summary>
-/// Ground truth: the recovered motion of every volume against the motion the series was made with (BoldSeries), the
-/// framewise displacement against the truth's, and the corrected series' temporal noise inside the head.
+/// Least squares (the default) on the same series, against the same truth. Its bounds are looser than mutual
+/// information's on this series: made from the 2x2x3 mm ITK T1, whose 186 mm front-to-back field of view ends inside the
+/// 192 mm BOLD grid, it leaves a bias in y (measured: 0.13 mm mean, up to 0.24 mm, growing with the motion), which
+/// mutual information does not show; on the 3 mm benchmark series made from a 1 mm T1 (compare series) least squares
+/// is the more exact of the two. Framewise displacement, a difference between volumes, is little affected.
+/// </summary>
+public class LeastSquaresMotionTests : IClassFixture<LeastSquaresRun>
+{
+    private readonly LeastSquaresRun _run;
+    private readonly ITestOutputHelper _out;
+
+    public LeastSquaresMotionTests(LeastSquaresRun run, ITestOutputHelper output)
+    {
+        _run = run;
+        _out = output;
+    }
+
+    [Fact]
+    public void RecoversTheRigidMotionOfEveryVolume()
+    {
+        var s = _run.Series;
+        var r = _run.Result;
+        Assert.Equal(SeriesMetric.LeastSquares, r.Options.Metric);
+        double[] meanError = new double[6];
+        for (int t = 0; t < s.Volumes; t++)
+        {
+            var p = r.Parameters[t];
+            double[] got = { p.TransX, p.TransY, p.TransZ, p.RotX * 180 / Math.PI, p.RotY * 180 / Math.PI, p.RotZ * 180 / Math.PI };
+            for (int k = 0; k < 6; k++) meanError[k] += Math.Abs(got[k] - s.Truth[t][k]) / s.Volumes;
+        }
+        _out.WriteLine($"{_run.Seconds:0.0} s; mean |error| tx ty tz (mm), rx ry rz (deg): " + string.Join(" ", meanError.Select(e => e.ToString("0.0000"))));
+        for (int k = 0; k < 3; k++) Assert.True(meanError[k] < 0.2, $"translation {k}: mean error {meanError[k]:0.0000} mm");
+        for (int k = 3; k < 6; k++) Assert.True(meanError[k] < 0.1, $"rotation {k - 3}: mean error {meanError[k]:0.0000} degrees");
+    }
+
+    [Fact]
+    public void FramewiseDisplacementIsNearTheTruth()
+    {
+        var s = _run.Series;
+        var r = _run.Result;
+        double mean = 0;
+        for (int t = 1; t < s.Volumes; t++) mean += Math.Abs(r.Parameters[t].FramewiseDisplacement - s.TrueFd(t)) / (s.Volumes - 1);
+        double trueMean = Enumerable.Range(1, s.Volumes - 1).Average(s.TrueFd);
+        _out.WriteLine($"FD: mean |error| {mean:0.0000} mm; mean FD {r.MeanFramewiseDisplacement:0.000} (truth {trueMean:0.000})");
+        Assert.True(mean < 0.06, $"FD mean error {mean:0.0000} mm");
+        Assert.InRange(r.MeanFramewiseDisplacement, trueMean - 0.05, trueMean + 0.05);
+    }
+}
+
+/// <summary>
+/// Ground truth, with mutual information: the recovered motion of every volume against the motion the series was made
+/// with (BoldSeries), the framewise displacement against the truth's, and the corrected series' temporal noise inside
+/// the head.
 /// </summary>
 public class MotionCorrectionTests : IClassFixture<CorrectedRun>
 {
@@ -198,7 +262,8 @@ public class MotionCorrectionOptionTests
                 var a = r.Affines[t].Apply(x, y, z);
                 var b = truth.Apply(x, y, z);
                 double e = Math.Sqrt((a.X - b.X) * (a.X - b.X) + (a.Y - b.Y) * (a.Y - b.Y) + (a.Z - b.Z) * (a.Z - b.Z));
-                Assert.True(e < 0.15, $"volume {t}, point +({dx},{dy},{dz}): {e:0.000} mm");
+                // Least squares leaves up to about 0.2 mm at 60 mm on this series (see LeastSquaresMotionTests).
+                Assert.True(e < 0.25, $"volume {t}, point +({dx},{dy},{dz}): {e:0.000} mm");
             }
         }
     }
@@ -226,12 +291,13 @@ public class MotionCorrectionOptionTests
         var masked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Mask = headMask, Passes = 1, MaxDegreeOfParallelism = 2 });
         var unmasked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Passes = 1, MaxDegreeOfParallelism = 2 });
         Assert.NotEqual(unmasked.Affines[0].ToArray(), masked.Affines[0].ToArray()); // the mask changes what is sampled
-        // One pass, the worst of four points up to 60 mm from the centre: looser than the two-pass mean errors above.
+        // One pass, the worst of four points up to 60 mm from the centre: looser than the two-pass mean errors above
+        // (least squares, the default, leaves up to about 0.2 mm here; see LeastSquaresMotionTests).
         var m4inv = BoldSeries.Motion(s.Truth[4], s.Centre).Inverse();
         for (int t = 0; t < s.Volumes; t++)
         {
             var truth = BoldSeries.Motion(s.Truth[t], s.Centre);
-            Assert.True(Distance(r.Affines[t], truth, s.Centre) < 0.15, $"image reference, volume {t}: {Distance(r.Affines[t], truth, s.Centre):0.000} mm");
+            Assert.True(Distance(r.Affines[t], truth, s.Centre) < 0.25, $"image reference, volume {t}: {Distance(r.Affines[t], truth, s.Centre):0.000} mm");
             var rel = truth * m4inv;
             Assert.True(Distance(masked.Affines[t], rel, s.Centre) < 0.25, $"masked, volume {t}: {Distance(masked.Affines[t], rel, s.Centre):0.000} mm");
         }
