@@ -70,7 +70,8 @@ BeforeAll {
 
     function Assert-SameAsSerial([string] $Root, [switch] $OtherRawRoot) {
         # Byte for byte, except in the sidecars the run's own timing (ElapsedSeconds, StartTimeUtc) and the thread
-        # count it records; dataset_description.json names the raw dataset's folder, so it differs for another copy.
+        # count it records; dataset_description.json names the raw dataset's folder, which differs for a copy of the
+        # dataset (the runs here each have their own copy): there, only that URL may differ.
         $tree = Get-Tree $Root
         $tree | Should -Be (Get-Tree $Serial)
         foreach ($f in $tree) {
@@ -80,7 +81,12 @@ BeforeAll {
                 foreach ($j in $ja, $jb) { $j.Remove('ElapsedSeconds'); $j.Remove('StartTimeUtc'); $j.Parameters.Remove('MaxDegreeOfParallelism') }
                 ($jb | ConvertTo-Json -Depth 5) | Should -Be ($ja | ConvertTo-Json -Depth 5) -Because "$f differs beyond timing"
             }
-            elseif ($f -eq 'dataset_description.json' -and $OtherRawRoot) { continue }
+            elseif ($f -eq 'dataset_description.json' -and $OtherRawRoot) {
+                $ja = Get-Content $a -Raw | ConvertFrom-Json -AsHashtable; $jb = Get-Content $b -Raw | ConvertFrom-Json -AsHashtable
+                $jb.DatasetLinks.raw | Should -Be ([uri]::new((Split-Path (Split-Path $Root)) + '/').AbsoluteUri)
+                foreach ($j in $ja, $jb) { $j.DatasetLinks.Remove('raw'); $j.Remove('SourceDatasets') }
+                ($jb | ConvertTo-Json -Depth 5) | Should -Be ($ja | ConvertTo-Json -Depth 5)
+            }
             else {
                 [Linq.Enumerable]::SequenceEqual([IO.File]::ReadAllBytes($a), [IO.File]::ReadAllBytes($b)) | Should -BeTrue -Because "$f must equal the serial run's"
             }
@@ -128,7 +134,7 @@ BeforeAll {
     $tpl = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -Suffix T1w -Offline | Get-NiftiImage
     $script:Serial = Join-Path $Data 'serial'
     $script:SerialResults = Get-ChildItem (Join-Path $bids 'sub-*/anat/*_T1w.nii.gz') |
-        Invoke-BidsRegistration -Template $tpl -TemplateName MNI152NLin2009cAsym -OutputRoot $Serial -ErrorAction SilentlyContinue
+        Invoke-BidsRegistration -Template $tpl -TemplateName MNI152NLin2009cAsym -OutputRoot $Serial -LogDirectory (Join-Path $Data 'serial-logs') -ErrorAction SilentlyContinue
 }
 
 AfterAll {
@@ -157,6 +163,59 @@ Describe 'The serial reference run' {
     It 'registers the three good subjects and fails the corrupt one alone' {
         @($SerialResults | Where-Object Status -EQ 'Registered').Subject | Sort-Object | Should -Be '01', '02', '03'
         ($SerialResults | Where-Object Status -EQ 'Failed').Input | Should -Be $Corrupt
+    }
+}
+
+Describe 'Get-BidsRegistrationSummary' {
+    BeforeAll {
+        # A copy of the serial run's derivatives and records, to change.
+        $script:Copy = Join-Path $Work 'summary/regps'
+        $null = New-Item -ItemType Directory -Force (Split-Path $Copy)
+        Copy-Item $Serial $Copy -Recurse
+        Copy-Item (Join-Path $Data 'serial-logs') (Join-Path $Copy 'logs') -Recurse
+        $script:AllInputs = Get-ChildItem (Join-Path $Data 'bids/sub-*/anat/*_T1w.nii.gz')
+    }
+
+    It 'tells registered and failed subjects apart, with the error and the metrics' {
+        $s = Get-BidsRegistrationSummary $Copy
+        $s.ToString() | Should -Be '4 inputs: 3 done (3 registered, 0 skipped), 1 failed, 0 missing'
+        $s.Failures.Subject | Should -Be '04'
+        $s.Failures.Error | Should -Match '^RegPS\.Engine\.IO\.ImageFormatException: .*truncated data'
+        $s.Failures.Input | Should -Be $Corrupt
+        $s.Failures.SlurmJobId | Should -BeNullOrEmpty
+        $r = $s.Subjects | Where-Object Subject -EQ '02'
+        $json = Get-Content $r.Sidecar -Raw | ConvertFrom-Json
+        $r.SynFinalCorrelation | Should -Be $json.SynFinalCorrelation
+        $r.Host | Should -Be ([Environment]::MachineName)
+        @($r.Outputs).Count | Should -Be 6
+        $r.Outputs | ForEach-Object { $_ | Should -Exist }
+        $r.Input | Should -Be ($AllInputs | Where-Object Name -EQ 'sub-02_T1w.nii.gz').FullName
+    }
+
+    It 'reports a rerun''s skips, an incomplete subject and an input never run' {
+        $tpl = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -Suffix T1w -Offline | Get-NiftiImage
+        $AllInputs | Where-Object Name -NE 'sub-04_T1w.nii.gz' |
+            Invoke-BidsRegistration -Template $tpl -TemplateName MNI152NLin2009cAsym -OutputRoot $Copy -LogDirectory (Join-Path $Copy 'logs') |
+            ForEach-Object { "$($_.Status)" } | Should -Be 'Skipped', 'Skipped', 'Skipped'
+        Remove-Item (Join-Path $Copy 'sub-03/figures/sub-03_space-MNI152NLin2009cAsym_desc-overlay_T1w.png')
+        $never = Join-Path $Data 'bids/sub-05/anat/sub-05_T1w.nii.gz'
+        $null = New-Item -ItemType Directory -Force (Split-Path $never)
+        Copy-Item ($AllInputs | Where-Object Name -EQ 'sub-01_T1w.nii.gz') $never
+        try {
+            $s = @($AllInputs.FullName) + $never | Get-BidsRegistrationSummary $Copy
+            $s.ToString() | Should -Be '5 inputs: 2 done (0 registered, 2 skipped), 1 failed, 2 missing'
+            ($s.Subjects | Where-Object Subject -EQ '03').Message | Should -Match 'incomplete'
+            ($s.Subjects | Where-Object Subject -EQ '05').Message | Should -Match 'no sidecar and no record'
+            $s.Remaining.Subject | Should -Be '03', '04', '05'
+            # Without the inputs, only what the folder knows; another template space has nothing.
+            (Get-BidsRegistrationSummary $Copy).Total | Should -Be 4
+            (Get-BidsRegistrationSummary $Copy -TemplateName Other).Total | Should -Be 0
+        }
+        finally { Remove-Item (Join-Path $Data 'bids/sub-05') -Recurse }
+    }
+
+    It 'refuses a folder that does not exist, naming it' {
+        { Get-BidsRegistrationSummary (Join-Path $Work 'nowhere') -ErrorAction Stop } | Should -Throw '*nowhere*does not exist*'
     }
 }
 
@@ -247,7 +306,6 @@ Describe 'A BIDS batch as a SLURM job array (README)' {
         Get-Content $log0 -Raw | Should -Not -Match 'sub-02: Registered'
         # SIGTERM cancelled sub-02, which removed what it had written (and its folders); no temporary file is left.
         Join-Path $Out 'sub-02' | Should -Not -Exist
-        Get-ChildItem $Out -Recurse -File -Force | Where-Object Name -Like '.*.tmp' | Should -BeNullOrEmpty
         Join-Path $Out 'logs/sub-02_T1w_space-MNI152NLin2009cAsym.json' | Should -Not -Exist
     }
 
@@ -255,6 +313,7 @@ Describe 'A BIDS batch as a SLURM job array (README)' {
         if (Skip-Or-Fail $Missing) { return }
         if (-not $Job) { throw 'the array was not submitted' }
         $s = Read-Summary
+        Get-ChildItem $Out -Recurse -File -Force | Where-Object Name -Like '.*.tmp' | Should -BeNullOrEmpty
         $s.Total | Should -Be 4
         $s.Done | Should -Be 2
         $s.Failed | Should -Be 1
@@ -292,7 +351,7 @@ Describe 'A BIDS batch as a SLURM job array (README)' {
         # The subjects done by the first array were not rewritten.
         @($stamps.Keys | Where-Object { $_ -match '/sub-0[13]/' }).Count | Should -Be 12
         foreach ($f in $stamps.Keys | Where-Object { $_ -match '/sub-0[13]/' }) { (Get-Item $f).LastWriteTimeUtc | Should -Be $stamps[$f] -Because "$f was done" }
-        Assert-SameAsSerial $Out
+        Assert-SameAsSerial $Out -OtherRawRoot
     }
 }
 
@@ -362,7 +421,7 @@ Describe 'A BIDS batch over PowerShell remoting on SSH (README)' {
         $bad.Subject | Should -Be '04'
         $bad.Input | Should -BeLike '*sub-04_T1w.nii.gz'
         $bad.Message | Should -Match 'truncated'
-        @($bad.Outputs).Count | Should -Be 0
+        @($bad[0].Outputs).Count | Should -Be 0
         # The failure also reached the caller's error stream, once.
         @($shown | Where-Object { $_ -is [Management.Automation.ErrorRecord] }).Count | Should -Be 1
         # The records the remote runs wrote let the summary tell the same story.
