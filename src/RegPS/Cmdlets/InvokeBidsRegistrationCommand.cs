@@ -85,6 +85,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     private CancellationTokenRegistration _stopLink;
     private System.Runtime.InteropServices.PosixSignalRegistration? _sigterm;
     private string? _logDir;
+    private volatile bool _signalled;
     private PipelineSettings _settings = null!;
     private string _root = "";
     private string _version = "0.0.0";
@@ -352,7 +353,8 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     /// <summary>Writes the -LogDirectory record of a result; a record that cannot be written is a warning, not a failure.</summary>
     private void Record(SubjectResult r)
     {
-        if (_logDir is null) return;
+        // After SIGTERM nothing is recorded: a subject stopped by the signal is not an outcome, and stays "not done".
+        if (_logDir is null || _signalled) return;
         var path = SubjectRecord.PathFor(_logDir, r.Input, TemplateName);
         try { SubjectRecord.From(r, TemplateName, _root, DateTime.UtcNow).Write(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -364,6 +366,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     /// <summary>On SIGTERM: cancels the running subjects and waits (up to 20 s) for them to remove their partial outputs.</summary>
     private void CancelOnSignal()
     {
+        _signalled = true;
         try
         {
             _workers.Cancel();
