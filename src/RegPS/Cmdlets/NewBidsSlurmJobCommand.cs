@@ -33,6 +33,7 @@ public sealed class NewBidsSlurmJobCommand : RegCmdlet
 
     [Parameter(Mandatory = true)]
     [ValidatePattern("^[a-zA-Z0-9]+$")]
+    [ArgumentCompleter(typeof(Completers.TemplateNameCompleter))]
     public string TemplateName { get; set; } = "";
 
     [Parameter(Mandatory = true)]
