@@ -16,7 +16,7 @@
         'Get-NiftiImage', 'Export-NiftiImage', 'Get-PhotoImage', 'Export-PhotoImage', 'Convert-RegImage',
         'Export-StereoOverlay', 'Register-AffineImage', 'Get-RegTemplate',
         'Register-SynImage', 'Invoke-RegTransform', 'Export-RegTransform', 'Import-RegTransform', 'Export-DeformationGrid',
-        'Invoke-BidsRegistration', 'Register-ImageSeries', 'Export-MotionParameters', 'Export-MotionPlot'
+        'Invoke-BidsRegistration', 'New-BidsSlurmJob', 'Get-BidsRegistrationSummary', 'Register-ImageSeries', 'Export-MotionParameters', 'Export-MotionPlot'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -67,6 +67,11 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     [Parameter]
     public SwitchParameter AntsParts { get; set; }
 
+    /// <summary>Also record each input's outcome (status, error, metrics, host, SLURM task) as JSON in this folder, for Get-BidsRegistrationSummary.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LogDirectory { get; set; }
+
     private const int DatasetActivity = 1;
     private const string Activity = "Invoke-BidsRegistration";
 
@@ -80,6 +85,9 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
     private readonly IQualityPictures _pictures = new QualityPictures();
     private CancellationTokenRegistration _stopLink;
+    private System.Runtime.InteropServices.PosixSignalRegistration? _sigterm;
+    private string? _logDir;
+    private volatile bool _signalled;
     private PipelineSettings _settings = null!;
     private string _root = "";
     private string _version = "0.0.0";
@@ -108,6 +116,11 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
             ThrowTerminatingError(new ErrorRecord(e, "InvalidOutputRoot", ErrorCategory.InvalidArgument, OutputRoot));
         }
         RemoveStaleTemporaries(_root, recursive: true); // left by a run that was killed
+        if (LogDirectory is not null) _logDir = ResolveOutputPath(LogDirectory);
+        // SIGTERM (scancel, a node shutting down, kill): cancel the running subjects so they remove what they wrote,
+        // then let the process end as it would have.
+        if (!OperatingSystem.IsWindows())
+            _sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => CancelOnSignal());
         // Subjects x threads stay within the cores: each of ThrottleLimit subjects gets its share unless told otherwise.
         int threads = MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Math.Max(1, Environment.ProcessorCount / ThrottleLimit);
         var affine = new AffineOptions();
@@ -165,7 +178,9 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                 {
                     WriteError(new ErrorRecord(e, "InvalidBidsName", ErrorCategory.InvalidArgument, file));
                     Finished(SubjectStatus.Failed);
-                    WriteObject(new SubjectResult("", null, file, SubjectStatus.Failed, Array.Empty<string>(), TimeSpan.Zero, e.Message, e));
+                    var failed = new SubjectResult("", null, file, SubjectStatus.Failed, Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
+                    Record(failed);
+                    WriteObject(failed);
                     continue;
                 }
                 if (bold is not null)
@@ -230,6 +245,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
     public void Dispose()
     {
+        _sigterm?.Dispose();
         StopWorkers();
         _stopLink.Dispose();
         _workers.Dispose();
@@ -263,7 +279,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
         var template = Template;
         bool force = Force;
         var progress = new SlotProgress(_messages, slot);
-        _tasks.Add(Task.Run(() =>
+        var task = Task.Run(() =>
         {
             SubjectResult result;
             try
@@ -277,7 +293,8 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                     Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
             }
             _messages.Add(new DoneMessage(slot, result));
-        }));
+        });
+        lock (_tasks) _tasks.Add(task);
     }
 
     /// <summary>Starts the motion correction of a BOLD run on a worker (BoldPipeline), in a free slot.</summary>
@@ -351,6 +368,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                 var r = d.Result;
                 if (r.Status == SubjectStatus.Failed && r.Error is { } error)
                     WriteInputError(error, "SubjectFailed", r.Input);
+                Record(r);
                 WriteObject(r);
                 break;
         }
@@ -389,6 +407,33 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                 PercentComplete = Math.Clamp(s.PercentComplete, 0, 100),
             });
         }
+    }
+
+    /// <summary>Writes the -LogDirectory record of a result; a record that cannot be written is a warning, not a failure.</summary>
+    private void Record(SubjectResult r)
+    {
+        // After SIGTERM nothing is recorded: a subject stopped by the signal is not an outcome, and stays "not done".
+        if (_logDir is null || _signalled) return;
+        var path = SubjectRecord.PathFor(_logDir, r.Input, TemplateName);
+        try { SubjectRecord.From(r, TemplateName, _root, DateTime.UtcNow).Write(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            WriteWarning($"Could not write the record '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>On SIGTERM: cancels the running subjects and waits (up to 20 s) for them to remove their partial outputs.</summary>
+    private void CancelOnSignal()
+    {
+        _signalled = true;
+        try
+        {
+            _workers.Cancel();
+            Task[] running;
+            lock (_tasks) running = _tasks.ToArray();
+            Task.WaitAll(running, TimeSpan.FromSeconds(20));
+        }
+        catch (Exception e) when (e is ObjectDisposedException or AggregateException) { }
     }
 
     /// <summary>Cancels the running subjects (they remove their partial outputs) and waits for them.</summary>
