@@ -49,10 +49,8 @@ BeforeAll {
         $h
     }
 
-    $clock = [Diagnostics.Stopwatch]::StartNew()
     $script:First = Get-Inputs | Invoke-BidsRegistration @Run -OutputRoot $Out -ErrorVariable firstErrors -ErrorAction SilentlyContinue
     $script:FirstErrors = $firstErrors
-    $script:FirstSeconds = $clock.Elapsed.TotalSeconds
 }
 
 Describe 'Invoke-BidsRegistration' {
@@ -71,7 +69,6 @@ Describe 'Invoke-BidsRegistration' {
         Join-Path $Out 'sub-04' | Should -Not -Exist
         ($First | Where-Object Subject -EQ '02').Session | Should -Be '1'
         ($First | Where-Object Subject -EQ '01').ToString() | Should -Match '^sub-01: Registered in [0-9.]+ s, 6 files'
-        $FirstSeconds | Should -BeLessThan 30
     }
 
     It 'names every output as a BIDS derivative, keeping the input entities' {
@@ -185,9 +182,7 @@ Describe 'Invoke-BidsRegistration' {
 
     It 'skips every up-to-date subject on a rerun without rewriting a file' {
         $before = Get-Stamps $Out
-        $clock = [Diagnostics.Stopwatch]::StartNew()
         $again = Get-Inputs | Invoke-BidsRegistration @Run -OutputRoot $Out -ErrorAction SilentlyContinue -ErrorVariable errs
-        $clock.Elapsed.TotalSeconds | Should -BeLessThan 5
         @($again | Where-Object Status -EQ 'Skipped').Subject | Sort-Object | Should -Be '01', '02', '03'
         # The corrupt subject was not completed, so it is tried (and fails) again.
         ($again | Where-Object Subject -EQ '04').Status | Should -Be 'Failed'
@@ -293,7 +288,8 @@ Describe 'Invoke-BidsRegistration' {
             $ps.Streams.Progress | Where-Object ActivityId -EQ 1 | Select-Object -First 1 -ExpandProperty StatusDescription | Should -Match 'subjects received done'
             $clock = [Diagnostics.Stopwatch]::StartNew()
             $ps.Stop()
-            $clock.Elapsed.TotalSeconds | Should -BeLessThan 5
+            # a bound against a hang, generous for a loaded machine (speed is the benchmarks' business)
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 15
             $async.IsCompleted | Should -BeTrue
             $ps.InvocationStateInfo.State | Should -Be 'Stopped'
         } finally { $ps.Dispose() }

@@ -30,7 +30,7 @@ internal static class SeriesResampling
                     int a = (int)Math.Floor(x), b = (int)Math.Floor(y), c = (int)Math.Floor(z);
                     if ((uint)a >= (uint)(sx - 1) || (uint)b >= (uint)(sy - 1) || (uint)c >= (uint)(sz - 1))
                     {
-                        dst[row + i] = Resampler.Trilinear(src, srcOffset, sx, sy, sz, x, y, z, Boundary.ZeroPadded);
+                        dst[row + i] = Linear.Trilinear(src, srcOffset, sx, sy, sz, x, y, z, Boundary.ZeroPadded);
                         continue;
                     }
                     double fx = x - a, fy = y - b, fz = z - c;
