@@ -201,14 +201,14 @@ internal sealed class Hdf5StructureCheck
     {
         public bool VariableLength; public ulong ElementSize;
         public ulong? Elements;
-        public long DataAddress = -1; public ulong DataBytes;
+        public long DataAddress = -1;
 
         public void Finish(Hdf5StructureCheck c, long header)
         {
             // Variable-length values (ITK's TransformType strings) are global heap IDs: length (4), collection
             // address (8), object index (4). Each collection they point at is checked before PureHDF reads it.
             if (!VariableLength || DataAddress < 0 || Elements is not { } n) return;
-            ulong bytes = Math.Min(DataBytes, n > ulong.MaxValue / 16 ? ulong.MaxValue : n * 16);
+            ulong bytes = n > ulong.MaxValue / 16 ? ulong.MaxValue : n * 16;   // what PureHDF reads, whatever the layout says
             if (bytes == 0) return;
             c.Need((ulong)DataAddress, bytes, $"the values of the dataset at byte {header:N0}");
             for (long e = DataAddress; e + 16 <= DataAddress + (long)bytes; e += 16)
@@ -271,7 +271,7 @@ internal sealed class Hdf5StructureCheck
     private ulong? Dataspace(long data, int size)
     {
         // version, rank, flags, then (v1) 5 reserved bytes or (v2) the type; dimensions (8 bytes each).
-        if (size < 4) return null;
+        if (size < 4) throw Fail($"a dataspace message of {size} bytes is cut off");
         byte version = _f[data], rank = _f[data + 1];
         if (version == 2 && _f[data + 3] == 2) return 0;
         long dims = data + (version == 1 ? 8 : 4);
@@ -317,21 +317,32 @@ internal sealed class Hdf5StructureCheck
         6 => "compound", 8 => "enumeration", 10 => "array", _ => "unknown",
     };
 
-    /// <summary>Fill value (IV.A.2.f): v1/v2: space time, write time, defined (3 bytes), reserved; size (4) and value when
-    /// defined (always in v1); v3: version, flags, size (4) and value when flags bit 5.</summary>
+    /// <summary>
+    /// Fill value (IV.A.2.f), read as PureHDF reads it, which is past the message when the message is shorter than its
+    /// fields (found by fuzzing: a 0-byte fill value message made it take a length from the next message). v1/v2:
+    /// version, space allocation time, write time, defined; size (4) and value when defined is 1; v3: version, flags;
+    /// size (4) and value when flags bit 5 is set and bit 4 (undefined) is not. Every byte it reads must be the message's.
+    /// </summary>
     private void FillValue(long data, int size, string where)
     {
-        if (size < 2) return;
+        if (size < 1) throw Fail($"{where} is an empty fill value message");
         byte version = _f[data];
-        long valueAt;
+        long sizeAt;
         if (version is 1 or 2)
         {
-            if (size < 4 || (version == 2 && _f[data + 3] == 0)) return;
-            valueAt = 4;
+            if (size < 4) throw Fail($"{where} is cut off");
+            if (_f[data + 3] != 1) return;
+            sizeAt = 4;
         }
-        else if (version == 3 && (_f[data + 1] & 0x20) != 0) valueAt = 2;
-        else return;
-        if (valueAt + 4 > size || U32(data + valueAt) > (ulong)(size - valueAt - 4))
+        else if (version == 3)
+        {
+            if (size < 2) throw Fail($"{where} is cut off");
+            byte flags = _f[data + 1];
+            if ((flags & 0x10) != 0 || (flags & 0x20) == 0) return;
+            sizeAt = 2;
+        }
+        else return;   // PureHDF refuses other versions before reading further
+        if (sizeAt + 4 > size || U32(data + sizeAt) > (ulong)(size - sizeAt - 4))
             throw Fail($"{where} declares a fill value longer than the message");
     }
 
@@ -374,9 +385,9 @@ internal sealed class Hdf5StructureCheck
             long at = 8 + (cls != 0 ? 8 : 0) + 4L * rank;
             if (at > size) throw Fail($"{where} is cut off");
             if (cls == 2) throw Fail($"a chunked dataset with a version {version} layout at byte {header:N0}; ITK transform files use version 3");
-            if (cls == 1) { chunk.DataAddress = (long)Math.Min(U64(data + 8), (ulong)long.MaxValue); chunk.DataBytes = ulong.MaxValue; return; }
+            if (cls == 1) { chunk.DataAddress = (long)Math.Min(U64(data + 8), (ulong)long.MaxValue); return; }
             if (at + 4 > size || U32(data + at) > (ulong)(size - at - 4)) throw Fail($"{where} declares more compact data than the message holds");
-            chunk.DataAddress = data + at + 4; chunk.DataBytes = U32(data + at);
+            chunk.DataAddress = data + at + 4;
             return;
         }
         if (version is not (3 or 4)) return;   // PureHDF refuses other versions itself
@@ -384,11 +395,11 @@ internal sealed class Hdf5StructureCheck
         {
             case 0:
                 if (size < 4 || U16(data + 2) > size - 4) throw Fail($"{where} declares more compact data than the message holds");
-                chunk.DataAddress = data + 4; chunk.DataBytes = U16(data + 2);
+                chunk.DataAddress = data + 4;
                 return;
             case 1:
                 if (size < 18) throw Fail($"{where} is cut off");
-                chunk.DataAddress = (long)Math.Min(U64(data + 2), (ulong)long.MaxValue); chunk.DataBytes = U64(data + 10);
+                chunk.DataAddress = (long)Math.Min(U64(data + 2), (ulong)long.MaxValue);
                 return;
             case 2 when version == 3:
             {
