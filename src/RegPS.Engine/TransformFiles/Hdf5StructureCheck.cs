@@ -90,7 +90,7 @@ internal sealed class Hdf5StructureCheck
 
     private void Header(ulong address, string what)
     {
-        if (address == Undefined || !Inside(address, 16)) throw Fail($"{what} points at byte {address:N0}, outside the {Length:N0}-byte file");
+        if (address == Undefined || !Inside(address, 4)) throw Fail($"{what} points at byte {address:N0}, outside the {Length:N0}-byte file");
         if (_headers.Add((long)address)) _pendingHeaders.Push((long)address);
     }
 
