@@ -199,15 +199,17 @@ internal sealed class Hdf5StructureCheck
     /// <summary>What a dataset's messages say about its values: checked once every chunk of its header is walked.</summary>
     private sealed class DatasetMessages
     {
-        public bool VariableLength; public ulong ElementSize;
+        public bool? VariableLength;
         public ulong? Elements;
         public long DataAddress = -1;
+        public bool Chunked;
 
         public void Finish(Hdf5StructureCheck c, long header)
         {
             // Variable-length values (ITK's TransformType strings) are global heap IDs: length (4), collection
             // address (8), object index (4). Each collection they point at is checked before PureHDF reads it.
-            if (!VariableLength || DataAddress < 0 || Elements is not { } n) return;
+            if (VariableLength == true && Chunked) throw c.Fail($"variable-length values in chunks at byte {header:N0}; ITK writes them contiguously");
+            if (VariableLength != true || DataAddress < 0 || Elements is not { } n) return;
             ulong bytes = n > ulong.MaxValue / 16 ? ulong.MaxValue : n * 16;   // what PureHDF reads, whatever the layout says
             if (bytes == 0) return;
             c.Need((ulong)DataAddress, bytes, $"the values of the dataset at byte {header:N0}");
@@ -224,9 +226,12 @@ internal sealed class Hdf5StructureCheck
         string where = $"a message (type {type}) of the object header at byte {header:N0}";
         switch (type)
         {
-            case 0x01: // dataspace
-                if (Dataspace(data, size) is { } n) chunk.Elements = n;
+            case 0x01: // dataspace (PureHDF uses the first of each kind of message)
+            {
+                var (n, _) = Dataspace(data, size);
+                chunk.Elements ??= n;
                 break;
+            }
             case 0x02: // link info: version, flags, [max creation index (8)], fractal heap, name index B-tree, [order index]
             {
                 int at = 2 + ((size >= 2 && (_f[data + 1] & 1) != 0) ? 8 : 0);
@@ -237,8 +242,8 @@ internal sealed class Hdf5StructureCheck
             }
             case 0x03: // datatype
             {
-                var (elementSize, _, variable) = Datatype(data, size, where, 0);
-                chunk.ElementSize = elementSize; chunk.VariableLength = variable;
+                var (_, _, variable) = Datatype(data, size, where, 0);
+                chunk.VariableLength ??= variable;
                 break;
             }
             case 0x04: // old fill value: size (4), value
@@ -267,22 +272,29 @@ internal sealed class Hdf5StructureCheck
         }
     }
 
-    /// <summary>A dataspace message: the number of elements, or null when it has none (a null dataspace).</summary>
-    private ulong? Dataspace(long data, int size)
+    /// <summary>
+    /// A dataspace (IV.A.2.b): the number of elements (null: 0, scalar: 1, simple: the product of the dimensions, taken
+    /// as unbounded when it overflows, which PureHDF's product would wrap) and the bytes PureHDF reads for it: version,
+    /// rank, flags, then (v1) 5 reserved bytes or (v2) the type; dimensions, maximum dimensions if flags bit 0 and
+    /// permutation indices if flags bit 1 (8 bytes each). All must lie inside the message.
+    /// </summary>
+    private (ulong Elements, int Encoded) Dataspace(long data, int size)
     {
-        // version, rank, flags, then (v1) 5 reserved bytes or (v2) the type; dimensions (8 bytes each).
         if (size < 4) throw Fail($"a dataspace message of {size} bytes is cut off");
-        byte version = _f[data], rank = _f[data + 1];
-        if (version == 2 && _f[data + 3] == 2) return 0;
-        long dims = data + (version == 1 ? 8 : 4);
-        if (dims + 8L * rank > data + size) throw Fail($"a dataspace of rank {rank} does not fit its {size}-byte message");
+        byte version = _f[data], rank = _f[data + 1], flags = _f[data + 2];
+        int header = version == 1 ? 8 : 4;
+        int encoded = header + 8 * rank * (1 + (flags & 1) + ((flags >> 1) & 1));
+        if (encoded > size) throw Fail($"a dataspace of rank {rank} does not fit its {size}-byte message");
+        int type = version == 1 ? (rank > 0 ? 1 : 0) : _f[data + 3];
+        if (type == 2) return (0, encoded);
+        if (type == 0) return (1, encoded);
         ulong n = 1;
         for (int i = 0; i < rank; i++)
         {
-            ulong d = U64(dims + 8 * i);
+            ulong d = U64(data + header + 8 * i);
             n = d != 0 && n > ulong.MaxValue / d ? ulong.MaxValue : n * d;
         }
-        return n;
+        return (n, encoded);
     }
 
     /// <summary>
@@ -385,9 +397,9 @@ internal sealed class Hdf5StructureCheck
             long at = 8 + (cls != 0 ? 8 : 0) + 4L * rank;
             if (at > size) throw Fail($"{where} is cut off");
             if (cls == 2) throw Fail($"a chunked dataset with a version {version} layout at byte {header:N0}; ITK transform files use version 3");
-            if (cls == 1) { chunk.DataAddress = (long)Math.Min(U64(data + 8), (ulong)long.MaxValue); return; }
+            if (cls == 1) { if (chunk.DataAddress < 0) chunk.DataAddress = (long)Math.Min(U64(data + 8), (ulong)long.MaxValue); return; }
             if (at + 4 > size || U32(data + at) > (ulong)(size - at - 4)) throw Fail($"{where} declares more compact data than the message holds");
-            chunk.DataAddress = data + at + 4;
+            if (chunk.DataAddress < 0) chunk.DataAddress = data + at + 4;
             return;
         }
         if (version is not (3 or 4)) return;   // PureHDF refuses other versions itself
@@ -395,11 +407,11 @@ internal sealed class Hdf5StructureCheck
         {
             case 0:
                 if (size < 4 || U16(data + 2) > size - 4) throw Fail($"{where} declares more compact data than the message holds");
-                chunk.DataAddress = data + 4;
+                if (chunk.DataAddress < 0) chunk.DataAddress = data + 4;
                 return;
             case 1:
                 if (size < 18) throw Fail($"{where} is cut off");
-                chunk.DataAddress = (long)Math.Min(U64(data + 2), (ulong)long.MaxValue);
+                if (chunk.DataAddress < 0) chunk.DataAddress = (long)Math.Min(U64(data + 2), (ulong)long.MaxValue);
                 return;
             case 2 when version == 3:
             {
@@ -414,7 +426,7 @@ internal sealed class Hdf5StructureCheck
                 }
                 ulong limit = (ulong)Math.Max(64L * Length, 1L << 20);
                 if (bytes > limit) throw Fail($"chunks of {bytes:N0} bytes in a {Length:N0}-byte file (object header at byte {header:N0})");
-                if (chunk.VariableLength) throw Fail($"variable-length values in chunks at byte {header:N0}; ITK writes them contiguously");
+                chunk.Chunked = true;
                 if (U64(data + 3) != Undefined) TreeNode(U64(data + 3), 1, -1, rank, $"the chunk index of the dataset at byte {header:N0}");
                 return;
             }
@@ -435,19 +447,23 @@ internal sealed class Hdf5StructureCheck
         byte version = _f[data];
         if (version is < 1 or > 3) return;   // PureHDF refuses it
         if (version >= 2 && (_f[data + 1] & 0x03) != 0) throw Fail($"{where} is an attribute with a shared type or space; ITK transform files share none");
-        ulong nameSize = U16(data + 2), typeSize = U16(data + 4), spaceSize = U16(data + 6);
-        ulong Pad(ulong n) => version == 1 ? (n + 7) & ~7UL : n;
-        ulong at = 8UL + (version == 3 ? 1UL : 0UL);
-        ulong valueAt = at + Pad(nameSize) + Pad(typeSize) + Pad(spaceSize);
-        if (valueAt > (ulong)size) throw Fail($"{where} declares a name, type and space longer than the message");
-        // PureHDF reads the name up to its terminating zero: it must end inside the declared name.
-        if (nameSize == 0 || _f.AsSpan((int)(data + (long)at), (int)nameSize).IndexOf((byte)0) < 0) throw Fail($"{where} has an unterminated attribute name");
-        long typeAt = data + (long)(at + Pad(nameSize));
-        var (elementSize, encoded, _) = Datatype(typeAt, (int)typeSize, where, 0);
-        if ((ulong)encoded > typeSize) throw Fail($"{where} has a datatype longer than it declares");
-        ulong elements = Dataspace(typeAt + (long)Pad(typeSize), (int)spaceSize) ?? 1;
+        int nameSize = U16(data + 2), typeSize = U16(data + 4), spaceSize = U16(data + 6);
+        int Pad(int n) => version == 1 ? (n + 7) & ~7 : n;
+        // PureHDF decodes the parts one after the other, where they end, not where the declared sizes put them: the
+        // declared sizes must be what the parts take, or the two would read different bytes.
+        int at = 8 + (version == 3 ? 1 : 0);
+        if (at + Pad(nameSize) + Pad(typeSize) + Pad(spaceSize) > size) throw Fail($"{where} declares a name, type and space longer than the message");
+        int zero = nameSize == 0 ? -1 : _f.AsSpan((int)(data + at), nameSize).IndexOf((byte)0);
+        if (zero != nameSize - 1) throw Fail($"{where} has an attribute name that does not end where it declares");
+        at += Pad(nameSize);
+        var (elementSize, typeLength, _) = Datatype(data + at, typeSize, where, 0);
+        if (typeLength != typeSize) throw Fail($"{where} has a {typeLength}-byte datatype where it declares {typeSize}");
+        at += Pad(typeSize);
+        var (elements, spaceLength) = Dataspace(data + at, spaceSize);
+        if (spaceLength != spaceSize) throw Fail($"{where} has a {spaceLength}-byte dataspace where it declares {spaceSize}");
+        at += Pad(spaceSize);
         ulong bytes = elementSize != 0 && elements > ulong.MaxValue / elementSize ? ulong.MaxValue : elements * elementSize;
-        if (bytes > (ulong)size - valueAt) throw Fail($"{where} declares a {bytes:N0}-byte value in a {size}-byte message");
+        if (bytes > (ulong)(size - at)) throw Fail($"{where} declares a {bytes:N0}-byte value in a {size}-byte message");
     }
 
     /// <summary>
