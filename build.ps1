@@ -170,7 +170,9 @@ function Invoke-Fuzz {
     $null = New-Item -ItemType Directory -Path $inst -Force
     Copy-Item (Join-Path $bin '*') -Destination $inst -Recurse
     Invoke-Native dotnet @('tool', 'restore')
-    foreach ($dll in 'RegPS.Engine.dll', 'RegPS.Rendering.dll') { Invoke-Native dotnet @('sharpfuzz', (Join-Path $inst $dll)) }
+    # RegPS's assemblies, and the managed decoders its readers hand untrusted bytes to (PureHDF for .h5, SharpZipLib for
+    # .bz2), so that AFL++ sees their branches too. SkiaSharp decodes PNG and JPEG in native code, which stays blind.
+    foreach ($dll in 'RegPS.Engine.dll', 'RegPS.Rendering.dll', 'PureHDF.dll', 'ICSharpCode.SharpZipLib.dll') { Invoke-Native dotnet @('sharpfuzz', (Join-Path $inst $dll)) }
     $harness = Join-Path $inst 'RegPS.Fuzz.dll'
     $plain = Join-Path $bin 'RegPS.Fuzz.dll'   # the instrumented copy only runs under afl-fuzz (it writes AFL's shared memory)
     $targets = if ($Target -eq 'all') { & dotnet $plain targets | ForEach-Object { ($_ -split '\s+')[0] } } else { @($Target) }

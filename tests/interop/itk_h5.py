@@ -4,6 +4,12 @@ usage:
   itk_h5.py dump FILE.h5
       prints, as JSON, every /TransformGroup/N with its TransformType, the dtypes, lengths and values of
       TransformParameters and TransformFixedParameters (parameters of a displacement field: first 12 and sum).
+  itk_h5.py layouts DIR
+      writes the same ITK file (an affine, parameters 2 0.1 0 0 3 0.2 0.3 0 4 5 6 7, fixed 0.5 0.25 0.125) in the HDF5 layouts h5py and
+      libhdf5 produce: earliest.h5 (old-style groups, version 1 headers), latest.h5 (version 2 headers, compact
+      links), v110.h5, chunked.h5 (chunked and gzip-compressed parameters), attributes.h5 (attributes on the file
+      and the groups), fixed-string.h5 (TransformType as a fixed-length string), many.h5 (10 transforms, old-style
+      groups), and dense.h5 (10 transforms with version 2 headers: links in dense storage); prints the names.
   itk_h5.py compose OUT.h5 AFFINE.txt WARP.nii.gz
       writes an ITK composite [affine, warp] (ITK's layout, what antsRegistration writes) from an ITK text affine and
       an ITK/ANTs displacement-field NIfTI (vectors in LPS mm, intent 1007): the affine's numbers are copied, the
@@ -82,9 +88,48 @@ def compose(out, affine_txt, warp_nii):
                           data=np.concatenate([size, origin, spacing, direction.ravel()]).astype(np.float64))
 
 
+PARAMETERS = [2, 0.1, 0, 0, 3, 0.2, 0.3, 0, 4, 5, 6, 7]
+
+
+def layouts(out):
+    import os
+    vlen = h5py.special_dtype(vlen=bytes)
+
+    def write(name, n=1, libver="earliest", chunks=False, attributes=False, fixed=False):
+        with h5py.File(os.path.join(out, name), "w", libver=libver) as f:
+            group = f.create_group("TransformGroup")
+            for i in range(n):
+                g = group.create_group(str(i))
+                kind = "AffineTransform_double_3_3"
+                if fixed:
+                    g.create_dataset("TransformType", data=np.array([kind.encode()], dtype="S40"))
+                else:
+                    g.create_dataset("TransformType", data=np.array([kind.encode()], dtype=vlen))
+                extra = dict(chunks=(2,), compression="gzip") if chunks else {}
+                g.create_dataset("TransformParameters", data=np.array(PARAMETERS), **extra)
+                g.create_dataset("TransformFixedParameters", data=np.array([0.5, 0.25, 0.125]), **extra)
+                if attributes:
+                    g.attrs["note"] = "written by h5py"
+                    g.attrs["values"] = np.arange(5.0)
+            if attributes:
+                f.attrs["ITKVersion"] = "5.4"
+        print(name)
+
+    write("earliest.h5")
+    write("latest.h5", libver="latest")
+    write("v110.h5", libver=("v110", "latest"), attributes=True)
+    write("chunked.h5", chunks=True)
+    write("attributes.h5", attributes=True)
+    write("fixed-string.h5", fixed=True)
+    write("many.h5", n=10)
+    write("dense.h5", n=10, libver="latest")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "dump":
         dump(sys.argv[2])
+    elif sys.argv[1] == "layouts":
+        layouts(sys.argv[2])
     elif sys.argv[1] == "compose":
         compose(*sys.argv[2:5])
     else:

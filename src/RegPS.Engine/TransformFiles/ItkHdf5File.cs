@@ -35,11 +35,15 @@ public static class ItkHdf5File
                     : "not an HDF5 file (no HDF5 signature); ITK .h5 transforms are HDF5");
             }
         }
-        long fileLength = new FileInfo(path).Length;
-        CheckGlobalHeaps(path, File.ReadAllBytes(path));
+        byte[] bytes = File.ReadAllBytes(path);
+        long fileLength = bytes.Length;
+        // PureHDF allocates lengths read from the file before reading and follows addresses without loop checks: the
+        // structure is checked first. It reads from memory, where a read past the end throws (its file driver returns
+        // whatever was in its buffer instead, and a corrupt length then makes it read on without end).
+        Hdf5StructureCheck.Run(path, bytes);
         try
         {
-            using var file = H5File.OpenRead(path);
+            using var file = H5File.Open(new MemoryStream(bytes, writable: false));
             if (!file.LinkExists("TransformGroup"))
                 throw new ImageFormatException(path, "an HDF5 file without /TransformGroup: not an ITK transform file");
             var group = file.Group("TransformGroup");
@@ -73,121 +77,6 @@ public static class ItkHdf5File
         catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
         {
             throw new ImageFormatException(path, "cannot read the HDF5 transform: " + e.Message, e);
-        }
-    }
-
-    /// <summary>
-    /// Walks every global heap collection ("GCOL", where HDF5 keeps variable-length strings such as TransformType) and
-    /// refuses one whose declared size runs past the file, or whose objects run past their collection: PureHDF allocates
-    /// an object's declared size before reading it, so a few corrupt bytes could cost gigabytes (found by fuzzing). Also
-    /// bounds the version 2 object headers' first chunk (a corrupt size made PureHDF collect messages without end) and
-    /// refuses soft and external links in them.
-    /// Layout (HDF5 spec III.E): "GCOL", version, 3 reserved, collection size (8 bytes); then objects: index (2), reference
-    /// count (2), 4 reserved, size (8), data padded to 8 bytes; index 0 starts the free space.
-    /// </summary>
-    internal static void CheckGlobalHeaps(string path, byte[] file)
-    {
-        ReadOnlySpan<byte> signature = "GCOL"u8;
-        for (int at = file.AsSpan().IndexOf(signature); at >= 0; )
-        {
-            if (at + 16 > file.Length) throw new ImageFormatException(path, $"the global heap at byte {at} is cut off");
-            ulong size = BitConverter.ToUInt64(file, at + 8);
-            if (size < 16 || size > (ulong)(file.Length - at))
-                throw new ImageFormatException(path, $"the global heap at byte {at} declares {size:N0} bytes, past the end of the {file.Length:N0}-byte file");
-            long end = at + (long)size, pos = at + 16;
-            while (pos + 16 <= end)
-            {
-                ushort index = BitConverter.ToUInt16(file, (int)pos);
-                if (index == 0) break;
-                ulong objectSize = BitConverter.ToUInt64(file, (int)pos + 8);
-                if (objectSize > (ulong)(end - pos - 16))
-                    throw new ImageFormatException(path, $"object {index} of the global heap at byte {at} declares {objectSize:N0} bytes, more than its heap holds");
-                pos += 16 + (long)((objectSize + 7) & ~7UL);
-            }
-            int next = file.AsSpan(at + 4).IndexOf(signature);
-            at = next < 0 ? -1 : at + 4 + next;
-        }
-        // Version 2 object headers ("OHDR"): the first chunk's declared size must fit in the file, or PureHDF reads
-        // messages past its end without stopping. Layout: "OHDR", version, flags; 16 bytes of times if flags bit 5;
-        // 4 bytes of attribute limits if flags bit 4; the chunk size in 1, 2, 4 or 8 bytes (flags bits 0-1).
-        ReadOnlySpan<byte> ohdr = "OHDR"u8;
-        for (int at = file.AsSpan().IndexOf(ohdr); at >= 0; )
-        {
-            if (at + 6 > file.Length) throw new ImageFormatException(path, $"the object header at byte {at} is cut off");
-            byte flags = file[at + 5];
-            int pos = at + 6 + ((flags & 0x20) != 0 ? 16 : 0) + ((flags & 0x10) != 0 ? 4 : 0);
-            int width = 1 << (flags & 3);
-            if (pos + width > file.Length) throw new ImageFormatException(path, $"the object header at byte {at} is cut off");
-            ulong chunk = width switch
-            {
-                1 => file[pos],
-                2 => BitConverter.ToUInt16(file, pos),
-                4 => BitConverter.ToUInt32(file, pos),
-                _ => BitConverter.ToUInt64(file, pos),
-            };
-            if (chunk > (ulong)(file.Length - pos - width))
-                throw new ImageFormatException(path, $"the object header at byte {at} declares {chunk:N0} bytes of messages, past the end of the {file.Length:N0}-byte file");
-            // Its link messages (type 6): ITK writes hard links only. A soft or external link is refused before PureHDF
-            // follows it (a soft link to itself made PureHDF recurse until the stack overflowed, ending the process).
-            // Message: type (1), size (2), flags (1), creation order (2) if the header's flags bit 2; a link message's
-            // data: version, flags, then the link type (0 hard, 1 soft, 64 external) if its flags bit 3.
-            long m = pos + width, end = m + (long)chunk;
-            int header = (flags & 0x04) != 0 ? 6 : 4;
-            while (m + header <= end)
-            {
-                byte type = file[m];
-                int size = BitConverter.ToUInt16(file, (int)m + 1);
-                long data = m + header;
-                if (data + size > end) break;
-                if (type == 6 && size >= 3 && (file[data + 1] & 0x08) != 0 && file[data + 2] != 0)
-                    throw new ImageFormatException(path, $"the object header at byte {at} holds a {(file[data + 2] == 1 ? "soft" : "non-hard")} link; ITK transform files hold hard links only");
-                if (DeclaredLength(file, type, data, size) is { } declared && declared > (ulong)size)
-                    throw new ImageFormatException(path, $"a message of the object header at byte {at} declares {declared:N0} bytes in a {size}-byte message");
-                m = data + size;
-            }
-            int next = file.AsSpan(at + 4).IndexOf(ohdr);
-            at = next < 0 ? -1 : at + 4 + next;
-        }
-    }
-
-    /// <summary>
-    /// The bytes a link (type 6), fill value (5) or old fill value (4) message says it holds (PureHDF allocates that
-    /// many before reading: found by fuzzing), counted from the message's start; null for other messages or where the
-    /// layout does not declare a length. Link: version, flags, [type], [creation order 8], [charset], name length
-    /// (1, 2, 4 or 8 bytes by flags bits 0-1), name. Fill value v1/v2: 4 bytes, then size (4) and value when defined;
-    /// v3: version, flags, then size (4) and value when flags bit 5. Old fill value: size (4), value.
-    /// </summary>
-    private static ulong? DeclaredLength(byte[] f, byte type, long data, int size)
-    {
-        if (size < 2) return null;
-        switch (type)
-        {
-            case 6:
-            {
-                byte fl = f[data + 1];
-                long idx = 2 + ((fl & 0x08) != 0 ? 1 : 0) + ((fl & 0x04) != 0 ? 8 : 0) + ((fl & 0x10) != 0 ? 1 : 0);
-                int w = 1 << (fl & 3);
-                if (idx + w > size) return (ulong)(idx + w);
-                ulong n = w switch { 1 => f[data + idx], 2 => BitConverter.ToUInt16(f, (int)(data + idx)), 4 => BitConverter.ToUInt32(f, (int)(data + idx)), _ => BitConverter.ToUInt64(f, (int)(data + idx)) };
-                return n > (ulong)size ? n : (ulong)(idx + w) + n;
-            }
-            case 5:
-            {
-                byte version = f[data];
-                if (version is 1 or 2)
-                {
-                    if (size < 4 || (version == 2 && f[data + 3] == 0)) return null;
-                    if (size < 8) return 8;
-                    return 8UL + BitConverter.ToUInt32(f, (int)(data + 4));
-                }
-                if (version == 3 && (f[data + 1] & 0x20) != 0)
-                    return size < 6 ? 6 : 6UL + BitConverter.ToUInt32(f, (int)(data + 2));
-                return null;
-            }
-            case 4:
-                return size < 4 ? 4 : 4UL + BitConverter.ToUInt32(f, (int)data);
-            default:
-                return null;
         }
     }
 

@@ -157,6 +157,80 @@ public class ItkHdf5FileTests : IDisposable
         Assert.Contains(p, e.Message);
     }
 
+    // The layouts h5py (libhdf5) writes an ITK file in all pass the structure check PureHDF's reading is guarded by, and
+    // read to the values written; the one layout the check refuses (links in dense storage, which needs libhdf5's
+    // newest format and more than 8 transforms) is refused naming the file and why.
+    [PythonFact("h5py", "numpy")]
+    public void EveryLayoutH5pyWritesReadsExceptDenseLinkStorage()
+    {
+        var names = Python.Run("itk_h5.py", "layouts", _dir).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(8, names.Length);
+        var parameters = new[] { 2, 0.1, 0, 0, 3, 0.2, 0.3, 0, 4, 5, 6, 7 };
+        foreach (var name in names.Where(n => n != "dense.h5"))
+        {
+            var records = ItkHdf5File.ReadRecords(Path.Combine(_dir, name));
+            Assert.Equal(name == "many.h5" ? 10 : 1, records.Count);
+            foreach (var r in records)
+            {
+                Assert.Equal("AffineTransform_double_3_3", r.Type);
+                Assert.Equal(parameters, r.Parameters);
+                Assert.Equal(new[] { 0.5, 0.25, 0.125 }, r.FixedParameters);
+            }
+        }
+        var dense = Path.Combine(_dir, "dense.h5");
+        var e = Assert.Throws<ImageFormatException>(() => ItkHdf5File.ReadRecords(dense));
+        Assert.Contains(dense, e.Message);
+        Assert.Contains("dense storage", e.Message);
+    }
+
+    // Two structures PureHDF follows without end, so that the stack overflows and the process dies (checked by hand on
+    // PureHDF 2.2.0 without RegPS's check): an object header whose continuation chunk is itself, and a group B-tree node
+    // that names itself as its child. Both are made from the h5py-written file in tests/fuzz/h5 by changing a few bytes
+    // (the root group's symbol table message into a continuation to its own chunk; the root B-tree node's level to 1
+    // and its child to itself) and are kept there too, where the fuzzing tests replay them.
+    [Theory]
+    [InlineData("continuation-chunk-looping-back.h5", "loop back")]
+    [InlineData("group-btree-pointing-at-itself.h5", "level 1 where its parent needs 0")]
+    public void StructuresPureHdfWouldFollowForeverAreRefused(string name, string problem)
+    {
+        var path = Path.Combine(_dir, name);
+        File.Copy(Path.Combine(FuzzInputs, name), path);
+        var e = Assert.Throws<ImageFormatException>(() => TransformFile.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(problem, e.Message);
+    }
+
+    // The file those two are made from is sound: it reads, to the values h5py reads from it.
+    [PythonFact("h5py", "numpy")]
+    public void TheH5pyFileThoseAreMadeFromReadsAsH5pyReadsIt()
+    {
+        var path = Path.Combine(FuzzInputs, "h5py-itk-affine.h5");
+        var records = ItkHdf5File.ReadRecords(path);
+        using var doc = JsonDocument.Parse(Python.Run("itk_h5.py", "dump", path));
+        var groups = doc.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(groups.Length, records.Count);
+        for (int i = 0; i < groups.Length; i++)
+        {
+            Assert.Equal(groups[i].GetProperty("type").GetString(), records[i].Type);
+            if (groups[i].TryGetProperty("TransformParameters", out var p))
+                Assert.Equal(p.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()), records[i].Parameters);
+        }
+        Assert.Contains(records, r => r.Parameters.Length == 12);
+    }
+
+    private static string FuzzInputs
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            {
+                var candidate = Path.Combine(d.FullName, "tests", "fuzz", "h5");
+                if (Directory.Exists(candidate)) return candidate;
+            }
+            throw new DirectoryNotFoundException("tests/fuzz/h5 not found above " + AppContext.BaseDirectory);
+        }
+    }
+
     [Fact]
     public void AnUnknownExtensionIsAnError()
     {
