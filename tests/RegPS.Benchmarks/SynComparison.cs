@@ -19,11 +19,12 @@ namespace RegPS.Benchmarks;
 /// <para>Every tool runs as its own process on the files, with the same thread count (RegPS --threads, elastix -threads,
 /// OMP_NUM_THREADS for DIPY, which is single-threaded), under GNU time (wall, CPU = user + system, peak resident set).
 /// The rounds alternate the order of the tools so a slow stretch of this shared machine falls on all of them; times are
-/// medians over the rounds with their range, the ratios medians of the rounds' ratios. "registration s" is the time
+/// medians over the rounds with their range, the wall-time ratios medians of the rounds' ratios (CPU: ratio of the medians). "registration s" is the time
 /// the tool spends registering (RegPS's SynRegistration.Register call, DIPY's optimize(), elastix's pyramids and
 /// resolutions from its log), without process start and file I/O. DIPY runs in every round for 2D cases and in the
 /// first round for 3D ones (minutes at 1 mm); its results are cached in the case folder and reused in later runs
-/// unless --rerun-dipy [case,...]; --no-dipy leaves it out.</para>
+/// unless --rerun-dipy [case,...]; --reuse-dipy never runs it (the cached result is shown when there is one, e.g. from
+/// a DIPY-only run in the background); --no-dipy leaves it out.</para>
 /// <para>"RegPS in pwsh" is SyN as a user runs it (tests/bench/syn_user_peak.ps1): one `dotnet pwsh` process imports
 /// the built module (out/RegPS/VERSION, from build.ps1 Build; --module DIR), loads both .nii.gz files with
 /// Get-NiftiImage, runs Register-AffineImage and then Register-SynImage -Prealign; its peak MB is the process's
@@ -32,7 +33,7 @@ namespace RegPS.Benchmarks;
 /// y -> y + f(y) against the known warp e, over the brain mask (the head in 2D): mean and 95th percentile in mm; the
 /// minimum Jacobian determinant over the mask (elastix: transformix -jac all; RegPS, DIPY: det(I + Df) from the field
 /// by central differences); the global correlation of the warped moving image with the static one.</para>
-/// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]]
+/// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]] [--reuse-dipy]
 ///        [--no-elastix] [--no-pwsh] [--module DIR]
 ///        compare syn --one CASEDIR [--threads N]     (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON)
 ///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost)
@@ -61,6 +62,7 @@ public sealed class SynComparison : IComparison
         int rounds = int.Parse(Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
         int rr = Array.IndexOf(args, "--rerun-dipy");
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
+        bool reuseDipy = args.Contains("--reuse-dipy");
         bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh");
         string script = FindFile("tests/bench/syn_dipy.py");
         string paramFile = FindFile("tests/bench/elastix_bspline.txt");
@@ -100,7 +102,7 @@ public sealed class SynComparison : IComparison
             var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
             bool is2D = st.Dimension == 2;
             string dipyCache = Path.Combine(dir, "dipy_runs.json");
-            bool dipyLive = runDipy && (rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c)) || !File.Exists(dipyCache) || !File.Exists(Path.Combine(dir, "dipy_forward.raw")));
+            bool dipyLive = runDipy && !reuseDipy && (rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c)) || !File.Exists(dipyCache) || !File.Exists(Path.Combine(dir, "dipy_forward.raw")));
             var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new() };
             string elastixOut = Path.Combine(dir, "elastix");
             string? pwshJson = null;
@@ -164,7 +166,8 @@ public sealed class SynComparison : IComparison
                 }
             }
             if (dipyLive) File.WriteAllText(dipyCache, JsonSerializer.Serialize(m["DIPY"]));
-            else if (runDipy) m["DIPY"] = JsonSerializer.Deserialize<List<Measured>>(File.ReadAllText(dipyCache))!;
+            else if (runDipy && File.Exists(dipyCache)) m["DIPY"] = JsonSerializer.Deserialize<List<Measured>>(File.ReadAllText(dipyCache))!;
+            else if (runDipy) Console.Error.WriteLine($"[{c}] no cached DIPY result in {dir}");
 
             // Scores: each tool's last result (RegPS is deterministic; elastix's random sampler is seeded).
             var scores = new Dictionary<string, JsonElement>();
@@ -208,7 +211,8 @@ public sealed class SynComparison : IComparison
                 rows.Add(new[]
                 {
                     c, name, name == "DIPY" && !dipyLive ? $"{list.Count} (cached {list[0].When})" : list.Count.ToString(CultureInfo.InvariantCulture),
-                    Range(list, x => x.Wall, "0.00"), Range(list, x => x.Inner, "0.00"), ratio, Range(list, x => x.Cpu, "0.0"), peak,
+                    Range(list, x => x.Wall, "0.00"), Range(list, x => x.Inner, "0.00"), ratio, Range(list, x => x.Cpu, "0.0"),
+                    name == "RegPS" ? "-" : F(Median(list.Select(x => x.Cpu).ToList()) / Median(regps.Select(x => x.Cpu).ToList()), "0.0") + "x", peak,
                     Score(sc, "mean_err_mm"), Score(sc, "p95_err_mm"), minJac, Score(sc, "final_cc"), list[^1].Note ?? "",
                 });
                 Console.WriteLine(string.Join(" | ", rows[^1]));
@@ -221,7 +225,7 @@ public sealed class SynComparison : IComparison
                     + $"{F(scores["RegPS"].GetProperty("identity_max_err_mm").GetDouble(), "0.00")} mm; its own minimum Jacobian {F(truth.GetProperty("min_jacobian").GetDouble(), "0.00")}.");
         }
         Console.WriteLine();
-        Print(new[] { "case", "tool", "runs", "wall s", "registration s", "wall vs RegPS", "CPU s", "peak MB", "mean err mm", "p95 err mm",
+        Print(new[] { "case", "tool", "runs", "wall s", "registration s", "wall vs RegPS", "CPU s", "CPU vs RegPS", "peak MB", "mean err mm", "p95 err mm",
             "min det J (mask)", "final CC", "iterations" }, rows);
         Console.WriteLine();
         foreach (var n in notes) Console.WriteLine("- " + n);

@@ -12,7 +12,9 @@ run with /usr/bin/python3 (DIPY 1.6, nibabel, scipy).
   syn_dipy.py elastix DIR CASE OUT      turn transformix's deformationField.nii and spatialJacobian.nii in OUT into
                                         DIR/CASE/elastix_forward.raw and print the minimum Jacobian over the mask
   syn_dipy.py evaluate DIR CASE WHO     score WHO_forward.raw (static->moving displacement, world mm, on the static
-                                        grid) against the known warp; print one JSON line
+                                        grid) against the known warp; print one JSON line. For WHO = pwsh (the
+                                        module run by syn_user_peak.ps1) the field is pwsh_forward_planar.raw (one
+                                        component after another) and the map is y -> P(y + f(y)), P in pwsh_prealign.json
 
 All cases are "after the affine": static and moving lie on the same grid and differ only by the known warp, so every
 tool starts from the identity (no affine stage). A field file holds dim float32 components per voxel (components
