@@ -3,126 +3,359 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using RegPS.Engine.Images;
+using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
 
 namespace RegPS.Benchmarks;
 
 /// <summary>
-/// RegPS SynRegistration against DIPY 1.6 SymmetricDiffeomorphicRegistration(CCMetric(dim)) at DIPY's defaults on the
-/// same inputs: DIPY's circle/C pair, the ITK brain slice and the ITK T1 volume warped by known smooth fields, and
-/// (with --big) the T1 resampled to 193x229x193 1 mm. tests/bench/syn_dipy.py writes the inputs (raw float32 + JSON),
-/// runs DIPY (each case in its own process; results are cached in the case folder, so a long DIPY run can be done
-/// once in the background) and scores both recovered static->moving fields against the known warp.
-///
-/// Usage: compare syn [--dir DIR] [--big] [--rerun-dipy [case1,case2]] [--threads N] [--only case1,case2] [--repeat N] [--rounds N] [--micro] [--micro2d]
-///
-/// Each side registers the 2D cases 5 times and the 3D cases once (--repeat N for every case), in one process per side;
-/// times are the median of those runs. When DIPY runs (not from its cache), the 2D cases alternate 3 rounds of a DIPY batch
-/// and a RegPS batch (--rounds N), so that a slow stretch of the machine falls on both sides; the speed-up is the median
-/// of the rounds' ratios, with their range. RegPS's first run in the process (which pays the JIT for the code it meets
-/// first) is reported apart, with its own speed-up.
+/// RegPS's SyN side by side with elastix 5's B-spline registration (Debian `elastix`, tests/bench/elastix_bspline.txt)
+/// and DIPY 1.6's SymmetricDiffeomorphicRegistration(CCMetric(dim)) at its defaults, on the same NIfTI files: real
+/// images warped by known smooth fields (tests/bench/syn_dipy.py prepare): ITK's proton-density brain slice
+/// (brain2d, 181x217), ITK's T1 (t1_3d, 128x128x62 at 2x2x3 mm) and the Colin27 T1 at 1 mm on a 193x229x193 grid
+/// (colin_1mm, mricron-data) warped by up to 9 mm; optionally DIPY's circle/C pair (circle_c, no known field) and, with
+/// --big, ITK's T1 upsampled to 193x229x193 (t1_big).
+/// <para>Every case is "after the affine": static and moving share one grid and differ only by the known warp, so each
+/// tool starts from the identity and runs its deformable stage alone.</para>
+/// <para>Every tool runs as its own process on the files, with the same thread count (RegPS --threads, elastix -threads,
+/// OMP_NUM_THREADS for DIPY, which is single-threaded), under GNU time (wall, CPU = user + system, peak resident set).
+/// The rounds alternate the order of the tools so a slow stretch of this shared machine falls on all of them; times are
+/// medians over the rounds with their range, the wall-time ratios medians of the rounds' ratios (CPU: ratio of the medians). "registration s" is the time
+/// the tool spends registering (RegPS's SynRegistration.Register call, DIPY's optimize(), elastix's pyramids and
+/// resolutions from its log), without process start and file I/O. DIPY runs in every round for 2D cases and in the
+/// first round for 3D ones (minutes at 1 mm); its results are cached in the case folder and reused in later runs
+/// unless --rerun-dipy [case,...]; --reuse-dipy never runs it (the cached result is shown when there is one, e.g. from
+/// a DIPY-only run in the background); --no-dipy leaves it out.</para>
+/// <para>"RegPS in pwsh" is SyN as a user runs it (tests/bench/syn_user_peak.ps1): one `dotnet pwsh` process imports
+/// the built module (out/RegPS/VERSION, from build.ps1 Build; --module DIR), loads both .nii.gz files with
+/// Get-NiftiImage, runs Register-AffineImage and then Register-SynImage -Prealign; its peak MB is the process's
+/// PeakWorkingSet64 after the SyN, its registration time the SyN's alone (the affine's time is printed apart).</para>
+/// <para>Scoring (syn_dipy.py evaluate): the residual r(y) = f(y) + e(y + f(y)) of each tool's static->moving map
+/// y -> y + f(y) against the known warp e, over the brain mask (the head in 2D): mean and 95th percentile in mm; the
+/// minimum Jacobian determinant over the mask (elastix: transformix -jac all; RegPS, DIPY: det(I + Df) from the field
+/// by central differences); the global correlation of the warped moving image with the static one.</para>
+/// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]] [--reuse-dipy]
+///        [--no-elastix] [--no-pwsh] [--module DIR]
+///        compare syn --one CASEDIR [--threads N]     (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON)
+///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost)
 /// </summary>
 public sealed class SynComparison : IComparison
 {
     public string Name => "syn";
-    public string Description => "SyN (CC) against DIPY 1.6 on 2D/3D images warped by known fields: time, memory, error, final CC";
+    public string Description => "SyN vs elastix 5 B-spline and DIPY 1.6 SyN on known warps: time, CPU, memory, error, Jacobian";
 
-    private static readonly string Script = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../bench/syn_dipy.py"));
+    private const string PythonExe = "/usr/bin/python3";
+    private const string Time = "/usr/bin/time";
+    private static readonly string[] DefaultCases = { "brain2d", "t1_3d", "colin_1mm" };
 
     public int Run(string[] args)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "regps-syn-bench");
+        int threadsN = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
+        string threads = threadsN.ToString(CultureInfo.InvariantCulture);
+        if (args.Contains("--micro")) { Micro(threadsN, 128, 128, 62); return Micro(threadsN, 32, 32, 24); }
+        if (args.Contains("--micro2d")) return Micro(threadsN, 181, 217, 1);
+        if (Option(args, "--one") is { } one) return RunOne(one, threadsN);
+
+        string data = Option(args, "--data") ?? Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "regps-syn-bench2");
         bool big = args.Contains("--big");
+        var cases = (Option(args, "--cases") ?? Option(args, "--only") ?? string.Join(",", DefaultCases) + (big ? ",t1_big" : ""))
+            .Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
+        int rounds = int.Parse(Option(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
         int rr = Array.IndexOf(args, "--rerun-dipy");
-        // --rerun-dipy alone reruns DIPY for every case; --rerun-dipy a,b only for those cases
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
-        int threads = 0, repeatAll = 0, roundsAll = 0;
-        for (int i = 0; i < args.Length - 1; i++)
+        bool reuseDipy = args.Contains("--reuse-dipy");
+        bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh");
+        string script = FindFile("tests/bench/syn_dipy.py");
+        string paramFile = FindFile("tests/bench/elastix_bspline.txt");
+        string userScript = FindFile("tests/bench/syn_user_peak.ps1");
+        string repoRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(paramFile)!, "../.."));
+        if (runElastix && !(File.Exists("/usr/bin/elastix") && File.Exists("/usr/bin/transformix")))
         {
-            if (args[i] == "--dir") dir = args[i + 1];
-            if (args[i] == "--threads") threads = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            if (args[i] == "--repeat") repeatAll = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            if (args[i] == "--rounds") roundsAll = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            Console.Error.WriteLine("elastix is not installed (apt-get install -y elastix); running without it.");
+            runElastix = false;
         }
-        if (args.Contains("--micro")) { Micro(threads, 128, 128, 62); return Micro(threads, 32, 32, 24); }
-        if (args.Contains("--micro2d")) return Micro(threads, 181, 217, 1);
-        string script = File.Exists(Script) ? Script : Path.GetFullPath("tests/bench/syn_dipy.py");
-        if (!File.Exists(Path.Combine(dir, "t1_3d", "static.raw")) || (big && !File.Exists(Path.Combine(dir, "t1_big", "static.raw"))))
-            Python(script, "prepare", dir, big ? "--big" : "");
-        var cases = new List<string> { "circle_c", "brain2d", "t1_3d" };
-        if (big) cases.Add("t1_big");
-        int only = Array.IndexOf(args, "--only");
-        if (only >= 0 && only + 1 < args.Length) cases = args[only + 1].Split(',').ToList();
+        if (!File.Exists(Time)) throw new InvalidOperationException("GNU time is missing (apt-get install -y time).");
+        string? module = runPwsh ? Option(args, "--module") ?? FindModule(repoRoot) : null;
+        if (runPwsh && module is null)
+        {
+            Console.Error.WriteLine("No built module under out/RegPS/ (dotnet pwsh ./build.ps1 Build); running without the pwsh measurement.");
+            runPwsh = false;
+        }
+        if (!cases.All(c => File.Exists(Path.Combine(data, c, "truth.json"))))
+        {
+            Console.WriteLine($"Preparing inputs in {data} ...");
+            var pa = new List<string> { script, "prepare", data };
+            if (big || cases.Contains("t1_big")) pa.Add("--big");
+            if (Exec(PythonExe, pa, null, out _, out _) != 0) return 1;
+            var missing = cases.Where(c => !File.Exists(Path.Combine(data, c, "truth.json"))).ToList();
+            if (missing.Count > 0) Console.Error.WriteLine($"Not prepared (is mricron-data installed?): {string.Join(", ", missing)}");
+            cases = cases.Except(missing).ToList();
+        }
+
+        var self = Environment.ProcessPath!;
+        var selfArgs = new List<string>();
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") selfArgs.Add(typeof(SynComparison).Assembly.Location);
         var rows = new List<string[]>();
+        var notes = new List<string>();
         foreach (var c in cases)
         {
-            string cdir = Path.Combine(dir, c);
-            var st = Load(Path.Combine(cdir, "static"));
-            var mv = Load(Path.Combine(cdir, "moving"));
-            int repeats = repeatAll > 0 ? repeatAll : st.Dimension == 2 ? 5 : 1;
-            bool rerun = rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c));
-            bool live = rerun || !File.Exists(Path.Combine(cdir, "dipy.json"));
-            int rounds = live ? (roundsAll > 0 ? roundsAll : st.Dimension == 2 ? 3 : 1) : 1;
-            var proc = Process.GetCurrentProcess();
-            var cpus = new List<double>(); var dipyMeds = new List<double>(); var regpsMeds = new List<double>(); var ratios = new List<double>();
-            double first = double.NaN;
-            DiffeomorphicMap? map = null;
-            JsonElement dipy = default;
-            for (int round = 0; round < rounds; round++)
+            string dir = Path.Combine(data, c);
+            var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
+            bool is2D = st.Dimension == 2;
+            string dipyCache = Path.Combine(dir, "dipy_runs.json");
+            bool dipyLive = runDipy && !reuseDipy && (rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c)) || !File.Exists(dipyCache) || !File.Exists(Path.Combine(dir, "dipy_forward.raw")));
+            var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new() };
+            string elastixOut = Path.Combine(dir, "elastix");
+            string? pwshJson = null;
+
+            void RunRegPS()
             {
-                if (live)
-                {
-                    Console.Error.WriteLine($"[{c}] round {round + 1}/{rounds}: running DIPY {repeats} time(s) ...");
-                    Python(script, "dipy", dir, c, repeats.ToString(CultureInfo.InvariantCulture));
-                }
-                dipy = JsonDocument.Parse(File.ReadAllText(Path.Combine(cdir, "dipy.json"))).RootElement;
-                Console.Error.WriteLine($"[{c}] round {round + 1}/{rounds}: running RegPS {repeats} time(s) on {st.Grid} ...");
-                var times = new List<double>();
-                for (int rep = 0; rep < repeats; rep++)
-                {
-                    proc.Refresh();
-                    var cpu0 = proc.TotalProcessorTime;
-                    var sw = Stopwatch.StartNew();
-                    map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
-                    sw.Stop();
-                    proc.Refresh();
-                    times.Add(sw.Elapsed.TotalSeconds);
-                    cpus.Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
-                }
-                if (round == 0) first = times[0];
-                double dm = dipy.GetProperty("seconds").GetDouble(), rm = Median(times);
-                dipyMeds.Add(dm); regpsMeds.Add(rm); ratios.Add(dm / rm);
+                var r = Measure(self, selfArgs.Concat(new[] { "compare", "syn", "--one", dir, "--threads", threads }), null);
+                var json = JsonDocument.Parse(LastLine(r.Stdout)).RootElement;
+                r.Inner = json.GetProperty("seconds").GetDouble();
+                r.Note = json.GetProperty("iterations").GetString();
+                m["RegPS"].Add(r);
             }
-            double regps = Median(regpsMeds), cpu = Median(cpus);
-            double peak = PeakMb();
-            WriteField(Path.Combine(cdir, "regps_forward.raw"), map!.Forward);
-            var ev = new Dictionary<string, JsonElement>();
-            foreach (var who in new[] { "dipy", "regps" })
-                ev[who] = JsonDocument.Parse(Python(script, "evaluate", dir, c, who).Trim().Split('\n').Last()).RootElement;
-            double dt = Median(dipyMeds);
-            double dcpu = dipy.TryGetProperty("cpu_seconds", out var dc) ? dc.GetDouble() : double.NaN;
-            string Err(string who, string key) => ev[who].TryGetProperty(key, out var e) ? e.GetDouble().ToString("0.000", CultureInfo.InvariantCulture) : "-";
-            int dipyRuns = dipy.TryGetProperty("seconds_all", out var all) ? all.GetArrayLength() : 1;
-            rows.Add(new[]
+            void RunElastix()
             {
-                c, string.Join("x", st.Grid.Shape), rounds > 1 ? $"{rounds}x{repeats} / {rounds}x{dipyRuns}" : $"{repeats} / {dipyRuns}",
-                dt.ToString("0.000", CultureInfo.InvariantCulture), regps.ToString("0.000", CultureInfo.InvariantCulture),
-                Median(ratios).ToString("0.0", CultureInfo.InvariantCulture) + "x"
-                    + (rounds > 1 ? $" ({ratios.Min().ToString("0.0", CultureInfo.InvariantCulture)}-{ratios.Max().ToString("0.0", CultureInfo.InvariantCulture)})" : ""),
-                first.ToString("0.000", CultureInfo.InvariantCulture) + " (" + (dt / first).ToString("0.0", CultureInfo.InvariantCulture) + "x)",
-                dcpu.ToString("0.00", CultureInfo.InvariantCulture) + " / " + cpu.ToString("0.00", CultureInfo.InvariantCulture),
-                dipy.GetProperty("peak_mb").GetDouble().ToString("0", CultureInfo.InvariantCulture), peak.ToString("0", CultureInfo.InvariantCulture),
-                Err("dipy", "median_err_vox") + " / " + Err("regps", "median_err_vox"),
-                Err("dipy", "median_err_mm") + " / " + Err("regps", "median_err_mm"),
-                Err("dipy", "final_cc") + " / " + Err("regps", "final_cc"),
-                string.Join("+", map!.IterationsPerLevel), map.FoldedVoxels.ToString(CultureInfo.InvariantCulture),
-            });
+                if (Directory.Exists(elastixOut)) Directory.Delete(elastixOut, true);
+                Directory.CreateDirectory(elastixOut);
+                var r = Measure("/usr/bin/elastix", new[] { "-f", Path.Combine(dir, "static.nii"), "-m", Path.Combine(dir, "moving.nii"),
+                    "-p", paramFile, "-out", elastixOut, "-threads", threads }, null);
+                r.Inner = ElastixSeconds(Path.Combine(elastixOut, "elastix.log"));
+                m["elastix"].Add(r);
+            }
+            void RunDipy()
+            {
+                var r = Measure(PythonExe, new[] { script, "dipy", data, c }, new() { ["OMP_NUM_THREADS"] = threads });
+                var json = JsonDocument.Parse(LastLine(r.Stdout)).RootElement;
+                r.Inner = json.GetProperty("seconds").GetDouble();
+                r.Note = json.GetProperty("iterations").GetInt32().ToString(CultureInfo.InvariantCulture) + " iterations";
+                r.Stdout = "";
+                r.When = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
+                m["DIPY"].Add(r);
+            }
+            void RunPwsh()
+            {
+                var a = new List<string> { "pwsh", "-NoProfile", "-NonInteractive", "-File", userScript, "-ModuleDir", module!,
+                    "-Static", Path.Combine(dir, "static.nii.gz"), "-Moving", Path.Combine(dir, "moving.nii.gz"), "-Threads", threads,
+                    "-ForwardOut", Path.Combine(dir, "pwsh_forward_planar.raw") };
+                var r = Measure("dotnet", a, null, repoRoot);
+                pwshJson = LastLine(r.Stdout);
+                var json = JsonDocument.Parse(pwshJson).RootElement;
+                r.Inner = json.GetProperty("syn_seconds").GetDouble();
+                r.Extra = json.GetProperty("affine_seconds").GetDouble();
+                r.UserPeakMb = json.GetProperty("peak_working_set_mb").GetDouble();
+                r.Note = json.GetProperty("syn_iterations").GetString();
+                File.WriteAllText(Path.Combine(dir, "pwsh_prealign.json"), json.GetProperty("affine_matrix").GetRawText());
+                m["RegPS in pwsh"].Add(r);
+            }
+
+            var tools = new List<(string Name, Action Run)> { ("RegPS", RunRegPS) };
+            if (runElastix) tools.Add(("elastix", RunElastix));
+            if (runPwsh && File.Exists(Path.Combine(dir, "static.nii.gz"))) tools.Add(("RegPS in pwsh", RunPwsh));
+            if (dipyLive) tools.Add(("DIPY", RunDipy));
+            for (int r = 0; r < rounds; r++)
+            {
+                // alternate the order: forward in even rounds, backward in odd ones; DIPY only in the first round in 3D
+                var order = r % 2 == 0 ? tools : Enumerable.Reverse(tools).ToList();
+                foreach (var (name, run) in order)
+                {
+                    if (name == "DIPY" && !is2D && r > 0) continue;
+                    Console.Error.WriteLine($"[{c}] round {r + 1}/{rounds}: {name} ... (load {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
+                    run();
+                }
+            }
+            if (dipyLive) File.WriteAllText(dipyCache, JsonSerializer.Serialize(m["DIPY"]));
+            else if (runDipy && File.Exists(dipyCache)) m["DIPY"] = JsonSerializer.Deserialize<List<Measured>>(File.ReadAllText(dipyCache))!;
+            else if (runDipy) Console.Error.WriteLine($"[{c}] no cached DIPY result in {dir}");
+
+            // Scores: each tool's last result (RegPS is deterministic; elastix's random sampler is seeded).
+            var scores = new Dictionary<string, JsonElement>();
+            scores["RegPS"] = Evaluate(script, data, c, "regps");
+            if (m["DIPY"].Count > 0) scores["DIPY"] = Evaluate(script, data, c, "dipy");
+            if (m["RegPS in pwsh"].Count > 0) scores["RegPS in pwsh"] = Evaluate(script, data, c, "pwsh");
+            string elastixJac = "";
+            if (m["elastix"].Count > 0)
+            {
+                string tx = Path.Combine(dir, "transformix");
+                if (Directory.Exists(tx)) Directory.Delete(tx, true);
+                Directory.CreateDirectory(tx);
+                if (Exec("/usr/bin/transformix", new[] { "-def", "all", "-jac", "all", "-tp", Path.Combine(elastixOut, "TransformParameters.0.txt"),
+                    "-out", tx, "-threads", threads }, null, out _, out _) != 0) throw new InvalidOperationException("transformix failed");
+                if (Exec(PythonExe, new[] { script, "elastix", data, c, tx }, null, out var o, out _) != 0) throw new InvalidOperationException("could not read transformix's output");
+                elastixJac = LastLine(o);
+                scores["elastix"] = Evaluate(script, data, c, "elastix");
+            }
+
+            var regps = m["RegPS"];
+            foreach (var name in new[] { "RegPS", "elastix", "DIPY", "RegPS in pwsh" })
+            {
+                var list = m[name];
+                if (list.Count == 0) continue;
+                var sc = scores[name];
+                // speed against RegPS: the rounds' ratios of process wall times (same round), DIPY's cached runs against the median
+                string ratio = "-";
+                if (name != "RegPS")
+                {
+                    var ratios = new List<double>();
+                    if (name == "DIPY" && !dipyLive) ratios.Add(Median(list.Select(x => x.Wall).ToList()) / Median(regps.Select(x => x.Wall).ToList()));
+                    else for (int i = 0; i < list.Count && i < regps.Count; i++) ratios.Add(list[i].Wall / regps[i].Wall);
+                    ratio = ratios.Count == 1 ? F(ratios[0], "0.0") + "x" : $"{F(Median(ratios), "0.0")}x ({F(ratios.Min(), "0.0")}-{F(ratios.Max(), "0.0")})";
+                }
+                string minJac = F(sc.GetProperty("min_jacobian").GetDouble(), "0.000");
+                if (name == "elastix")
+                    minJac = F(JsonDocument.Parse(elastixJac).RootElement.GetProperty("min_jacobian_transformix").GetDouble(), "0.000") + " (field " + minJac + ")";
+                string peak = name == "RegPS in pwsh"
+                    ? $"{Range(list, x => x.UserPeakMb, "0")} (RSS {F(Median(list.Select(x => x.PeakMb).ToList()), "0")})"
+                    : Range(list, x => x.PeakMb, "0");
+                rows.Add(new[]
+                {
+                    c, name, name == "DIPY" && !dipyLive ? $"{list.Count} (cached {list[0].When})" : list.Count.ToString(CultureInfo.InvariantCulture),
+                    Range(list, x => x.Wall, "0.00"), Range(list, x => x.Inner, "0.00"), ratio, Range(list, x => x.Cpu, "0.0"),
+                    name == "RegPS" ? "-" : F(Median(list.Select(x => x.Cpu).ToList()) / Median(regps.Select(x => x.Cpu).ToList()), "0.0") + "x", peak,
+                    Score(sc, "mean_err_mm"), Score(sc, "p95_err_mm"), minJac, Score(sc, "final_cc"), list[^1].Note ?? "",
+                });
+                Console.WriteLine(string.Join(" | ", rows[^1]));
+            }
+            if (m["RegPS in pwsh"].Count > 0)
+                notes.Add($"{c}: the pwsh process's affine took {Range(m["RegPS in pwsh"], x => x.Extra, "0.00")} s before the SyN.");
+            var truth = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "truth.json"))).RootElement;
+            if (scores["RegPS"].TryGetProperty("identity_mean_err_mm", out var idm))
+                notes.Add($"{c} ({string.Join("x", st.Grid.Shape)}): the known warp is {F(idm.GetDouble(), "0.00")} mm on average over the mask, at most "
+                    + $"{F(scores["RegPS"].GetProperty("identity_max_err_mm").GetDouble(), "0.00")} mm; its own minimum Jacobian {F(truth.GetProperty("min_jacobian").GetDouble(), "0.00")}.");
         }
-        var header = new[] { "case", "shape", "runs RegPS / DIPY", "DIPY s", "RegPS s", "speed-up", "RegPS first run s", "CPU s (DIPY/RegPS)", "DIPY MB", "RegPS MB", "median err vox (DIPY/RegPS)", "median err mm", "final CC (DIPY/RegPS)", "RegPS iters", "folds" };
-        Print(header, rows);
-        Console.WriteLine($"load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
-        Console.WriteLine($"threads: {(threads == 0 ? Environment.ProcessorCount : threads)}; DIPY 1.6 is single-threaded; times are medians of the runs (RegPS first run apart: it pays the JIT), speed-up the median of the rounds' ratios (range); RegPS MB = process peak resident set (VmHWM) after the case, cases run small to large; DIPY MB = ru_maxrss of its own process.");
+        Console.WriteLine();
+        Print(new[] { "case", "tool", "runs", "wall s", "registration s", "wall vs RegPS", "CPU s", "CPU vs RegPS", "peak MB", "mean err mm", "p95 err mm",
+            "min det J (mask)", "final CC", "iterations" }, rows);
+        Console.WriteLine();
+        foreach (var n in notes) Console.WriteLine("- " + n);
+        Console.WriteLine($"- {rounds} rounds, tools alternating in order; {threads} threads for every tool (DIPY 1.6 runs on one); times: median (range) over the runs. "
+            + "wall = process (start, read, register, write); registration = the tool's own registration time; CPU = user + system of the process; "
+            + "peak MB = the process's peak resident set (GNU time), for RegPS in pwsh its PeakWorkingSet64 after the SyN (GNU time's in brackets). "
+            + "Errors over the mask (the brain; the head in 2D) against the known warp; elastix's Jacobian from transformix -jac (from its field in brackets).");
+        Console.WriteLine($"- load average at the end: {File.ReadAllText("/proc/loadavg").Trim()}");
         return 0;
+    }
+
+    /// <summary>One RegPS run on a case folder: read the NIfTI files, register (DIPY's defaults), write the forward field, print JSON.</summary>
+    private static int RunOne(string dir, int threads)
+    {
+        var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
+        var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
+        var sw = Stopwatch.StartNew();
+        var map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
+        sw.Stop();
+        WriteField(Path.Combine(dir, "regps_forward.raw"), map.Forward);
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            seconds = sw.Elapsed.TotalSeconds,
+            iterations = string.Join("+", map.IterationsPerLevel),
+            final_cc = map.FinalCorrelation,
+        }));
+        return 0;
+    }
+
+    private sealed class Measured
+    {
+        public double Wall { get; set; }
+        public double Cpu { get; set; }
+        public double PeakMb { get; set; }
+        public double Inner { get; set; }
+        public double Extra { get; set; }
+        public double UserPeakMb { get; set; }
+        public string? Note { get; set; }
+        public string? When { get; set; }
+        [System.Text.Json.Serialization.JsonIgnore] public string Stdout { get; set; } = "";
+    }
+
+    /// <summary>Runs a process under GNU time: wall, user + system CPU, peak resident set of the process and its children.</summary>
+    private static Measured Measure(string file, IEnumerable<string> args, Dictionary<string, string>? env, string? workDir = null)
+    {
+        string timing = Path.GetTempFileName();
+        var all = new List<string> { "-f", "%e %U %S %M", "-o", timing, file };
+        all.AddRange(args);
+        if (Exec(Time, all, env, out var stdout, out var stderr, workDir) != 0)
+            throw new InvalidOperationException($"{file} failed:\n{stderr}");
+        var t = File.ReadAllText(timing).Trim().Split('\n').Last().Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        File.Delete(timing);
+        return new Measured { Wall = t[0], Cpu = t[1] + t[2], PeakMb = t[3] / 1024, Stdout = stdout };
+    }
+
+    /// <summary>elastix's registration time from its log: the pyramids plus every resolution.</summary>
+    private static double ElastixSeconds(string log)
+    {
+        double s = 0;
+        foreach (var line in File.ReadLines(log))
+        {
+            if (line.StartsWith("Preparation of the image pyramids took:", StringComparison.Ordinal))
+                s += double.Parse(line.Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1000;
+            else if (line.StartsWith("Time spent in resolution", StringComparison.Ordinal))
+                s += double.Parse(line[(line.LastIndexOf(':') + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        }
+        return s;
+    }
+
+    private static JsonElement Evaluate(string script, string data, string c, string who)
+    {
+        if (Exec(PythonExe, new[] { script, "evaluate", data, c, who }, null, out var o, out _) != 0)
+            throw new InvalidOperationException($"scoring {who} on {c} failed");
+        return JsonDocument.Parse(LastLine(o)).RootElement;
+    }
+
+    private static string Score(JsonElement e, string key) =>
+        e.TryGetProperty(key, out var v) ? F(v.GetDouble(), key == "final_cc" ? "0.0000" : "0.000") : "-";
+
+    private static string Range(List<Measured> list, Func<Measured, double> get, string fmt)
+    {
+        var v = list.Select(get).ToList();
+        return v.Count == 1 ? F(v[0], fmt) : $"{F(Median(v), fmt)} ({F(v.Min(), fmt)}-{F(v.Max(), fmt)})";
+    }
+
+    private static string F(double v, string fmt) => v.ToString(fmt, CultureInfo.InvariantCulture);
+
+    private static string LastLine(string s) => s.Trim().Split('\n').Last();
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static string FindFile(string relative)
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+        {
+            var p = Path.Combine(d.FullName, relative);
+            if (File.Exists(p)) return p;
+        }
+        var cwd = Path.GetFullPath(relative);
+        if (File.Exists(cwd)) return cwd;
+        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>The built module (build.ps1 Build lays it out in out/RegPS/VERSION), newest version first.</summary>
+    private static string? FindModule(string repoRoot)
+    {
+        var root = Path.Combine(repoRoot, "out", "RegPS");
+        if (!Directory.Exists(root)) return null;
+        return Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "RegPS.psd1")))
+            .OrderByDescending(d => Version.TryParse(Path.GetFileName(d), out var v) ? v : new Version(0, 0)).FirstOrDefault();
+    }
+
+    private static int Exec(string file, IEnumerable<string> args, Dictionary<string, string>? env, out string stdout, out string stderr, string? workDir = null)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        if (workDir is not null) psi.WorkingDirectory = workDir;
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        stderr = err.Result;
+        if (p.ExitCode != 0) Console.Error.WriteLine($"{file} {string.Join(" ", args)} exited with {p.ExitCode}\n{stderr}");
+        return p.ExitCode;
     }
 
     /// <summary>Per-kernel cost on a 128x128x62 field (ns per voxel, wall and process CPU).</summary>
@@ -182,20 +415,6 @@ public sealed class SynComparison : IComparison
         foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((x, i) => x.PadRight(widths[i]))) + " |");
     }
 
-    internal static Image Load(string path)
-    {
-        var meta = JsonDocument.Parse(File.ReadAllText(path + ".json")).RootElement;
-        var shape = meta.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        var aff = meta.GetProperty("affine").EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetDouble()).ToArray()).ToArray();
-        var bytes = File.ReadAllBytes(path + ".raw");
-        var data = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, data, 0, bytes.Length);
-        var grid = shape.Length == 2
-            ? new Grid(shape[0], shape[1], 1, Matrix4.FromRows(aff), 2)
-            : new Grid(shape[0], shape[1], shape[2], Matrix4.FromRows(aff), 3);
-        return Image.FromVoxels(grid, data);
-    }
-
     private static void WriteField(string path, DisplacementField f)
     {
         var v = f.Values.ToArray();
@@ -208,26 +427,5 @@ public sealed class SynComparison : IComparison
     {
         var s = v.OrderBy(x => x).ToArray();
         return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
-    }
-
-    private static double PeakMb()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
-
-    private static string Python(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) if (a.Length > 0) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"python {string.Join(' ', args)} failed: {err.Result}");
-        return output;
     }
 }
