@@ -196,7 +196,7 @@ Describe 'Get-BidsRegistrationSummary' {
         $tpl = Get-RegTemplate MNI152NLin2009cAsym -Resolution 1 -Suffix T1w -Offline | Get-NiftiImage
         $AllInputs | Where-Object Name -NE 'sub-04_T1w.nii.gz' |
             Invoke-BidsRegistration -Template $tpl -TemplateName MNI152NLin2009cAsym -OutputRoot $Copy -LogDirectory (Join-Path $Copy 'logs') |
-            ForEach-Object { "$($_.Status)" } | Should -Be 'Skipped', 'Skipped', 'Skipped'
+            ForEach-Object { $_.Status.ToString() } | Should -Be 'Skipped', 'Skipped', 'Skipped'
         Remove-Item (Join-Path $Copy 'sub-03/figures/sub-03_space-MNI152NLin2009cAsym_desc-overlay_T1w.png')
         $never = Join-Path $Data 'bids/sub-05/anat/sub-05_T1w.nii.gz'
         $null = New-Item -ItemType Directory -Force (Split-Path $never)
@@ -406,7 +406,8 @@ Describe 'A BIDS batch over PowerShell remoting on SSH (README)' {
         @($results | Group-Object RunspaceId).Count | Should -Be 2
         $results.PSComputerName | Sort-Object -Unique | Should -Be 'localhost'
         # What crosses the boundary (the README says so): the subject, status, input, outputs, message and timing.
-        $ok = @($results | Where-Object { "$($_.Status)" -eq 'Registered' } | Sort-Object Subject)
+        # Status arrives as a deserialized enum (its number, shown by name): compare its name
+        $ok = @($results | Where-Object { $_.Status.ToString() -eq 'Registered' } | Sort-Object Subject)
         $ok.Subject | Should -Be '01', '02', '03'
         foreach ($r in $ok) {
             @($r.Outputs).Count | Should -Be 6
@@ -417,7 +418,7 @@ Describe 'A BIDS batch over PowerShell remoting on SSH (README)' {
             $sidecar.Count | Should -Be 1
             (Get-Content $sidecar[0] -Raw | ConvertFrom-Json).SynFinalCorrelation | Should -BeGreaterThan 0.9
         }
-        $bad = @($results | Where-Object { "$($_.Status)" -eq 'Failed' })
+        $bad = @($results | Where-Object { $_.Status.ToString() -eq 'Failed' })
         $bad.Subject | Should -Be '04'
         $bad.Input | Should -BeLike '*sub-04_T1w.nii.gz'
         $bad.Message | Should -Match 'truncated'

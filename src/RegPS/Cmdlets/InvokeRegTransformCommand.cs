@@ -15,11 +15,14 @@ namespace RegPS.Cmdlets;
 /// (-Invert mask, or a @(transform, $true) pair). -Reference sets the output grid, -DefaultValue the value outside
 /// the input.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "RegTransform")]
+[Cmdlet(VerbsLifecycle.Invoke, "RegTransform", DefaultParameterSetName = "ImageFirst")]
 [OutputType(typeof(Image))]
 public sealed class InvokeRegTransformCommand : RegCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    // Two positional orders: `Invoke-RegTransform $img $map`, and `$img | Invoke-RegTransform $map` (the image from the
+    // pipeline, the first positional argument the transforms).
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "ImageFirst")]
+    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "TransformFirst")]
     public Image Image { get; set; } = null!;
 
     /// <summary>
@@ -27,7 +30,8 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     /// DiffeomorphicMap, TransformChain (Import-RegTransform), or file paths (.json, .txt, .tfm, .mat, .nii.gz, .h5).
     /// An element @(transform, $true) is inverted.
     /// </summary>
-    [Parameter(Mandatory = true, Position = 1)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = "ImageFirst")]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "TransformFirst")]
     [Alias("Map", "Path", "TransformPath")]
     public object[] Transform { get; set; } = Array.Empty<object>();
 
