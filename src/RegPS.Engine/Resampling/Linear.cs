@@ -52,7 +52,7 @@ public static class Linear
         Boundary.ZeroPadded when off == 0 => ZeroPadded(d, nx, ny, nz, x, y, z),
         Boundary.ZeroPadded or Boundary.Constant => Trilinear(d, off, nx, ny, nz, x, y, z, boundary),
         Boundary.Clamped => Clamped(d, off, nx, ny, nz, x, y, z),
-        _ => Field1Inside(d, off, nx, ny, nz, x, y, z),
+        _ => ScalarInside(d, off, nx, ny, nz, x, y, z),
     };
 
     /// <summary>
@@ -333,7 +333,7 @@ public static class Linear
     }
 
     /// <summary>A scalar volume under the Inside rule (0 outside [0, n-1]).</summary>
-    private static float Field1Inside(float[] d, int off, int nx, int ny, int nz, double x, double y, double z)
+    private static float ScalarInside(float[] d, int off, int nx, int ny, int nz, double x, double y, double z)
     {
         if (!(x >= 0 && y >= 0 && z >= 0 && x <= nx - 1 && y <= ny - 1 && z <= nz - 1)) return 0f;
         return Clamped(d, off, nx, ny, nz, x, y, z);

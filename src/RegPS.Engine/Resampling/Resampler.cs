@@ -1,4 +1,3 @@
-using RegPS.Engine.Resampling;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
 

@@ -35,6 +35,29 @@ public class ResamplerTests
     }
 
     [Fact]
+    public void TheBoundaryRuleIsAValueOfOneInterpolationModule()
+    {
+        // a 2x2x2 volume of 4s (and a field of (4, -2, 1) vectors) sampled half a voxel before its first x face, and inside
+        var img = Enumerable.Repeat(4f, 8).ToArray();
+        Assert.Equal(2f, Linear.Sample(img, 0, 2, 2, 2, -0.5, 0, 0, Boundary.ZeroPadded), 5);   // DIPY: half the weight is on a zero
+        Assert.Equal(0f, Linear.Sample(img, 0, 2, 2, 2, -0.5, 0, 0, Boundary.Constant));        // scipy: outside [0, n-1]
+        Assert.Equal(4f, Linear.Sample(img, 0, 2, 2, 2, -0.5, 0, 0, Boundary.Clamped), 5);      // ITK: the edge extends
+        Assert.Equal(0f, Linear.Sample(img, 0, 2, 2, 2, -0.5, 0, 0, Boundary.Inside));          // SyN's rule: outside
+        foreach (var b in new[] { Boundary.ZeroPadded, Boundary.Constant, Boundary.Clamped, Boundary.Inside })
+            Assert.Equal(4f, Linear.Sample(img, 0, 2, 2, 2, 0.3, 0.6, 0.2, b), 5);
+        var field = Enumerable.Range(0, 24).Select(i => (float)(i % 3 == 0 ? 4 : i % 3 == 1 ? -2 : 1)).ToArray();
+        Assert.False(Linear.SampleField(field, 2, 2, 2, -0.5, 0, 0, Boundary.Inside, out var x, out _, out _));
+        Assert.Equal(0, x);
+        Assert.True(Linear.SampleField(field, 2, 2, 2, -0.5, 0, 0, Boundary.ZeroPadded, out x, out var y, out _));
+        Assert.Equal((2.0, -1.0), (x, y));
+        Assert.True(Linear.SampleField(field, 2, 2, 2, -0.5, 0, 0, Boundary.Clamped, out x, out y, out var z));
+        Assert.Equal((4.0, -2.0, 1.0), (x, y, z));
+        Assert.True(Linear.SampleField(field, 2, 2, 2, 0.5, 0.5, 0.5, Boundary.Inside, out x, out y, out z));
+        Assert.Equal((4.0, -2.0, 1.0), (Math.Round(x, 5), Math.Round(y, 5), Math.Round(z, 5)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Linear.SampleField(field, 2, 2, 2, 0, 0, 0, Boundary.Constant, out _, out _, out _));
+    }
+
+    [Fact]
     public void NearestRoundsTiesDownForDipyAndUpForScipy()
     {
         var d = new float[] { 1, 2, 3 };
