@@ -15,14 +15,11 @@ namespace RegPS.Cmdlets;
 /// (-Invert mask, or a @(transform, $true) pair). -Reference sets the output grid, -DefaultValue the value outside
 /// the input.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "RegTransform", DefaultParameterSetName = "ImageFirst")]
+[Cmdlet(VerbsLifecycle.Invoke, "RegTransform")]
 [OutputType(typeof(Image))]
 public sealed class InvokeRegTransformCommand : RegCmdlet
 {
-    // Two positional orders: `Invoke-RegTransform $img $map`, and `$img | Invoke-RegTransform $map` (the image from the
-    // pipeline, the first positional argument the transforms).
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "ImageFirst")]
-    [Parameter(Mandatory = true, ValueFromPipeline = true, ParameterSetName = "TransformFirst")]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     public Image Image { get; set; } = null!;
 
     /// <summary>
@@ -30,8 +27,7 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     /// DiffeomorphicMap, TransformChain (Import-RegTransform), or file paths (.json, .txt, .tfm, .mat, .nii.gz, .h5).
     /// An element @(transform, $true) is inverted.
     /// </summary>
-    [Parameter(Mandatory = true, Position = 1, ParameterSetName = "ImageFirst")]
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "TransformFirst")]
+    [Parameter(Mandatory = true, Position = 1)]
     [Alias("Map", "Path", "TransformPath")]
     public object[] Transform { get; set; } = Array.Empty<object>();
 
