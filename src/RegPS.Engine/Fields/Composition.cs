@@ -328,7 +328,8 @@ internal static class FieldComposition
         var fj = Vector128.Create((float)j); var fk = Vector128.Create((float)k);
         var lane0 = Vector128.Create(0f, 1, 2, 3); var lane1 = Vector128.Create(4f, 5, 6, 7);
         int o010 = 3 * nx, o100 = 3 * nx * ny, o110 = o100 + o010;
-        int last111 = d2.Length - 3 - (o110 + 3), last11 = d2.Length - 3 - (o010 + 3), lastLoad = d2.Length - 3;
+        int lastLoad = d2.Length - 3;
+        var vlast111 = Vector128.Create(lastLoad - (o110 + 3)); var vlast11 = Vector128.Create(lastLoad - (o010 + 3));
         bool twoD = nz == 1;
         int* cb = stackalloc int[64]; float* fb = stackalloc float[24]; float* on = stackalloc float[8];
         var blended = stackalloc Vector128<float>[8];
@@ -377,8 +378,8 @@ internal static class FieldComposition
                     var r00 = (k0 * vny + j0) * vnx; var r01 = (k0 * vny + j1) * vnx;
                     var r10 = (k1 * vny + j0) * vnx; var r11 = (k1 * vny + j1) * vnx;
                     var c000 = (r00 + i0) * 3;
-                    interior &= (Vector128.LessThan(i0, ixmax) & Vector128.LessThan(j0, iymax) & Vector128.LessThan(k0, izmax) & Vector128.LessThan(c000, Vector128.Create(last111))).ExtractMostSignificantBits() == 0xF;
-                    if (twoD) interior2D &= (Vector128.LessThan(i0, ixmax) & Vector128.LessThan(j0, iymax) & Vector128.LessThan(c000, Vector128.Create(last11))).ExtractMostSignificantBits() == 0xF;
+                    interior &= (Vector128.LessThan(i0, ixmax) & Vector128.LessThan(j0, iymax) & Vector128.LessThan(k0, izmax) & Vector128.LessThan(c000, vlast111)).ExtractMostSignificantBits() == 0xF;
+                    if (twoD) interior2D &= (Vector128.LessThan(i0, ixmax) & Vector128.LessThan(j0, iymax) & Vector128.LessThan(c000, vlast11)).ExtractMostSignificantBits() == 0xF;
                     c000.Store(cb + 4 * h); ((r00 + i1) * 3).Store(cb + 8 + 4 * h);
                     ((r01 + i0) * 3).Store(cb + 16 + 4 * h); ((r01 + i1) * 3).Store(cb + 24 + 4 * h);
                     ((r10 + i0) * 3).Store(cb + 32 + 4 * h); ((r10 + i1) * 3).Store(cb + 40 + 4 * h);
