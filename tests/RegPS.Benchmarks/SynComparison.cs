@@ -36,7 +36,9 @@ namespace RegPS.Benchmarks;
 /// by central differences); the global correlation of the warped moving image with the static one.</para>
 /// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]] [--reuse-dipy]
 ///        [--no-elastix] [--no-pwsh] [--module DIR]
-///        compare syn --one CASEDIR [--threads N]     (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON)
+///        compare syn --one CASEDIR [--threads N] [Preset=Dipy] [NAME=VALUE ...]
+///                                   (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON;
+///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5)
 ///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost)
 /// </summary>
 public sealed class SynComparison : IComparison
@@ -54,7 +56,7 @@ public sealed class SynComparison : IComparison
         string threads = threadsN.ToString(CultureInfo.InvariantCulture);
         if (args.Contains("--micro")) { Micro(threadsN, 128, 128, 62); return Micro(threadsN, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threadsN, 181, 217, 1);
-        if (Option(args, "--one") is { } one) return RunOne(one, threadsN);
+        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)));
 
         string data = Option(args, "--data") ?? Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "regps-syn-bench2");
         bool big = args.Contains("--big");
@@ -239,12 +241,12 @@ public sealed class SynComparison : IComparison
     }
 
     /// <summary>One RegPS run on a case folder: read the NIfTI files, register (DIPY's defaults), write the forward field, print JSON.</summary>
-    private static int RunOne(string dir, int threads)
+    private static int RunOne(string dir, int threads, IEnumerable<string> settings)
     {
         var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
         var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
         var sw = Stopwatch.StartNew();
-        var map = SynRegistration.Register(st, mv, null, new SynOptions { MaxDegreeOfParallelism = threads });
+        var map = SynRegistration.Register(st, mv, null, WithSettings(new SynOptions { MaxDegreeOfParallelism = threads }, settings));
         sw.Stop();
         WriteField(Path.Combine(dir, "regps_forward.raw"), map.Forward);
         Console.WriteLine(JsonSerializer.Serialize(new
@@ -254,6 +256,26 @@ public sealed class SynComparison : IComparison
             final_cc = map.FinalCorrelation,
         }));
         return 0;
+    }
+
+    /// <summary>SynOptions with NAME=VALUE settings applied (arrays comma-separated, enums by name), for experiments with --one.</summary>
+    internal static SynOptions WithSettings(SynOptions options, IEnumerable<string> settings)
+    {
+        // a preset first replaces every setting (Preset=Dipy: DIPY's defaults), the others then change single ones
+        if (settings.FirstOrDefault(s => s.StartsWith("Preset=", StringComparison.OrdinalIgnoreCase)) is { } preset)
+            options = SynOptions.For(Enum.Parse<SynPreset>(preset["Preset=".Length..], ignoreCase: true)) with { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism };
+        foreach (var s in settings.Where(s => !s.StartsWith("Preset=", StringComparison.OrdinalIgnoreCase)))
+        {
+            var (name, value) = (s[..s.IndexOf('=', StringComparison.Ordinal)], s[(s.IndexOf('=', StringComparison.Ordinal) + 1)..]);
+            var prop = typeof(SynOptions).GetProperty(name) ?? throw new ArgumentException($"SynOptions has no property {name}");
+            object v = prop.PropertyType == typeof(int[]) ? value.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
+                : prop.PropertyType == typeof(double[]) ? value.Split(',').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray()
+                : prop.PropertyType.IsEnum ? Enum.Parse(prop.PropertyType, value, ignoreCase: true)
+                : Convert.ChangeType(value, prop.PropertyType, CultureInfo.InvariantCulture);
+            options = options with { };
+            prop.SetValue(options, v);
+        }
+        return options;
     }
 
     private sealed class Measured

@@ -114,6 +114,8 @@ public sealed class SidecarParameters
     public int[]? AffineSampleCounts { get; set; }
     public string AffineInterpolation { get; set; } = "";
     public int[]? LevelIterations { get; set; }
+    /// <summary>The SyN preset the settings started from: RegPS (the default) or Dipy.</summary>
+    public string? SynPreset { get; set; }
     public string? SynMetric { get; set; }
     public int? SynRadius { get; set; }
     public double? SynSigmaDiff { get; set; }
@@ -139,7 +141,8 @@ public sealed class SidecarParameters
             AffineSampling = (s.Affine.SamplingProportion is null ? s.Affine.Sampling : Registration.AffineSampling.Regular).ToString(),
             AffineSampleCounts = s.Affine.SamplingProportion is null && s.Affine.Sampling == Registration.AffineSampling.Random ? s.Affine.SampleCounts : null,
             AffineInterpolation = s.Affine.SamplingProportion is null && s.Affine.Sampling == Registration.AffineSampling.Random && s.Affine.CubicInterpolation ? "CubicBSpline" : "Linear",
-            LevelIterations = syn ? s.Syn.LevelIterations : null,
+            LevelIterations = syn ? s.Syn.IterationsFor(3) : null,
+            SynPreset = syn ? s.Syn.Preset.ToString() : null,
             SynMetric = syn ? s.Syn.Metric.ToString() : null,
             SynRadius = syn ? s.Syn.Radius : null,
             SynSigmaDiff = syn ? s.Syn.SigmaDiff : null,

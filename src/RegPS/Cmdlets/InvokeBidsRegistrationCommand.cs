@@ -46,6 +46,10 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     [ValidateNotNullOrEmpty]
     public int[]? LevelIterations { get; set; }
 
+    /// <summary>The SyN settings to start from: RegPS's default or DIPY's (as Register-SynImage -Preset).</summary>
+    [Parameter]
+    public SynPreset SynPreset { get; set; } = SynPreset.Default;
+
     /// <summary>Affine function evaluations per level, coarsest first (1 to 4 levels of the 8, 4, 2, 1 pyramid).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -135,7 +139,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                 SampleCounts = affine.SampleCounts[^levels.Length..],
             };
         }
-        var syn = new SynOptions();
+        var syn = SynOptions.For(SynPreset);
         if (LevelIterations is not null) syn = syn with { LevelIterations = LevelIterations };
         WriteVerbose($"Hashing the template ({Template})");
         _settings = new PipelineSettings

@@ -4,6 +4,7 @@ using System.Management.Automation;
 using System.Text;
 using RegPS.Engine.Common;
 using RegPS.Engine.Pipelines;
+using RegPS.Engine.Registration;
 
 namespace RegPS.Cmdlets;
 
@@ -46,6 +47,10 @@ public sealed class NewBidsSlurmJobCommand : RegCmdlet
     [Parameter]
     [ValidateNotNullOrEmpty]
     public int[]? LevelIterations { get; set; }
+
+    /// <summary>The SyN settings to start from, as Invoke-BidsRegistration -SynPreset.</summary>
+    [Parameter]
+    public SynPreset SynPreset { get; set; } = SynPreset.Default;
 
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -281,6 +286,7 @@ public sealed class NewBidsSlurmJobCommand : RegCmdlet
             "-MaxDegreeOfParallelism $Threads",
         };
         if (Mode != RegistrationMode.Syn) args.Add("-Mode " + Mode);
+        if (SynPreset != SynPreset.Default) args.Add("-SynPreset " + SynPreset);
         if (LevelIterations is not null) args.Add("-LevelIterations " + string.Join(", ", LevelIterations.Select(i => i.ToString(CultureInfo.InvariantCulture))));
         if (AffineLevelIterations is not null) args.Add("-AffineLevelIterations " + string.Join(", ", AffineLevelIterations.Select(i => i.ToString(CultureInfo.InvariantCulture))));
         if (AntsParts) args.Add("-AntsParts");

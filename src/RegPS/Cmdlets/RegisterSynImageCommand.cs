@@ -6,7 +6,8 @@ namespace RegPS.Cmdlets;
 
 /// <summary>
 /// Diffeomorphic registration by symmetric normalisation (SyN) with local cross-correlation, DIPY's
-/// SymmetricDiffeomorphicRegistration(CCMetric). Returns a DiffeomorphicMap.
+/// SymmetricDiffeomorphicRegistration(CCMetric) algorithm with RegPS's measured defaults (-Preset Dipy: DIPY's own).
+/// Returns a DiffeomorphicMap.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Register, "SynImage")]
 [OutputType(typeof(DiffeomorphicMap))]
@@ -21,16 +22,24 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     [Alias("Affine")]
     public object? Prealign { get; set; }
 
+    /// <summary>
+    /// The settings to start from: RegPS (the default: radius 2, sigma_diff 4, fixed iterations, 3D levels finer than
+    /// 1.5 mm not optimised) or Dipy (DIPY 1.6's SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce
+    /// its numbers). -Radius, -SigmaDiff, -LevelIterations and -StepLength change single settings on top of it.
+    /// </summary>
+    [Parameter]
+    public SynPreset Preset { get; set; } = SynPreset.Default;
+
     [Parameter]
     public SynMetric Metric { get; set; } = SynMetric.CC;
 
     [Parameter]
     [ValidateRange(1, 32)]
-    public int Radius { get; set; } = 4;
+    public int? Radius { get; set; }
 
     [Parameter]
     [ValidateRange(0.0, 100.0)]
-    public double SigmaDiff { get; set; } = 2;
+    public double? SigmaDiff { get; set; }
 
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -38,7 +47,7 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
 
     [Parameter]
     [ValidateRange(0.001, 10.0)]
-    public double StepLength { get; set; } = 0.25;
+    public double? StepLength { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -53,14 +62,14 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
             ThrowTerminatingError(new ErrorRecord(e, "InvalidPrealign", ErrorCategory.InvalidArgument, Prealign));
             return;
         }
-        var defaults = new SynOptions();
+        var defaults = SynOptions.For(Preset);
         var options = defaults with
         {
             Metric = Metric,
-            Radius = Radius,
-            SigmaDiff = SigmaDiff,
+            Radius = Radius ?? defaults.Radius,
+            SigmaDiff = SigmaDiff ?? defaults.SigmaDiff,
             LevelIterations = LevelIterations ?? defaults.LevelIterations,
-            StepLength = StepLength,
+            StepLength = StepLength ?? defaults.StepLength,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,
         };
         Register("SynRegistrationFailed", (progress, token) => SynRegistration.Register(Static, Moving, prealign, options, progress, token));

@@ -16,15 +16,18 @@ namespace RegPS.Engine.Registration;
 /// Each iteration warps both smoothed full-resolution images to the reference grid, wS(x) = I(x + bS(x)) and
 /// wM(x) = J(P(x + bM(x))), takes the metric's forward and backward steps, zeroes them on the faces, scales each to
 /// 1 voxel at most, composes fS += t u(x + fS(x)) and fM += t v(x + fM(x)) (t = step length), and re-inverts
-/// bS, bM, then fS, fM (warm-started fixed-point inversion). Levels stop after their iteration budget or when the
-/// slope of a quadratic fitted to the last 12 energies is at most opt_tol. The final static -> moving field is
-/// f(y) = fS(y) + bM(y + fS(y)) and the inverse g(z') = fM(z') + bS(z' + fM(z')).
+/// bS, bM, then fS, fM (warm-started fixed-point inversion). Levels stop after their iteration count or, with
+/// StopAtConvergence (DIPY), when the slope of a quadratic fitted to the last 12 energies is at most opt_tol. The final
+/// static -> moving field is f(y) = fS(y) + bM(y + fS(y)) and the inverse g(z') = fM(z') + bS(z' + fM(z')), composed
+/// on the finest optimised level: with MinimumOptimizedSpacing (RegPS: 1.5 mm, 3D) a 1 mm image is optimised down to
+/// its 2 mm level, and f and g are then expanded (trilinear, DIPY's level expansion) to the image grid.
 ///
-/// Memory: all working buffers are allocated once at the finest size and reused by every level: 7 vector fields
-/// (fS, bS, fM, bM, u, v, inversion scratch; 12 bytes per voxel each) and 4 images (two smoothed inputs, two warped;
-/// 4 bytes each) - about 100 bytes per reference voxel, 0.85 GB for 193x229x193. The CC metric keeps its window sums
-/// for a ring of 2r+2 slices in 3D (18 MB there) and for the whole image only in 2D (5 doubles per pixel).
-/// `compare syn --big --only t1_big` measures 1.05 GB peak resident for the whole process.
+/// Memory: the working buffers are allocated once at the size of the finest optimised level and reused by every
+/// level: 6 vector fields (fS, bS, fM, bM and the steps u, v, which are also the inversions' scratch; 12 bytes per
+/// voxel each) and 2 warped images; the two smoothed inputs are full size (4 bytes per voxel each). DIPY's preset at
+/// 193x229x193: about 88 bytes per voxel, 0.75 GB; RegPS's default there: 8 bytes per voxel for the smoothed inputs,
+/// 1/8 of the rest, then the two final fields (24 bytes per voxel), 0.3 GB. The CC metric keeps its window sums for a
+/// ring of 2r+2 slices in 3D and for the whole image only in 2D (5 doubles per pixel).
 /// Only the first volume of a 4D input is registered.
 /// </summary>
 public static class SynRegistration
@@ -52,16 +55,21 @@ public static class SynRegistration
 
         var sw = Stopwatch.StartNew();
         int deg = options.MaxDegreeOfParallelism;
-        int levels = options.LevelIterations.Length;
+        var iterations = options.IterationsFor(dim);
+        int levels = iterations.Length;
         var sGrid = @static.Grid;
         var mGrid = moving.Grid;
         var sPyr = Pyramid(sGrid, levels, options.SsSigmaFactor);
         var mPyr = Pyramid(mGrid, levels, options.SsSigmaFactor);
 
-        int n0 = sGrid.VoxelCount, rows0 = sGrid.NY * sGrid.NZ;
+        // the working fields live on the finest level that is optimised (the image grid unless MinimumOptimizedSpacing
+        // leaves fine levels out); the smoothed inputs stay at full size, since every level warps them directly
+        int lowest = LowestOptimizedLevel(sPyr, dim, options.MinimumOptimizedSpacing);
+        var optGrid = sPyr[lowest].Grid;
+        int n0 = optGrid.VoxelCount, rows0 = optGrid.NY * optGrid.NZ;
         var fS = new float[3 * n0]; var bS = new float[3 * n0];
         var fM = new float[3 * n0]; var bM = new float[3 * n0];
-        var u = new float[3 * n0]; var v = new float[3 * n0]; var q = new float[3 * n0];
+        var u = new float[3 * n0]; var v = new float[3 * n0];
         var wS = new float[n0]; var wM = new float[n0];
         var smS = new float[sGrid.VoxelCount]; var smM = new float[mGrid.VoxelCount];
         var rowSum = new double[rows0]; var rowMax = new double[rows0];
@@ -75,6 +83,7 @@ public static class SynRegistration
         for (int li = 0; li < levels; li++)
         {
             int L = levels - 1 - li;
+            if (L < lowest) break;
             cancellationToken.ThrowIfCancellationRequested();
             var fg = new FieldGrid(sPyr[L].Grid);
             SmoothedNormalised(@static, sPyr[L].Sigmas, smS, deg);
@@ -93,12 +102,12 @@ public static class SynRegistration
                 FieldExpansion.Expand(fM, prev, fg, factors, u, deg); (fM, u) = (u, fM);
                 FieldExpansion.Expand(bM, prev, fg, factors, u, deg); (bM, u) = (u, bM);
             }
-            int maxIter = options.LevelIterations[li];
+            int maxIter = iterations[li];
             progress?.Report(new RegistrationProgress("syn", li, levels, 0, maxIter, double.NaN) { Message = $"Optimizing level {L}" });
             var levelEnergies = new List<double>();
             double derivative = double.PositiveInfinity;
             int niter = 0;
-            while (niter < maxIter && options.OptTol < derivative)
+            while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 FieldWarp.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
@@ -109,10 +118,11 @@ public static class SynRegistration
                 if (levelEnergies.Count >= options.EnergyWindow)
                     derivative = EnergyDerivative(levelEnergies, options.EnergyWindow);
                 levelEnergies.Add(2 * e);
-                FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, q, rowSum, rowMax, deg);
-                FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, q, rowSum, rowMax, deg);
-                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, q, rowSum, rowMax, deg);
-                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, q, rowSum, rowMax, deg);
+                // the steps u and v are spent: they serve as the inversions' scratch
+                FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, u, rowSum, rowMax, deg);
+                FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, v, rowSum, rowMax, deg);
+                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
+                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));
             }
@@ -121,10 +131,24 @@ public static class SynRegistration
             prev = fg;
         }
 
-        // Final maps on the static grid: f = fS then bM; g = fM then bS (both with DIPY's zero off-domain rule).
-        var fg0 = new FieldGrid(sGrid);
-        FieldComposition.Compose(fS, bM, fg0, 1.0, u, null, null, deg);
-        FieldComposition.Compose(fM, bS, fg0, 1.0, v, null, null, deg);
+        // Final maps on the finest optimised level: f = fS then bM; g = fM then bS (both with DIPY's zero off-domain
+        // rule); when that level is coarser than the image, both are expanded to the static grid.
+        var fgOpt = new FieldGrid(optGrid);
+        FieldComposition.Compose(fS, bM, fgOpt, 1.0, u, null, null, deg);
+        FieldComposition.Compose(fM, bS, fgOpt, 1.0, v, null, null, deg);
+        if (lowest > 0)
+        {
+            var factors = new double[3];
+            for (int a = 0; a < 3; a++) factors[a] = a < dim ? sPyr[0].Scaling[a] / sPyr[lowest].Scaling[a] : 1;
+            var fg0 = new FieldGrid(sGrid);
+            // fS, fM are not needed any more: their arrays would be too small, so the full-size fields are new
+            fS = fM = bS = bM = null!;
+            var fu = new float[3 * sGrid.VoxelCount];
+            FieldExpansion.Expand(u, fgOpt, fg0, factors, fu, deg);
+            var fv = new float[3 * sGrid.VoxelCount];
+            FieldExpansion.Expand(v, fgOpt, fg0, factors, fv, deg);
+            (u, v) = (fu, fv);
+        }
         // u and v are not used again: in 3D the fields take them over instead of copying 2 x 12 bytes per voxel
         var forward = DisplacementField.FromWorking(sGrid, u, takeOwnership: true);
         var backward = DisplacementField.FromWorking(sGrid, v, takeOwnership: true);
@@ -144,6 +168,18 @@ public static class SynRegistration
     }
 
     internal sealed record Level(Grid Grid, double[] Scaling, double[] Sigmas);
+
+    /// <summary>
+    /// The finest pyramid level (0 = the image) that is optimised: in 3D, levels whose voxels are finer than
+    /// minSpacing mm along every axis are left out; the coarsest level is always optimised.
+    /// </summary>
+    internal static int LowestOptimizedLevel(Level[] pyramid, int dim, double minSpacing)
+    {
+        if (dim != 3 || minSpacing <= 0) return 0;
+        for (int L = 0; L < pyramid.Length; L++)
+            if (pyramid[L].Grid.Spacing.Max() >= minSpacing) return L;
+        return pyramid.Length - 1;
+    }
 
     /// <summary>
     /// DIPY's ScaleSpace: level L scales each axis by 2^L * min_spacing / spacing (anchoring voxel 0), has shape
