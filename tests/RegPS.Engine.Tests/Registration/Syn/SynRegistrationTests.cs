@@ -25,19 +25,21 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         return Image.FromVoxels(g, v);
     }
 
-    [Fact]
-    public void CircleToC_2D_RecoversTheShapes()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void CircleToC_2D_RecoversTheShapes(SynPreset preset)
     {
         // static = filled disc, moving = the same disc with a 35-degree wedge cut out (a filled C).
         var circle = Disc(64, 31.5, 31.5, 18);
         var c = Disc(64, 31.5, 31.5, 18, 35);
-        var map = SynRegistration.Register(circle, c, null, new SynOptions());
+        var map = SynRegistration.Register(circle, c, null, SynOptions.For(preset));
         var warpedC = map.Transform(c);
         var back = map.TransformInverse(circle);
         double diceForward = SynTestData.Dice(warpedC, circle, 0.5f);
         double diceInverse = SynTestData.Dice(back, c, 0.5f);
         double diceBefore = SynTestData.Dice(c, circle, 0.5f);
-        output.WriteLine($"circle/C: Dice before {diceBefore:0.000}, Transform(C) {diceForward:0.000}, TransformInverse(circle) {diceInverse:0.000}, final CC {map.FinalCorrelation:0.0000}, iterations {string.Join("+", map.IterationsPerLevel)}");
+        output.WriteLine($"{preset}: circle/C: Dice before {diceBefore:0.000}, Transform(C) {diceForward:0.000}, TransformInverse(circle) {diceInverse:0.000}, final CC {map.FinalCorrelation:0.0000}, iterations {string.Join("+", map.IterationsPerLevel)}");
         Assert.True(diceBefore < 0.95, $"the shapes must differ to begin with (Dice {diceBefore:0.000})");
         Assert.True(diceForward > 0.97, $"Transform(C) vs circle Dice {diceForward:0.000}");
         Assert.True(diceInverse > 0.95, $"TransformInverse(circle) vs C Dice {diceInverse:0.000}");
@@ -47,18 +49,20 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(map.IterationsPerLevel.Sum(), map.EnergyTrace.Count);
     }
 
-    [Fact]
-    public void KnownWarp_2D_IsRecovered()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void KnownWarp_2D_IsRecovered(SynPreset preset)
     {
         var grid = new Grid(96, 88, 1, Matrix4.Translation(-40, 12, 0) * Matrix4.Scaling(1.5, 1.5, 1), 2);
         var st = SynTestData.Phantom(grid, 7);
         var e = Bumps.Random(11, grid, 4, 4 * 1.5, 14 * 1.5);
         var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
-        var map = SynRegistration.Register(st, mv, null, new SynOptions());
+        var map = SynRegistration.Register(st, mv, null, SynOptions.For(preset));
         double before = MedianIdentityResidual(st, e);
         double err = SynTestData.MedianResidualVoxels(map, st, e);
         double roundTrip = SynTestData.MeanRoundTripVoxels(map, st);
-        output.WriteLine($"2D: identity {before:0.000} vox, median error {err:0.000} vox, round trip {roundTrip:0.0000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}, iterations {string.Join("+", map.IterationsPerLevel)}");
+        output.WriteLine($"{preset}: 2D: identity {before:0.000} vox, median error {err:0.000} vox, round trip {roundTrip:0.0000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}, iterations {string.Join("+", map.IterationsPerLevel)}");
         Assert.True(before > 1.0, $"the known warp must be sizeable (median {before:0.00} voxels)");
         Assert.True(err < 0.5, $"median displacement error {err:0.000} voxels (identity: {before:0.00})");
         Assert.Equal(0, map.FoldedVoxels);
@@ -66,26 +70,30 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(map.FinalCorrelation > 0.99, $"final CC {map.FinalCorrelation:0.0000}");
     }
 
-    [Fact]
-    public void KnownWarp_3D_IsRecovered()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void KnownWarp_3D_IsRecovered(SynPreset preset)
     {
         var grid = new Grid(40, 36, 32, Matrix4.Translation(10, -20, 5) * Matrix4.Scaling(2, 2, 2.5), 3);
         var st = SynTestData.Phantom(grid, 3, 16);
         var e = Bumps.Random(5, grid, 3, 3 * 2, 10 * 2);
         var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
-        var map = SynRegistration.Register(st, mv, null, new SynOptions());
+        var map = SynRegistration.Register(st, mv, null, SynOptions.For(preset));
         double before = MedianIdentityResidual(st, e);
         double err = SynTestData.MedianResidualVoxels(map, st, e);
         double roundTrip = SynTestData.MeanRoundTripVoxels(map, st);
-        output.WriteLine($"3D: identity {before:0.000} vox, median error {err:0.000} vox, round trip {roundTrip:0.0000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}, iterations {string.Join("+", map.IterationsPerLevel)}");
+        output.WriteLine($"{preset}: 3D: identity {before:0.000} vox, median error {err:0.000} vox, round trip {roundTrip:0.0000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}, iterations {string.Join("+", map.IterationsPerLevel)}");
         Assert.True(before > 0.7, $"the known warp must be sizeable (median {before:0.00} voxels)");
         Assert.True(err < 0.5, $"median displacement error {err:0.000} voxels (identity: {before:0.00})");
         Assert.Equal(0, map.FoldedVoxels);
         Assert.True(roundTrip < 0.1, $"forward then backward is {roundTrip:0.000} voxels from identity on average");
     }
 
-    [Fact]
-    public void KnownAffinePlusWarp_IsRecoveredWithThePrealign_OnADifferentMovingGrid()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void KnownAffinePlusWarp_IsRecoveredWithThePrealign_OnADifferentMovingGrid(SynPreset preset)
     {
         var sGrid = Grid.Create2D(96, 96, 1.2, 1.2);
         var st = SynTestData.Phantom(sGrid, 21);
@@ -95,10 +103,10 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         var mGrid = new Grid(110, 100, 1, Matrix4.Translation(-8, -6, 0) * Matrix4.Scaling(1.25, 1.3, 1), 2);
         var e = Bumps.Random(13, sGrid, 3, 4 * 1.2, 14 * 1.2);
         var mv = SynTestData.WarpedCopy(st, mGrid, e, P);
-        var map = SynRegistration.Register(st, mv, P, new SynOptions());
+        var map = SynRegistration.Register(st, mv, P, SynOptions.For(preset));
         double before = MedianIdentityResidual(st, e);
         double err = SynTestData.MedianResidualVoxels(map, st, e);
-        output.WriteLine($"prealign: identity {before:0.000} vox, median error {err:0.000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}");
+        output.WriteLine($"{preset}: prealign: identity {before:0.000} vox, median error {err:0.000} vox, CC {map.FinalCorrelation:0.0000}, folds {map.FoldedVoxels}");
         Assert.True(before > 1.0, $"the known warp must be sizeable (median {before:0.00} voxels)");
         Assert.True(err < 0.5, $"median displacement error {err:0.000} voxels (identity: {before:0.00})");
         Assert.Equal(0, map.FoldedVoxels);
@@ -107,29 +115,33 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(map.FinalCorrelation > 0.98, $"final CC {map.FinalCorrelation:0.0000}");
     }
 
-    [Fact]
-    public void Ssd_KnownWarp_2D_IsRecovered()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void Ssd_KnownWarp_2D_IsRecovered(SynPreset preset)
     {
         var grid = Grid.Create2D(80, 80);
         var st = SynTestData.Phantom(grid, 17);
         var e = Bumps.Random(19, grid, 3, 3, 13);
         var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
-        var map = SynRegistration.Register(st, mv, null, new SynOptions { Metric = SynMetric.SSD });
+        var map = SynRegistration.Register(st, mv, null, SynOptions.For(preset) with { Metric = SynMetric.SSD });
         double before = MedianIdentityResidual(st, e);
         double err = SynTestData.MedianResidualVoxels(map, st, e);
-        output.WriteLine($"SSD: identity {before:0.000} vox, median error {err:0.000} vox, folds {map.FoldedVoxels}");
+        output.WriteLine($"{preset}: SSD: identity {before:0.000} vox, median error {err:0.000} vox, folds {map.FoldedVoxels}");
         Assert.True(before > 0.7, $"the known warp must be sizeable (median {before:0.00} voxels)");
         Assert.True(err < 0.5, $"median displacement error {err:0.000} voxels (identity: {before:0.00})");
         Assert.Equal(0, map.FoldedVoxels);
     }
 
-    [Fact]
-    public void OneAndTwoThreads_GiveIdenticalFields()
+    [Theory]
+    [InlineData(SynPreset.Default)]
+    [InlineData(SynPreset.Dipy)]
+    public void OneAndTwoThreads_GiveIdenticalFields(SynPreset preset)
     {
         var grid = Grid.Create3D(28, 26, 24, 1.5, 1.5, 2);
         var st = SynTestData.Phantom(grid, 2, 10);
         var mv = SynTestData.WarpedCopy(st, grid, Bumps.Random(4, grid, 2, 3, 12), Matrix4.Identity);
-        var o = new SynOptions { LevelIterations = new[] { 10, 10, 5 } };
+        var o = SynOptions.For(preset) with { LevelIterations = new[] { 10, 10, 5 } };
         var m1 = SynRegistration.Register(st, mv, null, o with { MaxDegreeOfParallelism = 1 });
         var m2 = SynRegistration.Register(st, mv, null, o with { MaxDegreeOfParallelism = 2 });
         Assert.True(m1.Forward.MaxNorm() > 0.5, "the registration must move something");
@@ -182,7 +194,7 @@ public class SynRegistrationTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(double.IsNaN(copy.FinalCorrelation));
     }
 
-    private static double MedianIdentityResidual(Image st, Bumps e)
+    internal static double MedianIdentityResidual(Image st, Bumps e)
     {
         var g = st.Grid;
         float max = st.Range().Max;
