@@ -106,6 +106,7 @@ Describe 'Invoke-BidsRegistration' {
         $json.ParameterString | Should -Match 'syn.levelIterations=10,5;'
         $json.Parameters.Mode | Should -Be 'Syn'
         $json.Parameters.LevelIterations | Should -Be 10, 5
+        $json.Parameters.SynPreset | Should -Be 'Default'
         $json.Parameters.AffineLevelIterations | Should -Be 1000, 1000, 500, 250     # the Default preset's
         $json.Parameters.AffineSampling | Should -Be 'Random'
         $json.Parameters.AffineSampleCounts | Should -Be 20000, 20000, 20000, 150000

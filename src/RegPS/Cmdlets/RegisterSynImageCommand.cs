@@ -23,7 +23,7 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     public object? Prealign { get; set; }
 
     /// <summary>
-    /// The settings to start from: RegPS (the default: radius 2, sigma_diff 4, fixed iterations, 3D levels finer than
+    /// The settings to start from: Default (RegPS's: sigma_diff 4, fixed iterations, 3D levels finer than
     /// 1.5 mm not optimised) or Dipy (DIPY 1.6's SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce
     /// its numbers). -Radius, -SigmaDiff, -LevelIterations and -StepLength change single settings on top of it.
     /// </summary>

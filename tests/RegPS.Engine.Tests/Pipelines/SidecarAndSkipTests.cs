@@ -66,6 +66,12 @@ public class SidecarAndSkipTests : IDisposable
         var a = Settings();
         Assert.Equal(a.ParameterHash, (a with { MaxDegreeOfParallelism = 7, Version = "1.0.0", TemplateSource = "/x.nii" }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { LevelIterations = new[] { 10, 6 } } }).ParameterHash);
+        // the preset's own settings, each on its own: the early stop and the level left out at 1 mm decide the result too
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { StopAtConvergence = !a.Syn.StopAtConvergence } }).ParameterHash);
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { MinimumOptimizedSpacing = 0 } }).ParameterHash);
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = SynOptions.Dipy with { LevelIterations = a.Syn.LevelIterations, Radius = a.Syn.Radius } }).ParameterHash);
+        // no LevelIterations (the default) hashes as the counts it stands for
+        Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { LevelIterations = new[] { 30, 20, 5 } } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Affine = a.Affine with { LevelIterations = new[] { 5, 5, 5 } } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Affine = a.Affine with { Seed = 1 } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Mode = RegistrationMode.Affine }).ParameterHash);

@@ -14,8 +14,8 @@ public enum SynPreset
 {
     /// <summary>
     /// RegPS's default, chosen by measurement on real T1 images warped by known smooth fields (README, "SyN against
-    /// elastix's B-spline"): CC radius 2, steps smoothed with sigma 4 voxels, fixed iteration counts per level with no
-    /// early stop (3D 30, 20, 5; 2D 30, 40, 20), and in 3D no optimisation on levels whose voxels are all finer than
+    /// elastix's B-spline"): steps smoothed with sigma 4 voxels, fixed iteration counts per level with no early stop
+    /// (3D 30, 20, 5; 2D 30, 40, 40), and in 3D no optimisation on levels whose voxels are all finer than
     /// 1.5 mm (at 1 mm the map found at 2 mm is expanded to the image grid, as ANTs' antsRegistrationSyNQuick leaves
     /// its finest level at 0 iterations). Everything else is DIPY's algorithm.
     /// </summary>
@@ -30,7 +30,7 @@ public enum SynPreset
 /// </summary>
 public sealed record SynOptions
 {
-    /// <summary>DIPY 1.6's defaults: radius 4, sigma_diff 2, at most 100, 100, 25 iterations with its convergence test, every level optimised.</summary>
+    /// <summary>DIPY 1.6's defaults: sigma_diff 2, at most 100, 100, 25 iterations with its convergence test, every level optimised.</summary>
     public static SynOptions Dipy => new()
     {
         Preset = SynPreset.Dipy, Radius = 4, SigmaDiff = 2, LevelIterations = new[] { 100, 100, 25 },
@@ -43,13 +43,13 @@ public sealed record SynOptions
     /// <summary>The preset these settings started from (for the record; the properties below are what runs).</summary>
     public SynPreset Preset { get; init; } = SynPreset.Default;
     public SynMetric Metric { get; init; } = SynMetric.CC;
-    /// <summary>CC window radius in voxels (window 2r+1 per axis). RegPS 2, DIPY 4.</summary>
-    public int Radius { get; init; } = 2;
+    /// <summary>CC window radius in voxels (window 2r+1 per axis); 4 in both presets.</summary>
+    public int Radius { get; init; } = 4;
     /// <summary>Gaussian sigma (voxels) applied to each CC step. RegPS 4, DIPY 2.</summary>
     public double SigmaDiff { get; init; } = 4;
     /// <summary>
     /// Iterations per pyramid level, coarsest first; the count sets the number of levels. Null (RegPS's default) takes
-    /// <see cref="IterationsFor"/>: 30, 20, 5 in 3D and 30, 40, 20 in 2D. DIPY: 100, 100, 25 (maxima, with its early stop).
+    /// <see cref="IterationsFor"/>: 30, 20, 5 in 3D and 30, 40, 40 in 2D. DIPY: 100, 100, 25 (maxima, with its early stop).
     /// </summary>
     public int[]? LevelIterations { get; init; }
     /// <summary>Length of each update in voxels (the step is first normalised to 1 voxel at most).</summary>
@@ -82,7 +82,7 @@ public sealed record SynOptions
     public int MaxDegreeOfParallelism { get; init; }
 
     /// <summary>The iteration counts per level (coarsest first) used for an image of this dimension (2 or 3).</summary>
-    public int[] IterationsFor(int dimension) => LevelIterations ?? (dimension == 2 ? new[] { 30, 40, 20 } : new[] { 30, 20, 5 });
+    public int[] IterationsFor(int dimension) => LevelIterations ?? (dimension == 2 ? new[] { 30, 40, 40 } : new[] { 30, 20, 5 });
 
     internal void Validate()
     {

@@ -22,9 +22,9 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(2));
         var r = new SynOptions();
         Assert.Equal(SynPreset.Default, r.Preset);
-        Assert.Equal((2, 4.0, 0.25, false, 1.5), (r.Radius, r.SigmaDiff, r.StepLength, r.StopAtConvergence, r.MinimumOptimizedSpacing));
+        Assert.Equal((4, 4.0, 0.25, false, 1.5), (r.Radius, r.SigmaDiff, r.StepLength, r.StopAtConvergence, r.MinimumOptimizedSpacing));
         Assert.Equal(new[] { 30, 20, 5 }, r.IterationsFor(3));
-        Assert.Equal(new[] { 30, 40, 20 }, r.IterationsFor(2));
+        Assert.Equal(new[] { 30, 40, 40 }, r.IterationsFor(2));
         Assert.Equal(new[] { 7, 3 }, (r with { LevelIterations = new[] { 7, 3 } }).IterationsFor(3));
         Assert.Equal(SynPreset.Dipy, SynOptions.For(SynPreset.Dipy).Preset);
         Assert.Equal(new[] { 100, 100, 25 }, SynOptions.For(SynPreset.Dipy).LevelIterations);
