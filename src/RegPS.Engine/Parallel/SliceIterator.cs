@@ -87,13 +87,19 @@ internal sealed class SpinTeam
 
     private readonly Worker[] _workers;
     private int _busy;
+    private long _generation;
+    /// <summary>
+    /// The job being run, null between calls: a finished job (and the arrays its operation holds) must not stay
+    /// reachable from this static team, so the threads recognise a new job by its generation, not by its reference.
+    /// </summary>
     private Job? _job;
 
     /// <summary>One call's work; its own counters, so a thread that arrives late finds no chunk left and leaves.</summary>
-    private sealed class Job(RangeWork body, int count, int chunks, int helpers)
+    private sealed class Job(RangeWork body, int count, int chunks, int helpers, long generation)
     {
         public readonly RangeWork Body = body;
         public readonly int Count = count, Chunks = chunks, Helpers = helpers;
+        public readonly long Generation = generation;
         public int NextChunk, DoneChunks;
         public Exception? Error;
 
@@ -142,7 +148,7 @@ internal sealed class SpinTeam
         try
         {
             int helpers = Math.Min(degree - 1, _workers.Length);
-            var job = new Job(body, count, Math.Min(count, (helpers + 1) * 8), helpers);
+            var job = new Job(body, count, Math.Min(count, (helpers + 1) * 8), helpers, ++_generation);
             // publish (a full fence), then wake the helpers that went to sleep; a helper announces its sleep with a
             // full fence before it looks at the job once more, so one of the two sides always sees the other
             Interlocked.Exchange(ref _job, job);
@@ -156,6 +162,8 @@ internal sealed class SpinTeam
         }
         finally
         {
+            // a helper still on its way finds no job (or this one, with no chunk left) and goes back to waiting
+            Volatile.Write(ref _job, null);
             Volatile.Write(ref _busy, 0);
         }
     }
@@ -163,22 +171,23 @@ internal sealed class SpinTeam
     private void Loop(int id)
     {
         var me = _workers[id];
-        Job? seen = null;
+        long seen = 0;
         while (true)
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             Job? job;
-            while ((job = Volatile.Read(ref _job)) == seen)
+            while ((job = Volatile.Read(ref _job)) is null || job.Generation == seen)
             {
+                job = null;
                 if (System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
                 Interlocked.Exchange(ref me.Sleeping, 1);
-                if (Volatile.Read(ref _job) == seen) me.Wake.Wait();
+                if (Volatile.Read(ref _job) is not { } next || next.Generation == seen) me.Wake.Wait();
                 me.Wake.Reset();
                 Interlocked.Exchange(ref me.Sleeping, 0);
                 start = System.Diagnostics.Stopwatch.GetTimestamp();
             }
-            seen = job;
-            if (job is not null && id < job.Helpers) job.Work();
+            seen = job.Generation;
+            if (id < job.Helpers) job.Work();
         }
     }
 }

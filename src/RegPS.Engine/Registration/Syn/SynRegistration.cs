@@ -67,6 +67,11 @@ public static class SynRegistration
         int lowest = LowestOptimizedLevel(sPyr, dim, options.MinimumOptimizedSpacing);
         var optGrid = sPyr[lowest].Grid;
         int n0 = optGrid.VoxelCount, rows0 = optGrid.NY * optGrid.NZ;
+        // SyN keeps hundreds of MB at 1 mm for its whole run. What an affine registration just before it left behind
+        // (its pyramids: about 250 MB of garbage at 1 mm) is collected first, so that the process's peak is SyN's
+        // own need and not the sum of both (measured: 790 -> 680 MB peak for affine + SyN at 1 mm in one pwsh).
+        long planned = 4L * (sGrid.VoxelCount + mGrid.VoxelCount) + 24L * sGrid.VoxelCount + 56L * n0;
+        if (planned > 128L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         var fS = new float[3 * n0]; var bS = new float[3 * n0];
         var fM = new float[3 * n0]; var bM = new float[3 * n0];
         var u = new float[3 * n0]; var v = new float[3 * n0];
