@@ -79,4 +79,37 @@ public class SliceIteratorTests
         }
         Assert.Equal(BitConverter.DoubleToInt64Bits(Sum(1)), BitConverter.DoubleToInt64Bits(Sum(2)));
     }
+
+    [Fact]
+    public void AFinishedJobDoesNotKeepItsArraysAlive()
+    {
+        // the team threads are static: if they kept the last job, its operation's arrays (at 1 mm, pyramid levels of
+        // tens of MB) would stay reachable until the next parallel call
+        var weak = RunOnAnArray();
+        for (int i = 0; i < 3 && weak.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Thread.Sleep(20);
+        }
+        Assert.False(weak.IsAlive, "the array of a finished parallel job is still reachable");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference RunOnAnArray()
+    {
+        var big = new float[1 << 20];
+        SliceIterator.Run(64, new Fill(big), 2);
+        Assert.Equal(63f, big[^1]);
+        return new WeakReference(big);
+    }
+
+    private readonly struct Fill(float[] a) : IRowOperation
+    {
+        public void Invoke(int r)
+        {
+            int n = a.Length / 64;
+            for (int i = r * n; i < (r + 1) * n; i++) a[i] = r;
+        }
+    }
 }
