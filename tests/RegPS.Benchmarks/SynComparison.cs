@@ -15,6 +15,8 @@ namespace RegPS.Benchmarks;
 /// (brain2d, 181x217), ITK's T1 (t1_3d, 128x128x62 at 2x2x3 mm) and the Colin27 T1 at 1 mm on a 193x229x193 grid
 /// (colin_1mm, mricron-data) warped by up to 9 mm; optionally DIPY's circle/C pair (circle_c, no known field) and, with
 /// --big, ITK's T1 upsampled to 193x229x193 (t1_big).
+/// <para>RegPS runs twice per round: its default (SynOptions()) and -Preset Dipy (SynOptions.Dipy, DIPY's algorithm and
+/// defaults; the "before" of the default); --no-dipy-preset leaves the second out.</para>
 /// <para>Every case is "after the affine": static and moving share one grid and differ only by the known warp, so each
 /// tool starts from the identity and runs its deformable stage alone.</para>
 /// <para>Every tool runs as its own process on the files, with the same thread count (RegPS --threads, elastix -threads,
@@ -35,7 +37,7 @@ namespace RegPS.Benchmarks;
 /// minimum Jacobian determinant over the mask (elastix: transformix -jac all; RegPS, DIPY: det(I + Df) from the field
 /// by central differences); the global correlation of the warped moving image with the static one.</para>
 /// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]] [--reuse-dipy]
-///        [--no-elastix] [--no-pwsh] [--module DIR]
+///        [--no-elastix] [--no-pwsh] [--no-dipy-preset] [--module DIR]
 ///        compare syn --one CASEDIR [--threads N] [Preset=Dipy] [NAME=VALUE ...]
 ///                                   (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON;
 ///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5)
@@ -56,7 +58,7 @@ public sealed class SynComparison : IComparison
         string threads = threadsN.ToString(CultureInfo.InvariantCulture);
         if (args.Contains("--micro")) { Micro(threadsN, 128, 128, 62); return Micro(threadsN, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threadsN, 181, 217, 1);
-        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)));
+        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)), Option(args, "--out") ?? "regps");
 
         string data = Option(args, "--data") ?? Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "regps-syn-bench2");
         bool big = args.Contains("--big");
@@ -67,6 +69,7 @@ public sealed class SynComparison : IComparison
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
         bool reuseDipy = args.Contains("--reuse-dipy");
         bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh");
+        bool runDipyPreset = !args.Contains("--no-dipy-preset");
         string script = FindFile("tests/bench/syn_dipy.py");
         string paramFile = FindFile("tests/bench/elastix_bspline.txt");
         string userScript = FindFile("tests/bench/syn_user_peak.ps1");
@@ -106,17 +109,19 @@ public sealed class SynComparison : IComparison
             bool is2D = st.Dimension == 2;
             string dipyCache = Path.Combine(dir, "dipy_runs.json");
             bool dipyLive = runDipy && !reuseDipy && (rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c)) || !File.Exists(dipyCache) || !File.Exists(Path.Combine(dir, "dipy_forward.raw")));
-            var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new() };
+            var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["RegPS -Preset Dipy"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new() };
             string elastixOut = Path.Combine(dir, "elastix");
             string? pwshJson = null;
 
-            void RunRegPS()
+            void RunRegPS() => RunRegPSWith("RegPS", "regps");
+            void RunRegPSDipy() => RunRegPSWith("RegPS -Preset Dipy", "regpsdipy", "Preset=Dipy");
+            void RunRegPSWith(string name, string who, params string[] settings)
             {
-                var r = Measure(self, selfArgs.Concat(new[] { "compare", "syn", "--one", dir, "--threads", threads }), null);
+                var r = Measure(self, selfArgs.Concat(new[] { "compare", "syn", "--one", dir, "--threads", threads, "--out", who }).Concat(settings), null);
                 var json = JsonDocument.Parse(LastLine(r.Stdout)).RootElement;
                 r.Inner = json.GetProperty("seconds").GetDouble();
                 r.Note = json.GetProperty("iterations").GetString();
-                m["RegPS"].Add(r);
+                m[name].Add(r);
             }
             void RunElastix()
             {
@@ -154,6 +159,7 @@ public sealed class SynComparison : IComparison
             }
 
             var tools = new List<(string Name, Action Run)> { ("RegPS", RunRegPS) };
+            if (runDipyPreset) tools.Add(("RegPS -Preset Dipy", RunRegPSDipy));
             if (runElastix) tools.Add(("elastix", RunElastix));
             if (runPwsh && File.Exists(Path.Combine(dir, "static.nii.gz"))) tools.Add(("RegPS in pwsh", RunPwsh));
             if (dipyLive) tools.Add(("DIPY", RunDipy));
@@ -175,6 +181,7 @@ public sealed class SynComparison : IComparison
             // Scores: each tool's last result (RegPS is deterministic; elastix's random sampler is seeded).
             var scores = new Dictionary<string, JsonElement>();
             scores["RegPS"] = Evaluate(script, data, c, "regps");
+            if (m["RegPS -Preset Dipy"].Count > 0) scores["RegPS -Preset Dipy"] = Evaluate(script, data, c, "regpsdipy");
             if (m["DIPY"].Count > 0) scores["DIPY"] = Evaluate(script, data, c, "dipy");
             if (m["RegPS in pwsh"].Count > 0) scores["RegPS in pwsh"] = Evaluate(script, data, c, "pwsh");
             string elastixJac = "";
@@ -191,7 +198,7 @@ public sealed class SynComparison : IComparison
             }
 
             var regps = m["RegPS"];
-            foreach (var name in new[] { "RegPS", "elastix", "DIPY", "RegPS in pwsh" })
+            foreach (var name in new[] { "RegPS", "RegPS -Preset Dipy", "elastix", "DIPY", "RegPS in pwsh" })
             {
                 var list = m[name];
                 if (list.Count == 0) continue;
@@ -240,15 +247,15 @@ public sealed class SynComparison : IComparison
         return 0;
     }
 
-    /// <summary>One RegPS run on a case folder: read the NIfTI files, register (DIPY's defaults), write the forward field, print JSON.</summary>
-    private static int RunOne(string dir, int threads, IEnumerable<string> settings)
+    /// <summary>One RegPS run on a case folder: read the NIfTI files, register (the default, or Preset=Dipy and other NAME=VALUE settings), write WHO_forward.raw, print JSON.</summary>
+    private static int RunOne(string dir, int threads, IEnumerable<string> settings, string who)
     {
         var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
         var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
         var sw = Stopwatch.StartNew();
         var map = SynRegistration.Register(st, mv, null, WithSettings(new SynOptions { MaxDegreeOfParallelism = threads }, settings));
         sw.Stop();
-        WriteField(Path.Combine(dir, "regps_forward.raw"), map.Forward);
+        WriteField(Path.Combine(dir, who + "_forward.raw"), map.Forward);
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             seconds = sw.Elapsed.TotalSeconds,
