@@ -92,6 +92,23 @@ Describe 'Registration results remember their inputs' {
         $before = 0.0; $moved = $s02.Moving; foreach ($i in 0..($moved.Voxels.Length - 1)) { $before += [math]::Abs($moved.Voxels[$i] - $Template.Voxels[$i]) }
         $diff | Should -BeLessThan ($before / 4)
     }
+
+    It 'applies a map given by position to images from the pipeline ($img | Invoke-RegTransform $map)' {
+        $maps = $Images | Register-AffineImage -Static $Template -Transform Translation
+        $m02 = $maps | Where-Object Subject -EQ '02'
+        $img = $m02.Moving
+        $piped = $img | Invoke-RegTransform $m02 -ErrorVariable err
+        $err | Should -BeNullOrEmpty
+        $positional = Invoke-RegTransform $img $m02
+        $named = Invoke-RegTransform -Image $img -Transform $m02
+        $piped.Shape | Should -Be $Template.Shape
+        [Linq.Enumerable]::SequenceEqual([float[]] $piped.Voxels, [float[]] $named.Voxels) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual([float[]] $positional.Voxels, [float[]] $named.Voxels) | Should -BeTrue
+        # and the result is that subject moved back onto the template (its shift undone)
+        $diff = 0.0; foreach ($i in 0..($piped.Voxels.Length - 1)) { $diff += [math]::Abs($piped.Voxels[$i] - $Template.Voxels[$i]) }
+        $before = 0.0; foreach ($i in 0..($img.Voxels.Length - 1)) { $before += [math]::Abs($img.Voxels[$i] - $Template.Voxels[$i]) }
+        $diff | Should -BeLessThan ($before / 4)
+    }
 }
 
 Describe 'Images and maps have the properties their views show' {

@@ -128,6 +128,10 @@ Describe 'Objects returned by Start-Job are the live objects again' {
         $imgBag = [pscustomobject] @{ RegPSData = $Received[0].RegPSData }
         $viaImageBag = Invoke-RegTransform $imgBag $Received[1]
         [Linq.Enumerable]::SequenceEqual($viaImageBag.ToArray(), $Received[4].ToArray()) | Should -BeTrue
+        # and with the image from the pipeline, the map by position (bags either side)
+        [Linq.Enumerable]::SequenceEqual(($imgBag | Invoke-RegTransform $Received[1]).ToArray(), $Received[4].ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual(($Local | Invoke-RegTransform $bag).ToArray(), $Received[4].ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual(($imgBag | Invoke-RegTransform $bag).ToArray(), $Received[4].ToArray()) | Should -BeTrue
         ([RegPS.Engine.Registration.AffineMap] $bag).Subject | Should -Be '01'
         { Invoke-RegTransform $Local ([pscustomobject] @{ RegPSData = [byte[]] (1, 2, 3) }) -ErrorAction Stop } | Should -Throw
     }

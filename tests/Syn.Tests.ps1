@@ -124,3 +124,45 @@ Describe 'Invoke-RegTransform with a saved map' {
             Should -Throw -ErrorId 'TransformNotFound*'
     }
 }
+
+Describe 'A registration''s progress, verbose lines and Ctrl+C (the worker pump)' {
+    It 'writes progress and verbose lines while the worker runs, and stops on Ctrl+C without finishing the level' {
+        $static = New-TestVolume -N 40
+        $g = $static.Grid
+        $moving = $static | Invoke-RegTransform ([RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Translation(3, -2, 1), $g, $g))
+        $ps = [powershell]::Create()
+        try {
+            # Two levels of up to 500 iterations; each runs at least 12 (the convergence window) before it may stop, so
+            # once an iteration is reported at least the whole 40^3 level (12 iterations, seconds) is still to come.
+            $null = $ps.AddScript({
+                    param($ModulePath, $Static, $Moving)
+                    Import-Module $ModulePath
+                    Register-SynImage -Static $Static -Moving $Moving -LevelIterations 500, 500 -Verbose
+                }).AddParameters(@{ ModulePath = (Join-Path $ModuleDir 'RegPS.psd1'); Static = $static; Moving = $moving })
+            $async = $ps.BeginInvoke()
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            $running = { @($ps.Streams.Progress | Where-Object { $_.StatusDescription -like 'syn: level ?/2, iteration [1-9]*' }).Count -gt 0 }
+            while (-not (& $running) -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+            & $running | Should -BeTrue -Because 'the iterations are reported while the worker runs'
+            $async.IsCompleted | Should -BeFalse
+            # Written by the cmdlet on the pipeline thread (PowerShell refuses writes from other threads) while the work runs.
+            $ps.Streams.Verbose.Message | Should -Contain 'Optimizing level 1'
+            $bar = $ps.Streams.Progress | Where-Object { $_.StatusDescription -like 'syn:*' } | Select-Object -First 1
+            $bar.Activity | Should -BeLike 'Register-SynImage*'
+            $bar.PercentComplete | Should -BeGreaterOrEqual 0
+            $ps.Streams.Error.Count | Should -Be 0
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            # a bound against a hang, generous for a loaded machine (speed is the benchmarks' business)
+            $clock.Elapsed.TotalSeconds | Should -BeLessThan 15
+            $async.IsCompleted | Should -BeTrue
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            # stopped before the end: the last iteration reported is below the 500 asked for, and nothing is reported after
+            $last = $ps.Streams.Progress | Where-Object { $_.StatusDescription -like 'syn:*' } | Select-Object -Last 1
+            [int] [regex]::Match($last.StatusDescription, 'iteration (\d+)/').Groups[1].Value | Should -BeLessThan 500
+            $count = $ps.Streams.Progress.Count
+            Start-Sleep -Milliseconds 500
+            $ps.Streams.Progress.Count | Should -Be $count
+        } finally { $ps.Dispose() }
+    }
+}

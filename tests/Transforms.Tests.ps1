@@ -111,6 +111,49 @@ Describe 'Invoke-RegTransform with chains' {
     }
 }
 
+Describe 'Invoke-RegTransform with the transforms by position and the images from the pipeline' {
+    It 'applies a map given by position to piped images as -Transform does ($img | Invoke-RegTransform $map)' {
+        # A shift of 4 mm along x (2 voxels of 2 mm): output voxel i is input voxel i + 2 (out(x) = in(A x)).
+        $shift = [RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Translation(4, 0, 0), $Vol.Grid, $Vol.Grid)
+        $piped = $Vol | Invoke-RegTransform $shift
+        $named = $Vol | Invoke-RegTransform -Transform $shift
+        [Linq.Enumerable]::SequenceEqual($piped.ToArray(), $named.ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual((Invoke-RegTransform $Vol $shift).ToArray(), $named.ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual((Invoke-RegTransform -Image $Vol -Transform $shift).ToArray(), $named.ToArray()) | Should -BeTrue
+        foreach ($p in @(@(3, 9, 11), @(10, 10, 10), @(15, 4, 7))) {
+            $piped[$p[0], $p[1], $p[2]] | Should -Be $Vol[($p[0] + 2), $p[1], $p[2]]
+        }
+        $piped[19, 10, 10] | Should -Be 0   # from outside the input
+    }
+
+    It 'applies an affine and a chain given by position, to each piped image' {
+        $other = $Vol.WithVoxels([float[]] ($Vol.ToArray() | ForEach-Object { 2 * $_ + 1 }))
+        $piped = @($Vol, $other | Invoke-RegTransform $Affine -Reference $Vol)
+        $piped.Count | Should -Be 2
+        [Linq.Enumerable]::SequenceEqual($piped[0].ToArray(), ($Vol | Invoke-RegTransform -Transform $Affine -Reference $Vol).ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual($piped[1].ToArray(), ($other | Invoke-RegTransform -Transform $Affine -Reference $Vol).ToArray()) | Should -BeTrue
+        $named = $Vol | Invoke-RegTransform -Transform $Affine, $Warp -Reference $Vol
+        $list = $Vol | Invoke-RegTransform $Affine, $Warp -Reference $Vol        # one positional list
+        $two = $Vol | Invoke-RegTransform $Affine $Warp -Reference $Vol           # two positional arguments
+        [Linq.Enumerable]::SequenceEqual($list.ToArray(), $named.ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual($two.ToArray(), $named.ToArray()) | Should -BeTrue
+        # a pair inverts its transform in this form too, and -Invert counts the positional transforms
+        $pair = $Vol | Invoke-RegTransform (, @($Affine, $true)) $Warp -Reference $Vol
+        $mask = $Vol | Invoke-RegTransform $Affine, $Warp -Invert $true, $false -Reference $Vol
+        [Linq.Enumerable]::SequenceEqual($pair.ToArray(), $mask.ToArray()) | Should -BeTrue
+        [Linq.Enumerable]::SequenceEqual($pair.ToArray(), $named.ToArray()) | Should -BeFalse
+    }
+
+    It 'refuses a wrong argument with an error that names it' {
+        { Invoke-RegTransform $Affine $Vol -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidImage*'
+        { Invoke-RegTransform 'TestDrive:/sub-01_T1w.nii.gz' $Affine -ErrorAction Stop } | Should -Throw '*takes an image, not a String*'
+        { $Vol | Invoke-RegTransform $Vol $Affine -ErrorAction Stop } | Should -Throw -ErrorId 'ImageGivenTwice*'
+        { $Vol | Invoke-RegTransform 42 -ErrorAction Stop } | Should -Throw '*got Int32*'
+        { Invoke-RegTransform $Vol -ErrorAction Stop } | Should -Throw -ErrorId 'TransformMissing*'
+        { Invoke-RegTransform -Transform $Affine -ErrorAction Stop } | Should -Throw -ErrorId 'ImageMissing*'
+    }
+}
+
 Describe 'TransformChain display' {
     It 'shows its steps and their order in the default view' {
         $text = Import-RegTransform $Warp | Out-String

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Management.Automation;
 using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
@@ -116,43 +115,38 @@ public abstract class RegCmdlet : PSCmdlet
         RunWithProgress(activity, work, p => ToRecord(activity, p, activityId), p => p.Message, activityId);
 
     /// <summary>
-    /// The general pump: <paramref name="work"/> runs on a worker; each report it makes is turned into a progress record
-    /// (at most ten a second) and an optional verbose line on the pipeline thread. Ctrl+C cancels the worker's token and
-    /// stops the pipeline once the worker has returned; no exception escapes the worker thread.
+    /// The general form: <paramref name="work"/> runs on a worker (see <see cref="WorkPump"/>); each report it makes is
+    /// turned into a progress record (at most ten a second) and an optional verbose line on the pipeline thread. Ctrl+C
+    /// cancels the worker's token and stops the pipeline once the worker has returned; the work's exceptions are
+    /// rethrown here.
     /// </summary>
     protected T RunWithProgress<TProgress, T>(string activity, Func<IProgress<TProgress>, CancellationToken, T> work,
         Func<TProgress, ProgressRecord> toRecord, Func<TProgress, string?> toVerbose, int activityId = 1)
     {
-        using var queue = new BlockingCollection<TProgress>();
-        var progress = new QueueProgress<TProgress>(queue);
-        var task = Task.Run(() =>
-        {
-            try { return work(progress, _stop.Token); }
-            finally { queue.CompleteAdding(); }
-        });
+        using var pump = new WorkPump(_stop.Token);
         var last = DateTime.MinValue;
         bool hasPending = false;
         TProgress pending = default!;
-        foreach (var p in queue.GetConsumingEnumerable())
+        var progress = pump.Reporter<TProgress>(p =>
         {
             if (toVerbose(p) is { } message) WriteVerbose(message);
             pending = p; hasPending = true;
             // Rate-limit the host's progress bar; verbose messages above are never dropped.
-            if ((DateTime.UtcNow - last).TotalMilliseconds < 100) continue;
+            if ((DateTime.UtcNow - last).TotalMilliseconds < 100) return;
             last = DateTime.UtcNow;
             WriteProgress(toRecord(p));
             hasPending = false;
-        }
+        });
+        T result = default!;
+        Exception? error = null;
+        bool done = false;
+        pump.Start(token => result = work(progress, token), e => { error = e; done = true; });
+        while (!done) pump.Drain(block: true);
         if (hasPending) WriteProgress(toRecord(pending));
         WriteProgress(new ProgressRecord(activityId, activity, "Done") { RecordType = ProgressRecordType.Completed });
-        try
-        {
-            return task.GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
+        if (error is OperationCanceledException && _stop.IsCancellationRequested) throw new PipelineStoppedException();
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return result;
     }
 
     private static ProgressRecord ToRecord(string activity, RegistrationProgress p, int id)
@@ -160,20 +154,5 @@ public abstract class RegCmdlet : PSCmdlet
         var status = $"{p.Stage}: level {p.Level + 1}/{p.Levels}, iteration {p.Iteration}/{p.MaxIterations}, metric {p.Metric:G6}";
         int percent = p.Levels <= 0 ? -1 : (int)Math.Clamp(100.0 * (p.Level + Math.Min(1.0, p.MaxIterations > 0 ? (double)p.Iteration / p.MaxIterations : 0)) / p.Levels, 0, 100);
         return new ProgressRecord(id, activity, status) { PercentComplete = percent };
-    }
-
-    private sealed class QueueProgress<TProgress>(BlockingCollection<TProgress> queue) : IProgress<TProgress>
-    {
-        public void Report(TProgress value)
-        {
-            try
-            {
-                if (!queue.IsAddingCompleted) queue.Add(value);
-            }
-            catch (InvalidOperationException)
-            {
-                // The pipeline finished consuming; late reports are dropped.
-            }
-        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Management.Automation;
 using RegPS.Engine.Images;
 using RegPS.Engine.Pipelines;
@@ -79,16 +78,10 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     private const int DatasetActivity = 1;
     private const string Activity = "Invoke-BidsRegistration";
 
-    private abstract record Message(int Slot);
-    private sealed record ProgressMessage(int Slot, SubjectProgress Progress) : Message(Slot);
-    private sealed record DoneMessage(int Slot, SubjectResult Result) : Message(Slot);
-
-    private readonly BlockingCollection<Message> _messages = new();
-    private readonly CancellationTokenSource _workers = new();
-    private readonly List<Task> _tasks = new();
+    // The subjects run on the pump's workers; their progress and results are handled on the pipeline thread.
+    private WorkPump _pump = null!;
     private readonly HashSet<string> _scheduled = new(StringComparer.Ordinal);
     private readonly IQualityPictures _pictures = new QualityPictures();
-    private CancellationTokenRegistration _stopLink;
     private System.Runtime.InteropServices.PosixSignalRegistration? _sigterm;
     private string? _logDir;
     private volatile bool _signalled;
@@ -98,12 +91,12 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     private bool _descriptionChecked;
     private SubjectProgress?[] _slots = Array.Empty<SubjectProgress?>();
     private bool[] _dirty = Array.Empty<bool>();
-    private int _running, _received, _finished, _registered, _skipped, _failed;
+    private int _received, _finished, _registered, _skipped, _failed;
     private DateTime _lastProgress = DateTime.MinValue;
 
     protected override void BeginProcessing()
     {
-        _stopLink = StopToken.Register(() => _workers.Cancel());
+        _pump = new WorkPump(StopToken);
         _version = typeof(InvokeBidsRegistrationCommand).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
         if (Template.Dimension != 3)
             ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Template must be a 3D image; got {Template}."),
@@ -202,7 +195,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                         continue;
                     }
                     EnsureDatasetDescription(BidsSources.RawRoot(bold.Name));
-                    while (_running >= ThrottleLimit) Pump(block: true);
+                    while (_pump.Running >= ThrottleLimit) Pump(block: true);
                     StartBold(bold);
                     Pump(block: false);
                     continue;
@@ -220,14 +213,14 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
                     continue;
                 }
                 EnsureDatasetDescription(BidsSources.RawRoot(outputs.Name));
-                while (_running >= ThrottleLimit) Pump(block: true);
+                while (_pump.Running >= ThrottleLimit) Pump(block: true);
                 Start(outputs);
                 Pump(block: false);
             }
         }
         catch
         {
-            StopWorkers();
+            _pump.StopWorkers();
             throw;
         }
     }
@@ -236,11 +229,11 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     {
         try
         {
-            while (_running > 0) Pump(block: true);
+            while (_pump.Running > 0) Pump(block: true);
         }
         catch
         {
-            StopWorkers();
+            _pump.StopWorkers();
             throw;
         }
         if (_received > 0)
@@ -250,10 +243,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     public void Dispose()
     {
         _sigterm?.Dispose();
-        StopWorkers();
-        _stopLink.Dispose();
-        _workers.Dispose();
-        _messages.Dispose();
+        _pump?.Dispose();
     }
 
     private void EnsureDatasetDescription(string? rawRoot)
@@ -273,109 +263,69 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
     private void Start(SubjectOutputs outputs)
     {
-        int slot = Array.FindIndex(_slots, s => s is null);
         var who = "sub-" + outputs.Name.Subject + (outputs.Name.Session is null ? "" : "_ses-" + outputs.Name.Session);
-        _slots[slot] = new SubjectProgress(who, "queued", 0);
-        _dirty[slot] = true;
-        _running++;
-        var token = _workers.Token;
         var settings = _settings;
         var template = Template;
         bool force = Force;
-        var progress = new SlotProgress(_messages, slot);
-        var task = Task.Run(() =>
-        {
-            SubjectResult result;
-            try
-            {
-                result = SubjectPipeline.Run(outputs, template, settings, _pictures, force, progress, token);
-            }
-            catch (Exception e)
-            {
-                // SubjectPipeline reports its own failures; this is only a safety net so a worker never dies silently.
-                result = new SubjectResult(outputs.Name.Subject, outputs.Name.Session, outputs.Name.Path, SubjectStatus.Failed,
-                    Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
-            }
-            _messages.Add(new DoneMessage(slot, result));
-        });
-        lock (_tasks) _tasks.Add(task);
+        var pictures = _pictures;
+        StartSubject(who, outputs.Name, (progress, token) => SubjectPipeline.Run(outputs, template, settings, pictures, force, progress, token));
     }
 
     /// <summary>Starts the motion correction of a BOLD run on a worker (BoldPipeline), in a free slot.</summary>
     private void StartBold(BoldOutputs outputs)
     {
-        int slot = Array.FindIndex(_slots, s => s is null);
         var who = "sub-" + outputs.Name.Subject + (outputs.Name.Session is null ? "" : "_ses-" + outputs.Name.Session) + (outputs.Name["task"] is { } task ? "_task-" + task : "");
-        _slots[slot] = new SubjectProgress(who, "queued", 0);
-        _dirty[slot] = true;
-        _running++;
-        var token = _workers.Token;
         var options = new MotionCorrectionOptions { MaxDegreeOfParallelism = _settings.MaxDegreeOfParallelism };
         var version = _version;
         bool force = Force;
-        var progress = new SlotProgress(_messages, slot);
         var pictures = (IMotionPictures)_pictures;
-        _tasks.Add(Task.Run(() =>
-        {
-            SubjectResult result;
-            try
-            {
-                result = BoldPipeline.Run(outputs, options, version, pictures, force, progress, token);
-            }
-            catch (Exception e)
-            {
-                result = new SubjectResult(outputs.Name.Subject, outputs.Name.Session, outputs.Name.Path, SubjectStatus.Failed,
-                    Array.Empty<string>(), TimeSpan.Zero, e.Message, e);
-            }
-            _messages.Add(new DoneMessage(slot, result));
-        }));
+        StartSubject(who, outputs.Name, (progress, token) => BoldPipeline.Run(outputs, options, version, pictures, force, progress, token));
     }
 
-    /// <summary>Handles the workers' messages on the pipeline thread: one at least when <paramref name="block"/>, then all queued.</summary>
+    /// <summary>
+    /// Runs one input's pipeline on a worker in a free slot; its progress updates the slot's bar and its result is
+    /// written, on the pipeline thread.
+    /// </summary>
+    private void StartSubject(string who, BidsName name, Func<IProgress<SubjectProgress>, CancellationToken, SubjectResult> run)
+    {
+        int slot = Array.FindIndex(_slots, s => s is null);
+        _slots[slot] = new SubjectProgress(who, "queued", 0);
+        _dirty[slot] = true;
+        var progress = _pump.Reporter<SubjectProgress>(p => OnProgress(slot, p));
+        SubjectResult? result = null;
+        _pump.Start(token => result = run(progress, token), error =>
+            // The pipelines report their own failures; an exception here is only a safety net so a worker never dies silently.
+            OnDone(slot, result ?? new SubjectResult(name.Subject, name.Session, name.Path, SubjectStatus.Failed,
+                Array.Empty<string>(), TimeSpan.Zero, error?.Message ?? "no result", error)));
+    }
+
+    /// <summary>Handles the workers' reports on the pipeline thread: one at least when <paramref name="block"/>, then all queued.</summary>
     private void Pump(bool block)
     {
-        Message? m;
-        if (block) m = _messages.Take();
-        else if (!_messages.TryTake(out m)) return;
-        while (m is not null)
-        {
-            if (StopToken.IsCancellationRequested) break;
-            Handle(m);
-            if (!_messages.TryTake(out m)) m = null;
-        }
+        _pump.Drain(block);
         FlushProgress(force: false);
-        if (StopToken.IsCancellationRequested)
-        {
-            StopWorkers();
-            throw new PipelineStoppedException();
-        }
     }
 
-    private void Handle(Message m)
+    private void OnProgress(int slot, SubjectProgress p)
     {
-        switch (m)
-        {
-            case ProgressMessage p:
-                if (_slots[p.Slot] is null) return; // a late report of a finished subject
-                _slots[p.Slot] = p.Progress;
-                _dirty[p.Slot] = true;
-                if (p.Progress.Message is { } line) WriteVerbose(line);
-                break;
-            case DoneMessage d:
-                _running--;
-                var who = _slots[d.Slot]?.Subject ?? d.Result.Subject;
-                _slots[d.Slot] = null;
-                _dirty[d.Slot] = false;
-                WriteProgress(new ProgressRecord(SlotActivity(d.Slot), who, "done") { ParentActivityId = DatasetActivity, RecordType = ProgressRecordType.Completed });
-                Finished(d.Result.Status);
-                FlushProgress(force: true);
-                var r = d.Result;
-                if (r.Status == SubjectStatus.Failed && r.Error is { } error)
-                    WriteInputError(error, "SubjectFailed", r.Input);
-                Record(r);
-                WriteObject(r);
-                break;
-        }
+        if (_slots[slot] is null) return; // a late report of a finished subject
+        _slots[slot] = p;
+        _dirty[slot] = true;
+        if (p.Message is { } line) WriteVerbose(line);
+    }
+
+    private void OnDone(int slot, SubjectResult r)
+    {
+        var who = _slots[slot]?.Subject ?? r.Subject;
+        _slots[slot] = null;
+        _dirty[slot] = false;
+        WriteProgress(new ProgressRecord(SlotActivity(slot), who, "done") { ParentActivityId = DatasetActivity, RecordType = ProgressRecordType.Completed });
+        Finished(r.Status);
+        FlushProgress(force: true);
+        if (r.Status == SubjectStatus.Failed && r.Error is { } error)
+            WriteInputError(error, "SubjectFailed", r.Input);
+        Record(r);
+        WriteObject(r);
     }
 
     private void Finished(SubjectStatus status)
@@ -390,7 +340,7 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     }
 
     private string DatasetStatus() =>
-        $"{_finished} of {_received} subjects received done: {_registered} registered, {_skipped} skipped, {_failed} failed; {_running} running";
+        $"{_finished} of {_received} subjects received done: {_registered} registered, {_skipped} skipped, {_failed} failed; {_pump.Running} running";
 
     private static int SlotActivity(int slot) => DatasetActivity + 1 + slot;
 
@@ -430,39 +380,9 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
     private void CancelOnSignal()
     {
         _signalled = true;
-        try
-        {
-            _workers.Cancel();
-            Task[] running;
-            lock (_tasks) running = _tasks.ToArray();
-            Task.WaitAll(running, TimeSpan.FromSeconds(20));
-        }
-        catch (Exception e) when (e is ObjectDisposedException or AggregateException) { }
-    }
-
-    /// <summary>Cancels the running subjects (they remove their partial outputs) and waits for them.</summary>
-    private void StopWorkers()
-    {
-        if (_tasks.Count == 0) return;
-        if (_tasks.Any(t => !t.IsCompleted)) _workers.Cancel();
-        try { Task.WaitAll(_tasks.ToArray()); }
-        catch (AggregateException) { }
-        _running = 0;
-    }
-
-    private sealed class SlotProgress(BlockingCollection<Message> queue, int slot) : IProgress<SubjectProgress>
-    {
-        public void Report(SubjectProgress value)
-        {
-            try
-            {
-                if (!queue.IsAddingCompleted) queue.Add(new ProgressMessage(slot, value));
-            }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
-            {
-                // The command has finished; late reports are dropped.
-            }
-        }
+        if (_pump is not { } pump) return;
+        pump.Cancel();
+        pump.Wait(TimeSpan.FromSeconds(20));
     }
 
     /// <summary>The QC pictures, drawn as Export-StereoOverlay -Layout ThreePanel and Export-DeformationGrid -Underlay do.</summary>

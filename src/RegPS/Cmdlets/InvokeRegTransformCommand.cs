@@ -16,20 +16,35 @@ namespace RegPS.Cmdlets;
 /// the input.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "RegTransform")]
-[OutputType(typeof(Image))]
+[OutputType(typeof(RegPS.Engine.Images.Image))]
 public sealed class InvokeRegTransformCommand : RegCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    public Image Image { get; set; } = null!;
+    // One parameter set, sorted out at run time. Both orders a user types put the image's position first when it is given
+    // on the command line (`Invoke-RegTransform $img $map`), but `$img | Invoke-RegTransform $map` puts the map there:
+    // PowerShell binds positional arguments before pipeline input, so position 0 cannot be typed Image. It takes any
+    // object and BeginProcessing decides: an image (or a Deserialized image bag) is the image; anything else, with the
+    // image coming from the pipeline (-InputObject), is the first of the transforms. (Two parameter sets, one per
+    // order, bound positional property bags from a session without RegPS to the wrong set, so they are not used.)
+
+    /// <summary>
+    /// The image to transform, an Image or a property bag received through remoting. By position it is the first
+    /// argument; when the image comes from the pipeline instead, the positional arguments are all transforms.
+    /// </summary>
+    [Parameter(Position = 0)]
+    public object? Image { get; set; }
 
     /// <summary>
     /// The transforms, in the order the image travels through them (ITK composite order, the reverse of antsApplyTransforms' -t order): AffineMap,
     /// DiffeomorphicMap, TransformChain (Import-RegTransform), or file paths (.json, .txt, .tfm, .mat, .nii.gz, .h5).
     /// An element @(transform, $true) is inverted.
     /// </summary>
-    [Parameter(Mandatory = true, Position = 1)]
+    [Parameter(Position = 1)]
     [Alias("Map", "Path", "TransformPath")]
-    public object[] Transform { get; set; } = Array.Empty<object>();
+    public object[]? Transform { get; set; }
+
+    /// <summary>The image(s) to transform, from the pipeline.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    public Image? InputObject { get; set; }
 
     /// <summary>One flag per transform: $true inverts that transform (ANTs' [file,1]).</summary>
     [Parameter]
@@ -58,18 +73,21 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     public int MaxDegreeOfParallelism { get; set; }
 
     private readonly List<(object Item, bool Invert)> _items = new();
+    private object[] _transforms = Array.Empty<object>();
+    private RegPS.Engine.Images.Image? _image;
     private TransformChain _chain = null!;
     private Grid? _reference;
     private object? _singleMap;
 
     protected override void BeginProcessing()
     {
-        if (Invert is not null && Invert.Length != Transform.Length)
-            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Invert has {Invert.Length} flags for {Transform.Length} transforms; give one flag per transform."),
+        SortArguments();
+        if (Invert is not null && Invert.Length != _transforms.Length)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException($"-Invert has {Invert.Length} flags for {_transforms.Length} transforms; give one flag per transform."),
                 "InvertLengthMismatch", ErrorCategory.InvalidArgument, Invert));
-        for (int i = 0; i < Transform.Length; i++)
+        for (int i = 0; i < _transforms.Length; i++)
         {
-            var (item, inv) = Unpair(Transform[i]);
+            var (item, inv) = Unpair(_transforms[i]);
             _items.Add((Load(item), inv || (Invert?[i] ?? false)));
         }
         var parts = _items.Select(p => (Chain: AsChain(p.Item), p.Invert)).ToList();
@@ -80,7 +98,7 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
         }
         catch (InvalidOperationException e)
         {
-            ThrowTerminatingError(new ErrorRecord(e, "NotInvertible", ErrorCategory.InvalidArgument, Transform));
+            ThrowTerminatingError(new ErrorRecord(e, "NotInvertible", ErrorCategory.InvalidArgument, _transforms));
         }
         if (Reference is not null) _reference = ReferenceGrid(Reference);
         else _reference = DefaultGrid();
@@ -92,17 +110,60 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
             (_reference is null ? "" : $"; output grid {_reference}"));
     }
 
+    /// <summary>
+    /// Decides which argument is the image and which are the transforms. An image at position 0 (-Image) is the image and
+    /// -Transform the transforms; anything else at position 0 is the first of the transforms, which needs the image from
+    /// the pipeline (or -InputObject): `$img | Invoke-RegTransform $map`.
+    /// </summary>
+    private void SortArguments()
+    {
+        var rest = Transform ?? Array.Empty<object>();
+        bool fromPipeline = MyInvocation.ExpectingInput || InputObject is not null;
+        if (Image is null)
+            _transforms = rest;
+        else if (Remoting.DeserializingConverter.Unwrap(Image) is RegPS.Engine.Images.Image image)
+        {
+            if (InputObject is not null)
+                ThrowTerminatingError(new ErrorRecord(new ArgumentException("The image is given twice, as -Image and as -InputObject; give one."),
+                    "ImageGivenTwice", ErrorCategory.InvalidArgument, Image));
+            _image = image;
+            _transforms = rest;
+        }
+        else if (fromPipeline)
+            _transforms = LanguagePrimitives.ConvertTo<object[]>(Image).Concat(rest).ToArray();
+        else
+        {
+            var what = Image is PSObject p ? p.BaseObject.GetType().Name : Image.GetType().Name;
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                $"-Image (the first positional argument) takes an image, not a {what}. Give the image first (Invoke-RegTransform $img $map), " +
+                "or pipe it and give the transforms by position ($img | Invoke-RegTransform $map); Get-NiftiImage reads an image from a file."),
+                "InvalidImage", ErrorCategory.InvalidArgument, Image));
+        }
+        if (_transforms.Length == 0)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException(
+                "No transform given: give -Transform, or the transforms by position after the image (Invoke-RegTransform $img $map), or first when the image comes from the pipeline ($img | Invoke-RegTransform $map). The pipeline takes images only."),
+                "TransformMissing", ErrorCategory.InvalidArgument, null));
+        if (_image is null && !fromPipeline)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("No image given: give -Image, or pipe the images ($img | Invoke-RegTransform $map)."),
+                "ImageMissing", ErrorCategory.InvalidArgument, null));
+    }
+
     protected override void ProcessRecord()
     {
+        if (InputObject is not null && _image is not null)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("The image is given twice, as -Image (or the first positional argument) and from the pipeline; give the transforms only, e.g. $img | Invoke-RegTransform $map."),
+                "ImageGivenTwice", ErrorCategory.InvalidArgument, InputObject));
+        var image = InputObject ?? _image;
+        if (image is null) return; // empty pipeline input
         try
         {
             if (_singleMap is not null)
             {
-                WriteObject(MapApplier.Apply(_singleMap, Image, Interpolation, Inverse, MaxDegreeOfParallelism));
+                WriteObject(MapApplier.Apply(_singleMap, image, Interpolation, Inverse, MaxDegreeOfParallelism));
                 return;
             }
             var grid = _reference ?? throw new ArgumentException("The transforms carry no output grid (ITK affines do not); pass -Reference (an image, or @{ Shape = ...; Affine = ... }).");
-            WriteObject(ChainResampler.Apply(Image, grid, _chain, Interpolation, DefaultValue, MaxDegreeOfParallelism, StopToken));
+            WriteObject(ChainResampler.Apply(image, grid, _chain, Interpolation, DefaultValue, MaxDegreeOfParallelism, StopToken));
         }
         catch (OperationCanceledException) when (StopToken.IsCancellationRequested)
         {
@@ -110,7 +171,7 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
         }
         catch (Exception e) when (e is not PipelineStoppedException)
         {
-            WriteInputError(e, "TransformFailed", Image);
+            WriteInputError(e, "TransformFailed", image);
         }
     }
 
@@ -187,7 +248,7 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
         var v = reference is PSObject p ? p.BaseObject : reference;
         switch (v)
         {
-            case Image image: return image.Grid;
+            case RegPS.Engine.Images.Image image: return image.Grid;
             case Grid g: return g;
             case IDictionary h:
                 try
