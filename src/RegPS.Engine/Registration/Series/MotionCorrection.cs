@@ -29,6 +29,7 @@ namespace RegPS.Engine.Registration;
 /// </summary>
 public static class MotionCorrection
 {
+
     /// <summary>Registers every volume of <paramref name="series"/> and returns the corrected series and the motion.</summary>
     /// <exception cref="ArgumentException">The series, reference or mask cannot be used; the message names the file.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
@@ -118,6 +119,17 @@ public static class MotionCorrection
             passTimes[pass - 1] = passClock.Elapsed;
             progress?.Report(new SeriesProgress(pass, options.Passes, volumes, volumes,
                 $"Pass {pass}/{options.Passes} took {passClock.Elapsed.TotalSeconds:0.0} s ({passClock.Elapsed.TotalSeconds / volumes:0.000} s per volume)."));
+        }
+
+        // After a pass to the mean, the matrices are relative to the mean's frame, which is the first reference's frame
+        // only up to the error of the first pass averaged over the run (a small constant offset shared by every volume;
+        // measured: 0.03 degrees on the 40-volume test series). When the first reference is a volume of the series, the
+        // result is put back into that volume's frame, as SPM Realign does after its pass to the mean:
+        // A_t <- A_t A_ref^-1, so the reference volume is exactly the identity and the motion is relative to it.
+        if (options.Passes > 1 && fixedIndex >= 0)
+        {
+            var back = affines[fixedIndex].Inverse();
+            for (int t = 0; t < volumes; t++) affines[t] = t == fixedIndex ? Matrix4.Identity : affines[t] * back;
         }
 
         var correctedData = ResampleAll(series, series.Grid, affines, threads, cancellationToken);
