@@ -115,7 +115,7 @@ public static class MotionCorrection
                 progress?.Report(new SeriesProgress(p, options.Passes, n, volumes));
             });
             if (pass < options.Passes)
-                reference = MeanOf(ResampleAll(series, reference.Grid, affines, threads, cancellationToken), reference.Grid, volumes);
+                reference = MeanResampled(series, reference.Grid, affines, threads, cancellationToken);
             passTimes[pass - 1] = passClock.Elapsed;
             progress?.Report(new SeriesProgress(pass, options.Passes, volumes, volumes,
                 $"Pass {pass}/{options.Passes} took {passClock.Elapsed.TotalSeconds:0.0} s ({passClock.Elapsed.TotalSeconds / volumes:0.000} s per volume)."));
@@ -212,6 +212,30 @@ public static class MotionCorrection
             SeriesResampling.Trilinear(series.Buffer, t * src, series.Grid, target, voxelMap, output, t * n);
         });
         return output;
+    }
+
+    /// <summary>
+    /// The mean of every volume resampled onto <paramref name="target"/> as <see cref="ResampleAll"/> does, without
+    /// holding the resampled series: the target's slices are spread over the threads, and each thread resamples its slice
+    /// from every volume in turn and adds it up in double, in volume order, so the sums (and bits) are
+    /// <see cref="MeanOf"/>'s of the resampled series at any thread count.
+    /// </summary>
+    private static Image MeanResampled(Image series, Grid target, Matrix4[] affines, int threads, CancellationToken ct)
+    {
+        int nx = target.NX, ny = target.NY, slice = nx * ny, src = series.Grid.VoxelCount, volumes = series.Volumes;
+        var maps = affines.Select(a => series.Grid.WorldToGrid * a * target.GridToWorld).ToArray();
+        var mean = new float[target.VoxelCount];
+        ForEachVolume(target.NZ, threads, ct, () => (Values: new float[slice], Sums: new double[slice]), (k, ws) =>
+        {
+            Array.Clear(ws.Sums);
+            for (int t = 0; t < volumes; t++)
+            {
+                SeriesResampling.Trilinear(series.Buffer, t * src, series.Grid, target, maps[t], ws.Values, -k * slice, k, k + 1);
+                for (int q = 0; q < slice; q++) ws.Sums[q] += ws.Values[q];
+            }
+            for (int q = 0; q < slice; q++) mean[k * slice + q] = (float)(ws.Sums[q] / volumes);
+        });
+        return Image.FromVoxels(target, mean);
     }
 
     /// <summary>The voxel-wise mean over volumes, summed in double in volume order (so independent of threads).</summary>
