@@ -75,10 +75,10 @@ Describe 'Register-ImageSeries' {
         $twice = [float[]]::new($src.Length)
         for ($i = 0; $i -lt $src.Length; $i++) { $twice[$i] = 2 * $src[$i] }
         $echo2 = [RegPS.Engine.Images.Image]::new($Grid, $twice, 6, $null, $null, 'float32', $null)
-        $out = $echo2 | Invoke-RegTransform $Result
+        $out = $echo2 | Invoke-RegTransform -Transform $Result
         $out.Volumes | Should -Be 6
         $out.Grid.SameAs($Grid, 1e-6) | Should -BeTrue
-        $one = $echo2.Volume(4) | Invoke-RegTransform $Result.Maps[4]
+        $one = $echo2.Volume(4) | Invoke-RegTransform -Transform $Result.Maps[4]
         # Away from the faces (where the two resamplers treat the border differently), twice the corrected series.
         $got = $out.ToArray(); $want = $Result.Corrected.ToArray(); $single = $one.ToArray()
         $n = $Grid.VoxelCount; $worst = 0.0; $worstOne = 0.0
@@ -96,7 +96,7 @@ Describe 'Register-ImageSeries' {
         $moved = 0.0
         for ($q = 0; $q -lt $n; $q++) { $moved = [math]::Max($moved, [math]::Abs($got[$n + $q] - $twice[$n + $q])) }
         $moved | Should -BeGreaterThan (0.01 * $peak)
-        $echo2.Volume(0) | Invoke-RegTransform $Result -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $echo2.Volume(0) | Invoke-RegTransform -Transform $Result -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs[0].Exception.Message | Should -BeLike '*1 volume(s)*has 6*same run*'
     }
 }

@@ -45,7 +45,7 @@ public sealed class MotionCorrectionResult
     /// <summary>
     /// Volume t's motion as a map (<see cref="AffineMap"/> with A_t, from the source grid to the source grid): what
     /// produced volume t of <see cref="Corrected"/>, for applying to one volume of another series of the same run
-    /// (Invoke-RegTransform; a whole series takes the result itself: <c>$echo2 | Invoke-RegTransform $mc</c>).
+    /// (Invoke-RegTransform; a whole series takes the result itself: <c>$echo2 | Invoke-RegTransform -Transform $mc</c>).
     /// </summary>
     public IReadOnlyList<AffineMap> Maps => _maps ??= _affines.Select(a => new AffineMap(a, Source.Grid, Source.Grid)).ToArray();
 
