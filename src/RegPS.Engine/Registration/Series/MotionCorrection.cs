@@ -7,8 +7,10 @@ namespace RegPS.Engine.Registration;
 
 /// <summary>
 /// Motion correction of a 4D series (MCFLIRT, SPM Realign, DIPY register_series): every volume is registered to a
-/// reference with the mutual-information affine engine (rigid by default), in one or more passes, and resampled into
-/// the reference's frame.
+/// reference by least squares (<see cref="LeastSquaresAligner"/>, the default) or with the mutual-information affine
+/// engine (rigid by default), in one or more passes (the later ones to the mean of the corrected series, the result then
+/// put back relative to the first reference when it is a volume of the series, as SPM Realign does), and resampled
+/// into the reference's frame.
 /// <para><b>Conventions.</b> For volume t the engine returns A_t, the reference-world -> volume-world matrix (DIPY's
 /// AffineMap meaning): the anatomy at reference point x is found at A_t x in volume t. So A_t <i>is</i> the head's
 /// motion from the reference to volume t, and that is what is reported, as MCFLIRT and fMRIPrep report motion relative
