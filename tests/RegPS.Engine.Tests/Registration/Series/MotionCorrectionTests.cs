@@ -167,11 +167,19 @@ public class MotionCorrectionTests : IClassFixture<CorrectedRun>
         var mask = s.HeadMask();
         var still = new BoldSeries(s.Volumes, motion: false);
         double before = MeanTemporalSd(s.Image, mask), after = MeanTemporalSd(r.Corrected, mask), floor = MeanTemporalSd(still.Image, mask);
-        _out.WriteLine($"mean temporal SD in the head ({mask.Count(m => m)} voxels): moving {before:0.00}, corrected {after:0.00}, motion-free {floor:0.00}");
+        // A perfect correction: every volume resampled (as the engine does, trilinear) through its true motion.
+        var g = s.Grid;
+        var perfectData = new float[s.Image.Buffer.Length];
+        for (int t = 0; t < s.Volumes; t++)
+            SeriesResampling.Trilinear(s.Image.Buffer, t * g.VoxelCount, g, g, g.WorldToGrid * BoldSeries.Motion(s.Truth[t], s.Centre) * g.GridToWorld, perfectData, t * g.VoxelCount);
+        double perfect = MeanTemporalSd(new Image(g, perfectData, s.Volumes), mask);
+        _out.WriteLine($"mean temporal SD in the head ({mask.Count(m => m)} voxels): moving {before:0.00}, corrected {after:0.00}, perfectly corrected {perfect:0.00}, motion-free {floor:0.00}");
+        Assert.True(after < 1.02 * perfect, $"corrected {after} vs perfectly corrected {perfect}");
         Assert.True(after < 0.5 * before, $"corrected {after} vs before {before}");
-        // Near what a series without motion has (same noise and drift); what is left is mostly interpolation: linear
-        // resampling blurs the anatomy by an amount that changes with each volume's sub-voxel offset.
-        Assert.True(after < 1.35 * floor, $"corrected {after} vs motion-free {floor}");
+        // Near what a series without motion has (same noise and drift): what is left is interpolation (linear resampling
+        // blurs the anatomy by an amount that changes with each volume's sub-voxel offset), as much as a perfect
+        // correction leaves (measured: corrected 3.05, perfect 3.07, motion-free 2.28).
+        Assert.True(after < 1.4 * floor, $"corrected {after} vs motion-free {floor}");
     }
 
     [Fact]
