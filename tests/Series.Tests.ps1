@@ -68,6 +68,37 @@ Describe 'Register-ImageSeries' {
         Register-ImageSeries -Image $Series -Reference 9 -ErrorVariable errs2 -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         $errs2[0].Exception.Message | Should -BeLike '*volumes 0 to 5*'
     }
+
+    It 'applies each volume''s motion to another series of the same run (Invoke-RegTransform)' {
+        # A second series of the same run (as a second echo would be): the same volumes, twice as bright.
+        $src = $Series.ToArray()
+        $twice = [float[]]::new($src.Length)
+        for ($i = 0; $i -lt $src.Length; $i++) { $twice[$i] = 2 * $src[$i] }
+        $echo2 = [RegPS.Engine.Images.Image]::new($Grid, $twice, 6, $null, $null, 'float32', $null)
+        $out = $echo2 | Invoke-RegTransform -Transform $Result
+        $out.Volumes | Should -Be 6
+        $out.Grid.SameAs($Grid, 1e-6) | Should -BeTrue
+        $one = $echo2.Volume(4) | Invoke-RegTransform -Transform $Result.Maps[4]
+        # Away from the faces (where the two resamplers treat the border differently), twice the corrected series.
+        $got = $out.ToArray(); $want = $Result.Corrected.ToArray(); $single = $one.ToArray()
+        $n = $Grid.VoxelCount; $worst = 0.0; $worstOne = 0.0
+        $peak = ($want | Measure-Object -Maximum).Maximum
+        for ($t = 0; $t -lt 6; $t++) {
+            for ($k = 2; $k -lt 18; $k++) { for ($j = 2; $j -lt 30; $j++) { for ($i = 2; $i -lt 30; $i++) {
+                $q = ($k * 32 + $j) * 32 + $i
+                $worst = [math]::Max($worst, [math]::Abs($got[$t * $n + $q] - 2 * $want[$t * $n + $q]))
+                if ($t -eq 4) { $worstOne = [math]::Max($worstOne, [math]::Abs($single[$q] - 2 * $want[4 * $n + $q])) }
+            } } }
+        }
+        $worst | Should -BeLessThan (1e-4 * $peak)
+        $worstOne | Should -BeLessThan (1e-4 * $peak)
+        # Volume 1 (moved -0.6 mm) really moved back: not the uncorrected input.
+        $moved = 0.0
+        for ($q = 0; $q -lt $n; $q++) { $moved = [math]::Max($moved, [math]::Abs($got[$n + $q] - $twice[$n + $q])) }
+        $moved | Should -BeGreaterThan (0.01 * $peak)
+        $echo2.Volume(0) | Invoke-RegTransform -Transform $Result -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].Exception.Message | Should -BeLike '*1 volume(s)*has 6*same run*'
+    }
 }
 
 Describe 'Register-AffineImage and Register-SynImage with a 4D image' {

@@ -134,7 +134,12 @@ function Get-Motion([double[]] $p, [double[]] $c) {
     $rz = [RegPS.Engine.Images.Matrix4]::new([double[]] @([math]::Cos($g), -[math]::Sin($g), 0, 0, [math]::Sin($g), [math]::Cos($g), 0, 0, 0, 0, 1, 0, 0, 0, 0, 1))
     [RegPS.Engine.Images.Matrix4]::Translation($c[0] + $p[0], $c[1] + $p[1], $c[2] + $p[2]) * $rx * $ry * $rz * [RegPS.Engine.Images.Matrix4]::Translation(-$c[0], -$c[1], -$c[2])
 }
-$smooth = [RegPS.Engine.Filters.Gaussian]::Smooth($t1, [double[]] @(0.85, 0.85, 0.57), 0)
+# The T1's field of view cuts the head at the front and back, 3 mm inside this grid: padded with zeros first, so that the
+# cut gets the same point-spread as the rest of the head (left sharp, it would look different at each sub-voxel shift).
+$tg = $t1.Grid
+$padGrid = [RegPS.Engine.Images.Grid]::new($tg.NX + 12, $tg.NY + 12, $tg.NZ + 12, $tg.GridToWorld * [RegPS.Engine.Images.Matrix4]::Translation(-6, -6, -6), 3)
+$padded = [RegPS.Engine.Resampling.Resampler]::Resample($t1, $padGrid, $null, 'Nearest', 'Constant', 0)
+$smooth = [RegPS.Engine.Filters.Gaussian]::Smooth($padded, [double[]] @(0.85, 0.85, 0.57), 0)
 $cw = $t1.Grid.ToWorld(63.5, 63.5, 30.5); $centre = [double[]] @($cw.Item1, $cw.Item2, $cw.Item3)
 $bg = [RegPS.Engine.Images.Grid]::new(48, 48, 24, [RegPS.Engine.Images.Matrix4]::new([double[]] @(
     4, 0, 0, ($centre[0] - 4 * 23.5), 0, 4, 0, ($centre[1] - 4 * 23.5), 0, 0, 5, ($centre[2] - 5 * 11.5), 0, 0, 0, 1)), 3)

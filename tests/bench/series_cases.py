@@ -10,7 +10,7 @@
 
 The series is made here, independently of RegPS: a real T1 (the Colin27 brain of Debian's mricron-data, 1 mm; ITK's
 KmeansTest T1 from insighttoolkit5-examples when mricron-data is absent) smoothed by a Gaussian of sigma 1.3 mm (about
-a 3 mm BOLD point-spread), then sampled with a cubic spline (scipy map_coordinates, order 3) on a 64x64x36 RAS grid of
+a 3 mm BOLD point-spread, after padding it with zeros beyond its field of view), then sampled with a cubic spline (scipy map_coordinates, order 3) on a 64x64x36 RAS grid of
 3 mm centred on the brain, the head moved by a known rigid motion per volume, times a slow signal drift (+3% over the
 run) plus Gaussian thermal noise (2% of the brain's mean). Volume t at world point y holds T1(A_t^-1 y), so the
 anatomy at x in the middle volume is at A_t x in volume t (A_mid = I): A_t is the reference-world -> volume-world matrix
@@ -85,19 +85,26 @@ def prepare(outdir, n):
         src = nib.load(ITK + "KmeansTest_T1UCharRaw.nii.gz")
         brain = np.asarray(nib.load(ITK + "KmeansTest_T1RawSkullStrip.nii.gz").dataobj) > 0
         source = "ITK KmeansTest_T1UCharRaw"
-    t1 = np.asarray(src.dataobj, np.float64)
     zooms = np.array(src.header.get_zooms()[:3], float)
+    # The T1 padded with PAD voxels of zeros on every side before smoothing: a head cut by the T1's field of view (ITK's
+    # back of the head) then gets the same point-spread at the cut as everywhere else (a ramp that fits in the padded
+    # array), instead of a sharp step that moves with the head but looks different at each sub-voxel position (it biased
+    # least squares by 0.1-0.2 mm on series made from the ITK T1).
+    pad = 6
+    t1 = np.pad(np.asarray(src.dataobj, np.float64), pad)
+    brain = np.pad(brain, pad)
+    t1_affine = src.affine @ np.array([[1, 0, 0, -pad], [0, 1, 0, -pad], [0, 0, 1, -pad], [0, 0, 0, 1.0]])
     sm = gaussian_filter(t1, 1.3 / zooms)
     # Brain centre (world) from the brain mask; a RAS 3 mm grid centred on it.
     idx = np.argwhere(brain)
-    centre = (src.affine @ np.append(idx.mean(axis=0), 1))[:3]
+    centre = (t1_affine @ np.append(idx.mean(axis=0), 1))[:3]
     aff = np.diag([VOXEL, VOXEL, VOXEL, 1.0])
     aff[:3, 3] = centre - VOXEL * (np.array(SHAPE) - 1) / 2.0
     c = (aff @ np.append((np.array(SHAPE) - 1) / 2.0, 1))[:3]
     truth = make_motion(n)
     grid = np.indices(SHAPE).reshape(3, -1).astype(float)
     world = aff @ np.vstack([grid, np.ones((1, grid.shape[1]))])
-    inv_src = np.linalg.inv(src.affine)
+    inv_src = np.linalg.inv(t1_affine)
     coeffs = None
     from scipy.ndimage import spline_filter
     coeffs = spline_filter(sm, order=3)

@@ -36,7 +36,8 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     /// <summary>
     /// The transforms, in the order the image travels through them (ITK composite order, the reverse of antsApplyTransforms' -t order): AffineMap,
     /// DiffeomorphicMap, TransformChain (Import-RegTransform), or file paths (.json, .txt, .tfm, .mat, .nii.gz, .h5).
-    /// An element @(transform, $true) is inverted.
+    /// An element @(transform, $true) is inverted. A motion correction (Register-ImageSeries' result) applies volume t's
+    /// motion to volume t of a 4D image with as many volumes.
     /// </summary>
     [Parameter(Position = 1)]
     [Alias("Map", "Path", "TransformPath")]
@@ -79,6 +80,8 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
     private Grid? _reference;
     private object? _singleMap;
 
+    private MotionCorrectionResult? _motion;
+
     protected override void BeginProcessing()
     {
         SortArguments();
@@ -90,16 +93,12 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
             var (item, inv) = Unpair(_transforms[i]);
             _items.Add((Load(item), inv || (Invert?[i] ?? false)));
         }
-        var parts = _items.Select(p => (Chain: AsChain(p.Item), p.Invert)).ToList();
-        try
-        {
-            _chain = TransformChain.Concat(parts);
-            if (Inverse) _chain = _chain.Inverse();
-        }
-        catch (InvalidOperationException e)
-        {
-            ThrowTerminatingError(new ErrorRecord(e, "NotInvertible", ErrorCategory.InvalidArgument, _transforms));
-        }
+        var motions = _items.Select(p => p.Item).OfType<MotionCorrectionResult>().Distinct().ToList();
+        if (motions.Count > 1)
+            ThrowTerminatingError(new ErrorRecord(new ArgumentException("-Transform holds more than one motion correction; give one (it applies per volume)."),
+                "SeveralMotionCorrections", ErrorCategory.InvalidArgument, _transforms));
+        _motion = motions.FirstOrDefault();
+        _chain = ChainFor(0);
         if (Reference is not null) _reference = ReferenceGrid(Reference);
         else _reference = DefaultGrid();
         // A lone RegPS map applied as registered keeps DIPY's semantics (zero-padded linear), as before.
@@ -148,6 +147,39 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
                 "ImageMissing", ErrorCategory.InvalidArgument, null));
     }
 
+    /// <summary>The whole chain, with volume <paramref name="volume"/>'s map in place of a motion correction.</summary>
+    private TransformChain ChainFor(int volume)
+    {
+        var parts = _items.Select(p => (Chain: AsChain(p.Item is MotionCorrectionResult mc ? mc.Maps[volume] : p.Item), p.Invert)).ToList();
+        try
+        {
+            var chain = TransformChain.Concat(parts);
+            return Inverse ? chain.Inverse() : chain;
+        }
+        catch (InvalidOperationException e)
+        {
+            ThrowTerminatingError(new ErrorRecord(e, "NotInvertible", ErrorCategory.InvalidArgument, _transforms));
+            return null!;
+        }
+    }
+
+    /// <summary>Volume t of the image through the chain with volume t's motion; the volumes stacked again (header and TR kept).</summary>
+    private RegPS.Engine.Images.Image ApplyPerVolume(RegPS.Engine.Images.Image image, MotionCorrectionResult motion, Grid grid)
+    {
+        if (image.Volumes != motion.Volumes)
+            throw new ArgumentException($"{(image.SourcePath is { } p ? $"'{p}'" : "The image")} has {image.Volumes} volume(s) but the motion correction of {motion.FileName} has {motion.Volumes}; "
+                + "give a series of the same run (or one volume with -Transform $mc.Maps[t]).");
+        int n = grid.VoxelCount;
+        var data = new float[(long)n * image.Volumes];
+        for (int t = 0; t < image.Volumes; t++)
+        {
+            StopToken.ThrowIfCancellationRequested();
+            var one = ChainResampler.Apply(image.Volume(t), grid, ChainFor(t), Interpolation, DefaultValue, MaxDegreeOfParallelism, StopToken);
+            Array.Copy(one.Buffer, 0, data, (long)t * n, n);
+        }
+        return new RegPS.Engine.Images.Image(grid, data, image.Volumes, null, image.SourcePath, image.DataType, image.SourceHeader);
+    }
+
     protected override void ProcessRecord()
     {
         if (InputObject is not null && _image is not null)
@@ -157,6 +189,12 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
         if (image is null) return; // empty pipeline input
         try
         {
+            if (_motion is not null)
+            {
+                var target = _reference ?? image.Grid;
+                WriteObject(ApplyPerVolume(image, _motion, target));
+                return;
+            }
             if (_singleMap is not null)
             {
                 WriteObject(MapApplier.Apply(_singleMap, image, Interpolation, Inverse, MaxDegreeOfParallelism));
@@ -235,6 +273,7 @@ public sealed class InvokeRegTransformCommand : RegCmdlet
         inv ^= Inverse;
         return item switch
         {
+            MotionCorrectionResult m => m.Source.Grid,
             AffineMap a => inv ? a.Codomain : a.Domain,
             DiffeomorphicMap d => inv ? d.Codomain : d.Domain,
             TransformChain c when !inv && c.Steps.Count > 0 && c.Steps[^1] is DisplacementFieldStep f => f.Field.Grid,

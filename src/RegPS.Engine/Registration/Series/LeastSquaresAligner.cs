@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using RegPS.Engine.Filters;
 using RegPS.Engine.Images;
 
@@ -213,14 +214,17 @@ internal sealed class LeastSquaresAligner
         var b = ws.B;
         Array.Clear(b);
         Array.Copy(_h, ws.H, _h.Length);
-        var vol = ws.Volume;
-        var ijk = _ijk;
-        var jac = _j;
-        var r = _r;
-        int np = _np;
-        for (int p = 0; p < _n; p++)
+        int np = _np, n = _n;
+        // Array data by reference: the (uint) test below keeps every volume read inside the array (the cell's 8 corners
+        // are inside the volume), the point arrays are read at p < n, so no further bounds checks are needed.
+        ref float vol = ref MemoryMarshal.GetArrayDataReference(ws.Volume);
+        ref float ijk = ref MemoryMarshal.GetArrayDataReference(_ijk);
+        ref float jac = ref MemoryMarshal.GetArrayDataReference(_j);
+        ref float r = ref MemoryMarshal.GetArrayDataReference(_r);
+        ref double bb = ref MemoryMarshal.GetArrayDataReference(b);
+        for (int p = 0; p < n; p++)
         {
-            double i = ijk[3 * p], j = ijk[3 * p + 1], k = ijk[3 * p + 2];
+            double i = Unsafe.Add(ref ijk, 3 * p), j = Unsafe.Add(ref ijk, 3 * p + 1), k = Unsafe.Add(ref ijk, 3 * p + 2);
             double x = m00 * i + m01 * j + m02 * k + m03;
             double y = m10 * i + m11 * j + m12 * k + m13;
             double z = m20 * i + m21 * j + m22 * k + m23;
@@ -228,19 +232,23 @@ internal sealed class LeastSquaresAligner
             int o = p * np;
             if ((uint)x0 >= (uint)(nx - 1) || (uint)y0 >= (uint)(ny - 1) || (uint)z0 >= (uint)(nz - 1))
             {
-                AddOuter(ws.H, jac, o, np, -1);
+                AddOuter(ws.H, _j, o, np, -1);
                 continue;
             }
             double fx = x - x0, fy = y - y0, fz = z - z0;
             int q0 = (z0 * ny + y0) * nx + x0;
-            double c00 = vol[q0] + fx * (vol[q0 + 1] - vol[q0]);
-            double c10 = vol[q0 + nx] + fx * (vol[q0 + nx + 1] - vol[q0 + nx]);
-            int q1 = q0 + sxy;
-            double c01 = vol[q1] + fx * (vol[q1 + 1] - vol[q1]);
-            double c11 = vol[q1 + nx] + fx * (vol[q1 + nx + 1] - vol[q1 + nx]);
+            ref float v0 = ref Unsafe.Add(ref vol, q0);
+            ref float v1 = ref Unsafe.Add(ref vol, q0 + sxy);
+            double a00 = v0, a01 = Unsafe.Add(ref v0, 1), a10 = Unsafe.Add(ref v0, nx), a11 = Unsafe.Add(ref v0, nx + 1);
+            double b00 = v1, b01 = Unsafe.Add(ref v1, 1), b10 = Unsafe.Add(ref v1, nx), b11 = Unsafe.Add(ref v1, nx + 1);
+            double c00 = a00 + fx * (a01 - a00);
+            double c10 = a10 + fx * (a11 - a10);
+            double c01 = b00 + fx * (b01 - b00);
+            double c11 = b10 + fx * (b11 - b10);
             double c0 = c00 + fy * (c10 - c00), c1 = c01 + fy * (c11 - c01);
-            double e = c0 + fz * (c1 - c0) - r[p];
-            for (int q = 0; q < np; q++) b[q] += jac[o + q] * e;
+            double e = c0 + fz * (c1 - c0) - Unsafe.Add(ref r, p);
+            ref float jp = ref Unsafe.Add(ref jac, o);
+            for (int q = 0; q < np; q++) Unsafe.Add(ref bb, q) += Unsafe.Add(ref jp, q) * e;
         }
     }
 

@@ -7,8 +7,10 @@ namespace RegPS.Engine.Registration;
 
 /// <summary>
 /// Motion correction of a 4D series (MCFLIRT, SPM Realign, DIPY register_series): every volume is registered to a
-/// reference with the mutual-information affine engine (rigid by default), in one or more passes, and resampled into
-/// the reference's frame.
+/// reference by least squares (<see cref="LeastSquaresAligner"/>, the default) or with the mutual-information affine
+/// engine (rigid by default), in one or more passes (the later ones to the mean of the corrected series, the result then
+/// put back relative to the first reference when it is a volume of the series, as SPM Realign does), and resampled
+/// into the reference's frame.
 /// <para><b>Conventions.</b> For volume t the engine returns A_t, the reference-world -> volume-world matrix (DIPY's
 /// AffineMap meaning): the anatomy at reference point x is found at A_t x in volume t. So A_t <i>is</i> the head's
 /// motion from the reference to volume t, and that is what is reported, as MCFLIRT and fMRIPrep report motion relative
@@ -29,6 +31,7 @@ namespace RegPS.Engine.Registration;
 /// </summary>
 public static class MotionCorrection
 {
+
     /// <summary>Registers every volume of <paramref name="series"/> and returns the corrected series and the motion.</summary>
     /// <exception cref="ArgumentException">The series, reference or mask cannot be used; the message names the file.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
@@ -114,10 +117,21 @@ public static class MotionCorrection
                 progress?.Report(new SeriesProgress(p, options.Passes, n, volumes));
             });
             if (pass < options.Passes)
-                reference = MeanOf(ResampleAll(series, reference.Grid, affines, threads, cancellationToken), reference.Grid, volumes);
+                reference = MeanResampled(series, reference.Grid, affines, threads, cancellationToken);
             passTimes[pass - 1] = passClock.Elapsed;
             progress?.Report(new SeriesProgress(pass, options.Passes, volumes, volumes,
                 $"Pass {pass}/{options.Passes} took {passClock.Elapsed.TotalSeconds:0.0} s ({passClock.Elapsed.TotalSeconds / volumes:0.000} s per volume)."));
+        }
+
+        // After a pass to the mean, the matrices are relative to the mean's frame, which is the first reference's frame
+        // only up to the error of the first pass averaged over the run (a small constant offset shared by every volume;
+        // measured: 0.03 degrees on the 40-volume test series). When the first reference is a volume of the series, the
+        // result is put back into that volume's frame, as SPM Realign does after its pass to the mean:
+        // A_t <- A_t A_ref^-1, so the reference volume is exactly the identity and the motion is relative to it.
+        if (options.Passes > 1 && fixedIndex >= 0)
+        {
+            var back = affines[fixedIndex].Inverse();
+            for (int t = 0; t < volumes; t++) affines[t] = t == fixedIndex ? Matrix4.Identity : affines[t] * back;
         }
 
         var correctedData = ResampleAll(series, series.Grid, affines, threads, cancellationToken);
@@ -200,6 +214,30 @@ public static class MotionCorrection
             SeriesResampling.Trilinear(series.Buffer, t * src, series.Grid, target, voxelMap, output, t * n);
         });
         return output;
+    }
+
+    /// <summary>
+    /// The mean of every volume resampled onto <paramref name="target"/> as <see cref="ResampleAll"/> does, without
+    /// holding the resampled series: the target's slices are spread over the threads, and each thread resamples its slice
+    /// from every volume in turn and adds it up in double, in volume order, so the sums (and bits) are
+    /// <see cref="MeanOf"/>'s of the resampled series at any thread count.
+    /// </summary>
+    private static Image MeanResampled(Image series, Grid target, Matrix4[] affines, int threads, CancellationToken ct)
+    {
+        int nx = target.NX, ny = target.NY, slice = nx * ny, src = series.Grid.VoxelCount, volumes = series.Volumes;
+        var maps = affines.Select(a => series.Grid.WorldToGrid * a * target.GridToWorld).ToArray();
+        var mean = new float[target.VoxelCount];
+        ForEachVolume(target.NZ, threads, ct, () => (Values: new float[slice], Sums: new double[slice]), (k, ws) =>
+        {
+            Array.Clear(ws.Sums);
+            for (int t = 0; t < volumes; t++)
+            {
+                SeriesResampling.Trilinear(series.Buffer, t * src, series.Grid, target, maps[t], ws.Values, -k * slice, k, k + 1);
+                for (int q = 0; q < slice; q++) ws.Sums[q] += ws.Values[q];
+            }
+            for (int q = 0; q < slice; q++) mean[k * slice + q] = (float)(ws.Sums[q] / volumes);
+        });
+        return Image.FromVoxels(target, mean);
     }
 
     /// <summary>The voxel-wise mean over volumes, summed in double in volume order (so independent of threads).</summary>

@@ -42,6 +42,15 @@ public sealed class MotionCorrectionResult
     private readonly Matrix4[] _affines;
     private readonly MotionParameters[] _parameters;
 
+    /// <summary>
+    /// Volume t's motion as a map (<see cref="AffineMap"/> with A_t, from the source grid to the source grid): what
+    /// produced volume t of <see cref="Corrected"/>, for applying to one volume of another series of the same run
+    /// (Invoke-RegTransform; a whole series takes the result itself: <c>$echo2 | Invoke-RegTransform -Transform $mc</c>).
+    /// </summary>
+    public IReadOnlyList<AffineMap> Maps => _maps ??= _affines.Select(a => new AffineMap(a, Source.Grid, Source.Grid)).ToArray();
+
+    private AffineMap[]? _maps;
+
     /// <summary>The series that was corrected.</summary>
     public Image Source { get; }
 

@@ -14,12 +14,17 @@ internal static class SeriesResampling
     /// directly (x, then y, then z) without bounds tests, which is almost every point of a series.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Trilinear(float[] src, int srcOffset, Grid srcGrid, Grid target, Matrix4 voxelMap, float[] dst, int dstOffset)
+    public static void Trilinear(float[] src, int srcOffset, Grid srcGrid, Grid target, Matrix4 voxelMap, float[] dst, int dstOffset) =>
+        Trilinear(src, srcOffset, srcGrid, target, voxelMap, dst, dstOffset, 0, target.NZ);
+
+    /// <summary>As above for the slices <paramref name="kStart"/> to <paramref name="kEnd"/> - 1 of the target only (slice k at dstOffset + k nx ny).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Trilinear(float[] src, int srcOffset, Grid srcGrid, Grid target, Matrix4 voxelMap, float[] dst, int dstOffset, int kStart, int kEnd)
     {
-        int nx = target.NX, ny = target.NY, nz = target.NZ;
+        int nx = target.NX, ny = target.NY;
         int sx = srcGrid.NX, sy = srcGrid.NY, sz = srcGrid.NZ, sxy = sx * sy;
         double m00 = voxelMap[0, 0], m10 = voxelMap[1, 0], m20 = voxelMap[2, 0];
-        for (int k = 0; k < nz; k++)
+        for (int k = kStart; k < kEnd; k++)
             for (int j = 0; j < ny; j++)
             {
                 var (x0, y0, z0) = voxelMap.Apply(0, j, k);

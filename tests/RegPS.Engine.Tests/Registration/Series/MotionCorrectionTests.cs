@@ -7,18 +7,19 @@ using Xunit.Abstractions;
 namespace RegPS.Engine.Tests.Registration.Series;
 
 /// <summary>
-/// One run of motion correction (rigid, middle volume, two passes) on a 40-volume synthetic BOLD series, with mutual
-/// information (<see cref="CorrectedRun"/>) or with the default least squares (<see cref="LeastSquaresRun"/>).
+/// One run of motion correction (rigid, middle volume, two passes) on a 40-volume synthetic BOLD series, with the default
+/// least squares (<see cref="CorrectedRun"/>) or with mutual information (<see cref="MutualInformationRun"/>).
 /// </summary>
 public class CorrectedRun
 {
-    public CorrectedRun() : this(SeriesMetric.MutualInformation) { }
+    public CorrectedRun() : this(null) { }
 
-    protected CorrectedRun(SeriesMetric metric)
+    protected CorrectedRun(SeriesMetric? metric)
     {
         Series = Shared.Value;
         var clock = Stopwatch.StartNew();
-        Result = MotionCorrection.Register(Series.Image, new MotionCorrectionOptions { MaxDegreeOfParallelism = 2, Metric = metric });
+        var options = new MotionCorrectionOptions { MaxDegreeOfParallelism = 2 };
+        Result = MotionCorrection.Register(Series.Image, metric is { } m ? options with { Metric = m } : options);
         Seconds = clock.Elapsed.TotalSeconds;
     }
 
@@ -29,25 +30,24 @@ public class CorrectedRun
     public double Seconds { get; }
 }
 
-/// <summary>The same run with the default measure, least squares.</summary>
-public sealed class LeastSquaresRun : CorrectedRun
+/// <summary>The same run with mutual information.</summary>
+public sealed class MutualInformationRun : CorrectedRun
 {
-    public LeastSquaresRun() : base(SeriesMetric.LeastSquares) { }
+    public MutualInformationRun() : base(SeriesMetric.MutualInformation) { }
 }
 
 /// <summary>
-/// Least squares (the default) on the same series, against the same truth. Its bounds are looser than mutual
-/// information's on this series: made from the 2x2x3 mm ITK T1, whose 186 mm front-to-back field of view ends inside the
-/// 192 mm BOLD grid, it leaves a bias in y (measured: 0.13 mm mean, up to 0.24 mm, growing with the motion), which
-/// mutual information does not show; on the 3 mm benchmark series made from a 1 mm T1 (compare series) least squares
-/// is the more exact of the two. Framewise displacement, a difference between volumes, is little affected.
+/// Mutual information on the same series, against the same truth. Its parameters are as close as least squares' on
+/// average (measured: translations 0.005-0.02 mm, rotations 0.012-0.021 degrees), but its estimates scatter more from
+/// volume to volume (measured: framewise displacement 0.025 mm off on average, 0.15 mm at worst, where least squares is
+/// 0.009 mm off), so its framewise-displacement bound is looser than the default's.
 /// </summary>
-public class LeastSquaresMotionTests : IClassFixture<LeastSquaresRun>
+public class MutualInformationMotionTests : IClassFixture<MutualInformationRun>
 {
-    private readonly LeastSquaresRun _run;
+    private readonly MutualInformationRun _run;
     private readonly ITestOutputHelper _out;
 
-    public LeastSquaresMotionTests(LeastSquaresRun run, ITestOutputHelper output)
+    public MutualInformationMotionTests(MutualInformationRun run, ITestOutputHelper output)
     {
         _run = run;
         _out = output;
@@ -58,7 +58,7 @@ public class LeastSquaresMotionTests : IClassFixture<LeastSquaresRun>
     {
         var s = _run.Series;
         var r = _run.Result;
-        Assert.Equal(SeriesMetric.LeastSquares, r.Options.Metric);
+        Assert.Equal(SeriesMetric.MutualInformation, r.Options.Metric);
         double[] meanError = new double[6];
         for (int t = 0; t < s.Volumes; t++)
         {
@@ -67,8 +67,8 @@ public class LeastSquaresMotionTests : IClassFixture<LeastSquaresRun>
             for (int k = 0; k < 6; k++) meanError[k] += Math.Abs(got[k] - s.Truth[t][k]) / s.Volumes;
         }
         _out.WriteLine($"{_run.Seconds:0.0} s; mean |error| tx ty tz (mm), rx ry rz (deg): " + string.Join(" ", meanError.Select(e => e.ToString("0.0000"))));
-        for (int k = 0; k < 3; k++) Assert.True(meanError[k] < 0.2, $"translation {k}: mean error {meanError[k]:0.0000} mm");
-        for (int k = 3; k < 6; k++) Assert.True(meanError[k] < 0.1, $"rotation {k - 3}: mean error {meanError[k]:0.0000} degrees");
+        for (int k = 0; k < 3; k++) Assert.True(meanError[k] < 0.05, $"translation {k}: mean error {meanError[k]:0.0000} mm");
+        for (int k = 3; k < 6; k++) Assert.True(meanError[k] < 0.05, $"rotation {k - 3}: mean error {meanError[k]:0.0000} degrees");
     }
 
     [Fact]
@@ -80,13 +80,13 @@ public class LeastSquaresMotionTests : IClassFixture<LeastSquaresRun>
         for (int t = 1; t < s.Volumes; t++) mean += Math.Abs(r.Parameters[t].FramewiseDisplacement - s.TrueFd(t)) / (s.Volumes - 1);
         double trueMean = Enumerable.Range(1, s.Volumes - 1).Average(s.TrueFd);
         _out.WriteLine($"FD: mean |error| {mean:0.0000} mm; mean FD {r.MeanFramewiseDisplacement:0.000} (truth {trueMean:0.000})");
-        Assert.True(mean < 0.06, $"FD mean error {mean:0.0000} mm");
-        Assert.InRange(r.MeanFramewiseDisplacement, trueMean - 0.05, trueMean + 0.05);
+        Assert.True(mean < 0.04, $"FD mean error {mean:0.0000} mm");
+        Assert.InRange(r.MeanFramewiseDisplacement, trueMean - 0.03, trueMean + 0.03);
     }
 }
 
 /// <summary>
-/// Ground truth, with mutual information: the recovered motion of every volume against the motion the series was made
+/// Ground truth, with the default least squares: the recovered motion of every volume against the motion the series was made
 /// with (BoldSeries), the framewise displacement against the truth's, and the corrected series' temporal noise inside
 /// the head.
 /// </summary>
@@ -106,6 +106,9 @@ public class MotionCorrectionTests : IClassFixture<CorrectedRun>
     {
         var s = _run.Series;
         var r = _run.Result;
+        Assert.Equal(SeriesMetric.LeastSquares, r.Options.Metric);
+        // After the pass to the mean the motion is put back relative to the first reference, the middle volume.
+        Assert.Equal(Matrix4.Identity.ToArray(), r.Affines[s.Volumes / 2].ToArray());
         _out.WriteLine($"{s.Volumes} volumes, 2 passes, 2 threads: {_run.Seconds:0.0} s ({r.SecondsPerVolume:0.000} s per volume and pass; passes {string.Join(", ", r.PassTimes.Select(p => p.TotalSeconds.ToString("0.0")))} s)");
         Assert.Equal(s.Volumes, r.Volumes);
         double[] meanError = new double[6], maxError = new double[6];
@@ -164,11 +167,19 @@ public class MotionCorrectionTests : IClassFixture<CorrectedRun>
         var mask = s.HeadMask();
         var still = new BoldSeries(s.Volumes, motion: false);
         double before = MeanTemporalSd(s.Image, mask), after = MeanTemporalSd(r.Corrected, mask), floor = MeanTemporalSd(still.Image, mask);
-        _out.WriteLine($"mean temporal SD in the head ({mask.Count(m => m)} voxels): moving {before:0.00}, corrected {after:0.00}, motion-free {floor:0.00}");
+        // A perfect correction: every volume resampled (as the engine does, trilinear) through its true motion.
+        var g = s.Grid;
+        var perfectData = new float[s.Image.Buffer.Length];
+        for (int t = 0; t < s.Volumes; t++)
+            SeriesResampling.Trilinear(s.Image.Buffer, t * g.VoxelCount, g, g, g.WorldToGrid * BoldSeries.Motion(s.Truth[t], s.Centre) * g.GridToWorld, perfectData, t * g.VoxelCount);
+        double perfect = MeanTemporalSd(new Image(g, perfectData, s.Volumes), mask);
+        _out.WriteLine($"mean temporal SD in the head ({mask.Count(m => m)} voxels): moving {before:0.00}, corrected {after:0.00}, perfectly corrected {perfect:0.00}, motion-free {floor:0.00}");
+        Assert.True(after < 1.02 * perfect, $"corrected {after} vs perfectly corrected {perfect}");
         Assert.True(after < 0.5 * before, $"corrected {after} vs before {before}");
-        // Near what a series without motion has (same noise and drift); what is left is mostly interpolation: linear
-        // resampling blurs the anatomy by an amount that changes with each volume's sub-voxel offset.
-        Assert.True(after < 1.35 * floor, $"corrected {after} vs motion-free {floor}");
+        // Near what a series without motion has (same noise and drift): what is left is interpolation (linear resampling
+        // blurs the anatomy by an amount that changes with each volume's sub-voxel offset), as much as a perfect
+        // correction leaves (measured: corrected 3.05, perfect 3.07, motion-free 2.28).
+        Assert.True(after < 1.4 * floor, $"corrected {after} vs motion-free {floor}");
     }
 
     [Fact]
@@ -252,6 +263,7 @@ public class MotionCorrectionOptionTests
         Assert.Equal(0, r.Parameters[0].TransX);
         Assert.Equal("first volume 0", r.ReferenceDescription);
         var m0inv = BoldSeries.Motion(s.Truth[0], s.Centre).Inverse();
+        double worst = 0;
         for (int t = 1; t < s.Volumes; t++)
         {
             var truth = BoldSeries.Motion(s.Truth[t], s.Centre) * m0inv;
@@ -262,10 +274,12 @@ public class MotionCorrectionOptionTests
                 var a = r.Affines[t].Apply(x, y, z);
                 var b = truth.Apply(x, y, z);
                 double e = Math.Sqrt((a.X - b.X) * (a.X - b.X) + (a.Y - b.Y) * (a.Y - b.Y) + (a.Z - b.Z) * (a.Z - b.Z));
-                // Least squares leaves up to about 0.2 mm at 60 mm on this series (see LeastSquaresMotionTests).
-                Assert.True(e < 0.25, $"volume {t}, point +({dx},{dy},{dz}): {e:0.000} mm");
+                worst = Math.Max(worst, e);
+                // One pass, the worst of four points (measured: 0.061 mm).
+                Assert.True(e < 0.1, $"volume {t}, point +({dx},{dy},{dz}): {e:0.000} mm");
             }
         }
+        _out.WriteLine($"first-volume reference: worst at 60 mm {worst:0.000} mm");
     }
 
     [Fact]
@@ -291,15 +305,17 @@ public class MotionCorrectionOptionTests
         var masked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Mask = headMask, Passes = 1, MaxDegreeOfParallelism = 2 });
         var unmasked = MotionCorrection.Register(s.Image, new MotionCorrectionOptions { Passes = 1, MaxDegreeOfParallelism = 2 });
         Assert.NotEqual(unmasked.Affines[0].ToArray(), masked.Affines[0].ToArray()); // the mask changes what is sampled
-        // One pass, the worst of four points up to 60 mm from the centre: looser than the two-pass mean errors above
-        // (least squares, the default, leaves up to about 0.2 mm here; see LeastSquaresMotionTests).
+        // One pass, the worst of four points up to 60 mm from the centre over all volumes: looser than the two-pass mean
+        // errors above (measured: 0.098 mm with the image reference, 0.088 mm with the mask).
         var m4inv = BoldSeries.Motion(s.Truth[4], s.Centre).Inverse();
+        _out.WriteLine("worst at 60 mm, image reference / masked: " + Enumerable.Range(0, s.Volumes).Max(t => Distance(r.Affines[t], BoldSeries.Motion(s.Truth[t], s.Centre), s.Centre)).ToString("0.000")
+            + " / " + Enumerable.Range(0, s.Volumes).Max(t => Distance(masked.Affines[t], BoldSeries.Motion(s.Truth[t], s.Centre) * m4inv, s.Centre)).ToString("0.000"));
         for (int t = 0; t < s.Volumes; t++)
         {
             var truth = BoldSeries.Motion(s.Truth[t], s.Centre);
-            Assert.True(Distance(r.Affines[t], truth, s.Centre) < 0.25, $"image reference, volume {t}: {Distance(r.Affines[t], truth, s.Centre):0.000} mm");
+            Assert.True(Distance(r.Affines[t], truth, s.Centre) < 0.15, $"image reference, volume {t}: {Distance(r.Affines[t], truth, s.Centre):0.000} mm");
             var rel = truth * m4inv;
-            Assert.True(Distance(masked.Affines[t], rel, s.Centre) < 0.25, $"masked, volume {t}: {Distance(masked.Affines[t], rel, s.Centre):0.000} mm");
+            Assert.True(Distance(masked.Affines[t], rel, s.Centre) < 0.15, $"masked, volume {t}: {Distance(masked.Affines[t], rel, s.Centre):0.000} mm");
         }
     }
 
