@@ -30,6 +30,23 @@ Describe 'Register-SynImage' {
         ($Map | Out-String) | Should -Match 'preset Default'
     }
 
+    It 'optimises a 1 mm volume down to 2 mm by default, and every level with -MinimumOptimizedSpacing 0' {
+        $blob = New-TestVolume -N 24
+        $g1 = [RegPS.Engine.Images.Grid]::Create3D(24, 24, 24, 1, 1, 1)
+        $vol = [RegPS.Engine.Images.Image]::FromVoxels($g1, $blob.ToArray())
+        $shifted = $vol | Invoke-RegTransform ([RegPS.Engine.Registration.AffineMap]::new([RegPS.Engine.Images.Matrix4]::Translation(1.5, 0, 0), $g1, $g1))
+        $quick = Register-SynImage -Static $vol -Moving $shifted -LevelIterations 3, 2, 2
+        $quick.Options.MinimumOptimizedSpacing | Should -Be 1.5
+        $quick.IterationsPerLevel | Should -Be 3, 2, 0
+        $quick.Forward.Grid.Shape | Should -Be 24, 24, 24
+        $full = Register-SynImage -Static $vol -Moving $shifted -LevelIterations 3, 2, 2 -MinimumOptimizedSpacing 0
+        $full.Options.MinimumOptimizedSpacing | Should -Be 0
+        $full.IterationsPerLevel | Should -Be 3, 2, 2
+        (Register-SynImage -Static $vol -Moving $shifted -LevelIterations 3, 2, 2 -Preset Dipy).Options.MinimumOptimizedSpacing | Should -Be 0
+        # both moved the blob back towards the static one
+        foreach ($m in $quick, $full) { (Get-Correlation $vol $m.Transform($shifted)) | Should -BeGreaterThan (Get-Correlation $vol $shifted) }
+    }
+
     It 'runs DIPY''s settings with -Preset Dipy, and single settings change on top of a preset' {
         $d = Register-SynImage -Static $Circle -Moving $C -Preset Dipy
         $d.Options.Preset | Should -Be 'Dipy'

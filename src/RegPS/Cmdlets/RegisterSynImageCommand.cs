@@ -25,7 +25,8 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     /// <summary>
     /// The settings to start from: Default (RegPS's: sigma_diff 4, fixed iterations, 3D levels finer than
     /// 1.5 mm not optimised) or Dipy (DIPY 1.6's SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce
-    /// its numbers). -Radius, -SigmaDiff, -LevelIterations and -StepLength change single settings on top of it.
+    /// its numbers). -Radius, -SigmaDiff, -LevelIterations, -StepLength and -MinimumOptimizedSpacing change single
+    /// settings on top of it.
     /// </summary>
     [Parameter]
     public SynPreset Preset { get; set; } = SynPreset.Default;
@@ -49,6 +50,14 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     [ValidateRange(0.001, 10.0)]
     public double? StepLength { get; set; }
 
+    /// <summary>
+    /// 3D: pyramid levels whose voxels are finer than this many mm along every axis are not optimised (default 1.5: a
+    /// 1 mm image is optimised down to its 2 mm level); 0 optimises every level (DIPY's preset).
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0.0, 100.0)]
+    public double? MinimumOptimizedSpacing { get; set; }
+
     protected override void ProcessRecord()
     {
         Matrix4? prealign;
@@ -70,6 +79,7 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
             SigmaDiff = SigmaDiff ?? defaults.SigmaDiff,
             LevelIterations = LevelIterations ?? defaults.LevelIterations,
             StepLength = StepLength ?? defaults.StepLength,
+            MinimumOptimizedSpacing = MinimumOptimizedSpacing ?? defaults.MinimumOptimizedSpacing,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,
         };
         Register("SynRegistrationFailed", (progress, token) => SynRegistration.Register(Static, Moving, prealign, options, progress, token));
