@@ -18,25 +18,33 @@ internal static class Fonts
 
     internal static IEnumerable<string> Candidates(string baseDirectory)
     {
-        yield return Path.Combine(baseDirectory, "fonts", FileName);
-        yield return Path.Combine(baseDirectory, "..", "fonts", FileName);
+        yield return System.IO.Path.Combine(baseDirectory, "fonts", FileName);
+        yield return System.IO.Path.Combine(baseDirectory, "..", "fonts", FileName);
+    }
+
+    private static readonly Lazy<string?> FontPath = new(Find, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The full path of the installed font file, or null when it is not installed next to the assembly.</summary>
+    public static string? Path => FontPath.Value;
+
+    private static string? Find()
+    {
+        string? dir = System.IO.Path.GetDirectoryName(typeof(Fonts).Assembly.Location);
+        if (string.IsNullOrEmpty(dir)) return null;
+        return Candidates(dir).Where(File.Exists).Select(System.IO.Path.GetFullPath).FirstOrDefault();
     }
 
     private static SKTypeface? Load()
     {
         SkiaNative.EnsureResolver();
-        string? dir = Path.GetDirectoryName(typeof(Fonts).Assembly.Location);
-        if (string.IsNullOrEmpty(dir)) return null;
-        foreach (var path in Candidates(dir))
-            if (File.Exists(path) && SKTypeface.FromFile(path) is { } face) return face;
-        return null;
+        return Path is { } path ? SKTypeface.FromFile(path) : null;
     }
 
     /// <summary>The typeface, or an exception that says where the font was expected.</summary>
     public static SKTypeface Require()
     {
         if (Title is { } face) return face;
-        string dir = Path.GetDirectoryName(typeof(Fonts).Assembly.Location) ?? "";
+        string dir = System.IO.Path.GetDirectoryName(typeof(Fonts).Assembly.Location) ?? "";
         throw new InvalidOperationException(
             $"Titles need the font {FileName}, which is not installed next to RegPS.Rendering.dll (looked in {string.Join(" and ", Candidates(dir))}). Leave the titles empty, or reinstall the module.");
     }
