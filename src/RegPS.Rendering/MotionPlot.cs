@@ -83,12 +83,12 @@ public static class MotionPlot
                 AddLine(middle, time, rots[s], xyz[s], $"{axes[s]} (rot_{axes[s]})", scale);
             }
             AddLine(bottom, time, fd, FdColour, "FD", scale);
-            var line = bottom.Add.HorizontalLine(options.Threshold, 2 * scale, Colour(ThresholdColour));
+            var line = bottom.Add.HorizontalLine(options.Threshold, Math.Max(2, 2 * scale), Colour(ThresholdColour));
             line.LegendText = $"threshold {threshold} mm";
             if (above.Length > 0)
             {
                 var marks = bottom.Add.Markers(above.Select(t => time[t]).ToArray(), above.Select(t => fd[t]).ToArray(),
-                    MarkerShape.FilledCircle, 7 * scale, Colour(AboveColour));
+                    MarkerShape.FilledCircle, Math.Max(7, 8 * scale), Colour(AboveColour));
                 marks.LegendText = $"> {threshold} mm ({above.Length})";
             }
 
@@ -188,7 +188,7 @@ public static class MotionPlot
     {
         var keep = Enumerable.Range(0, values.Length).Where(t => double.IsFinite(values[t])).ToArray();
         var line = plot.Add.ScatterLine(keep.Select(t => time[t]).ToArray(), keep.Select(t => values[t]).ToArray(), Colour(colour));
-        line.LineWidth = 2 * scale;
+        line.LineWidth = Math.Max(2, 2 * scale);
         line.LegendText = legend;
     }
 
