@@ -3,7 +3,9 @@ using SkiaSharp;
 namespace RegPS.Rendering;
 
 /// <summary>
-/// The font for titles. SkiaSharp's NoDependencies build has no system fonts, so the module ships DejaVu Sans Mono
+/// The font for titles and the motion plot (registered with ScottPlot by <see cref="MotionPlot"/>). SkiaSharp's
+/// NoDependencies build (no fontconfig) finds only the font files under /usr/share/fonts, none on a bare machine, so the
+/// module ships DejaVu Sans Mono
 /// (module/fonts/DejaVuSansMono.ttf, Bitstream Vera licence) and loads it from &lt;dir of RegPS.Rendering.dll&gt;/fonts/
 /// or &lt;dir&gt;/../fonts/. Loaded once; an SKTypeface is immutable and safe to share between threads.
 /// </summary>

@@ -18,7 +18,7 @@ public sealed record MotionPlotOptions
     /// <summary>Repetition time (s): when above 0 the x axis is labelled in seconds, else in volumes.</summary>
     public double RepetitionTime { get; init; }
 
-    /// <summary>A title above the plot (needs the module's font; empty for none).</summary>
+    /// <summary>A title above the plot (empty for none).</summary>
     public string Title { get; init; } = "";
 }
 
