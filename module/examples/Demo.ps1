@@ -101,12 +101,12 @@ Add-Picture ($affine2d | Export-StereoOverlay -Static $pd -Moving $warped -Path 
 Add-Picture ($syn2d | Export-StereoOverlay -Static $pd -Moving $warped -Path "$out/2d-syn-after-syn.png" -Layout ThreePanel -Force) 'B-spline-warped slice after affine + SyN'
 Add-Picture ($syn2d | Export-DeformationGrid -Path "$out/2d-syn-grid.png" -Underlay $pd -Force) 'the SyN warp drawn as a deformed grid over the static slice'
 
-Write-Host "`n== 2D SyN: DIPY's circle and C (64x64), local cross-correlation with DIPY's defaults"
+Write-Host "`n== 2D SyN: DIPY's circle and C (64x64), DIPY's tutorial settings (-Preset Dipy: this large a deformation of so small an image needs DIPY's long coarse level)"
 $small = [RegPS.Engine.Images.Grid]::new(64, 64, 1, [RegPS.Engine.Images.Matrix4]::Translation(1.5, 1.5, 0) * [RegPS.Engine.Images.Matrix4]::Scaling(4, 4, 1), 2)
 $smallRef = [RegPS.Engine.Images.Image]::FromVoxels($small, [float[]]::new(64 * 64))
 $circle = Get-PhotoImage "$samples/dipy_circle.png" | Convert-RegImage -Reference $smallRef
 $cShape = Get-PhotoImage "$samples/dipy_C.png" | Convert-RegImage -Reference $smallRef
-$synC = Register-SynImage -Static $circle -Moving $cShape
+$synC = Register-SynImage -Static $circle -Moving $cShape -Preset Dipy
 Write-Host ("  correlation with the circle: before {0:0.000}, after SyN {1:0.000}; folded voxels {2}" -f (Get-Correlation $circle $cShape), (Get-Correlation $circle $synC.Transform($cShape)), $synC.FoldedVoxels)
 Add-Picture ($synC | Export-StereoOverlay -Static $circle -Moving $cShape -Path "$out/2d-circle-c-after.png" -Layout ThreePanel -Force) 'the C warped onto the circle'
 Add-Picture ($synC | Export-DeformationGrid -Path "$out/2d-circle-c-grid.png" -Underlay $circle -LineSpacing 4 -Force) 'the circle-to-C warp as a deformed grid'

@@ -261,8 +261,52 @@ public sealed class SynComparison : IComparison
             seconds = sw.Elapsed.TotalSeconds,
             iterations = string.Join("+", map.IterationsPerLevel),
             final_cc = map.FinalCorrelation,
+            round_trip_mean_vox = MeanRoundTrip(map, st),
         }));
         return 0;
+    }
+
+    /// <summary>
+    /// Invertibility: the mean over the head (static above 10% of its maximum) of |f(y) + g(y + f(y))| in voxels, the
+    /// distance from y after going forward (f) and back (g, trilinear at y + f(y)); the map's prealign is the identity here.
+    /// </summary>
+    private static double MeanRoundTrip(DiffeomorphicMap map, Image st)
+    {
+        var g = st.Grid;
+        var f = map.Forward; var b = map.Backward;
+        float max = st.Range().Max;
+        double sum = 0; long n = 0;
+        for (int k = 0; k < g.NZ; k++)
+            for (int j = 0; j < g.NY; j++)
+                for (int i = 0; i < g.NX; i++)
+                {
+                    if (st[i, j, k] <= 0.1 * max) continue;
+                    var d = f[i, j, k];
+                    var y = g.ToWorld(i, j, k);
+                    var z = g.ToIndex(y.X + d.X, y.Y + d.Y, y.Z + d.Z);
+                    var e = Trilinear(b, z.X, z.Y, z.Z);
+                    var r = g.WorldToGrid.ApplyLinear(d.X + e.X, d.Y + e.Y, d.Z + e.Z);
+                    sum += Math.Sqrt(r.X * r.X + r.Y * r.Y + r.Z * r.Z); n++;
+                }
+        return n > 0 ? sum / n : double.NaN;
+    }
+
+    private static (double X, double Y, double Z) Trilinear(DisplacementField field, double x, double y, double z)
+    {
+        var g = field.Grid;
+        x = Math.Clamp(x, 0, g.NX - 1); y = Math.Clamp(y, 0, g.NY - 1); z = Math.Clamp(z, 0, g.NZ - 1);
+        int i0 = Math.Min((int)x, Math.Max(g.NX - 2, 0)), j0 = Math.Min((int)y, Math.Max(g.NY - 2, 0)), k0 = Math.Min((int)z, Math.Max(g.NZ - 2, 0));
+        double fx = x - i0, fy = y - j0, fz = z - k0;
+        double ox = 0, oy = 0, oz = 0;
+        for (int c = 0; c < 8; c++)
+        {
+            int di = c & 1, dj = (c >> 1) & 1, dk = (c >> 2) & 1;
+            if (i0 + di >= g.NX || j0 + dj >= g.NY || k0 + dk >= g.NZ) continue;
+            double w = (di == 1 ? fx : 1 - fx) * (dj == 1 ? fy : 1 - fy) * (dk == 1 ? fz : 1 - fz);
+            var v = field[i0 + di, j0 + dj, k0 + dk];
+            ox += w * v.X; oy += w * v.Y; oz += w * v.Z;
+        }
+        return (ox, oy, oz);
     }
 
     /// <summary>SynOptions with NAME=VALUE settings applied (arrays comma-separated, enums by name), for experiments with --one.</summary>

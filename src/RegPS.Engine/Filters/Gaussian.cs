@@ -110,7 +110,8 @@ public static class Gaussian
     /// <summary>
     /// One row (contiguous, len values from start): out[t] = sum_q kernel[q] * in[reflect(t + q - r)], accumulated in
     /// double from 0 in ascending q. The row is copied to a reflect-padded double line, so interior and border outputs
-    /// are the same expression; 4 outputs at a time with AVX, each lane doing exactly the scalar operations.
+    /// are the same expression; 4 outputs at a time with 256-bit vectors, 2 with 128-bit ones (arm64), each lane doing
+    /// exactly the scalar operations (a product, then a sum; no fused multiply-add), so every path gives the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void SmoothRow(float[] data, int start, int len, double[] kernel)
@@ -131,6 +132,15 @@ public static class Gaussian
                         for (int q = 0; q < taps; q++) acc += Vector256.Create(pk[q]) * Vector256.Load(pl + m + q);
                         ToSingle(acc).Store(pd + start + m);
                     }
+                else if (Vector128.IsHardwareAccelerated)
+                    // 128-bit hardware (arm64 NEON, x64 without AVX2): 2 outputs at a time, the same operations per lane
+                    for (; m + 2 <= len; m += 2)
+                    {
+                        var acc = Vector128<double>.Zero;
+                        for (int q = 0; q < taps; q++) acc += Vector128.Create(pk[q]) * Vector128.Load(pl + m + q);
+                        pd[start + m] = (float)acc.GetElement(0);
+                        pd[start + m + 1] = (float)acc.GetElement(1);
+                    }
                 for (; m < len; m++)
                 {
                     double acc = 0;
@@ -145,7 +155,8 @@ public static class Gaussian
     /// <summary>
     /// `width` neighbouring lines (contiguous in x) along an axis with the given stride, len positions each: the block is
     /// copied out, then every output position is the kernel-weighted sum of the reflected input positions, the lanes
-    /// (4 lines at a time with AVX) doing exactly the scalar operations of <see cref="SmoothRow"/>: same bits.
+    /// (4 lines at a time with 256-bit vectors, 2 with 128-bit ones) doing exactly the scalar operations of
+    /// <see cref="SmoothRow"/>: same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the stack buffers are written before they are read
@@ -171,6 +182,18 @@ public static class Gaussian
                             var acc = Vector256<double>.Zero;
                             for (int q = 0; q < taps; q++) acc += Vector256.Create(pk[q]) * ToDouble(Vector128.Load(pc + offs[q] + m));
                             ToSingle(acc).Store(dst + m);
+                        }
+                    else if (Vector128.IsHardwareAccelerated)
+                        for (; m + 2 <= width; m += 2)
+                        {
+                            var acc = Vector128<double>.Zero;
+                            for (int q = 0; q < taps; q++)
+                            {
+                                float* src = pc + offs[q] + m;
+                                acc += Vector128.Create(pk[q]) * Vector128.Create((double)src[0], src[1]);
+                            }
+                            dst[m] = (float)acc.GetElement(0);
+                            dst[m + 1] = (float)acc.GetElement(1);
                         }
                     for (; m < width; m++)
                     {

@@ -27,8 +27,17 @@ internal static class SliceIterator
         }
         var work = new RangeWork<T>(op);
         if (SpinTeam.Shared is { } team && team.TryRun(count, degree, work)) return;
-        // the team is busy with another caller (for example parallel subjects): the thread pool serves this one
-        System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, work.Invoke);
+        // the team is busy with another caller (for example parallel subjects): the thread pool serves this one. Its
+        // AggregateException is unwrapped, so a caller sees the body's own exception (an OperationCanceledException,
+        // an ArgumentException) whichever path ran, as from the team.
+        try
+        {
+            System.Threading.Tasks.Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, work.Invoke);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
     }
 
     private readonly struct DelegateOperation(Action<int> body) : IRowOperation

@@ -114,7 +114,7 @@ public sealed class SidecarParameters
     public int[]? AffineSampleCounts { get; set; }
     public string AffineInterpolation { get; set; } = "";
     public int[]? LevelIterations { get; set; }
-    /// <summary>The SyN preset the settings started from: RegPS (the default) or Dipy.</summary>
+    /// <summary>The SyN preset the settings started from: Default (RegPS's) or Dipy.</summary>
     public string? SynPreset { get; set; }
     public string? SynMetric { get; set; }
     public int? SynRadius { get; set; }

@@ -40,6 +40,28 @@ public class SliceIteratorTests
     }
 
     [Fact]
+    public async Task WhileTheTeamIsBusyAnExceptionStillReachesTheCallerAsItself()
+    {
+        // one caller holds the team; a second caller runs on the thread pool, whose Parallel.For wraps exceptions in an
+        // AggregateException: the caller must still see the body's own exception (e.g. a cancellation)
+        using var started = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = Task.Run(() => SliceIterator.For(2, 2, _ => { started.Set(); release.Wait(TimeSpan.FromSeconds(30)); }));
+        try
+        {
+            Assert.True(started.Wait(TimeSpan.FromSeconds(30)), "the first caller did not start");
+            var e = Assert.Throws<OperationCanceledException>(() =>
+                SliceIterator.For(100, 2, i => { if (i == 57) throw new OperationCanceledException("row 57"); }));
+            Assert.Equal("row 57", e.Message);
+        }
+        finally
+        {
+            release.Set();
+        }
+        await holder.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task ConcurrentAndNestedCallersAllFinishWithTheRightResult()
     {
         // several callers at once (one gets the spinning team, the others the thread pool), each also nesting a call

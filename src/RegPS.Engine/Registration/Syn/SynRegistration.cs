@@ -26,7 +26,7 @@ namespace RegPS.Engine.Registration;
 /// level: 6 vector fields (fS, bS, fM, bM and the steps u, v, which are also the inversions' scratch; 12 bytes per
 /// voxel each) and 2 warped images; the two smoothed inputs are full size (4 bytes per voxel each). DIPY's preset at
 /// 193x229x193: about 88 bytes per voxel, 0.75 GB; RegPS's default there: 8 bytes per voxel for the smoothed inputs,
-/// 1/8 of the rest, then the two final fields (24 bytes per voxel), 0.3 GB. The CC metric keeps its window sums for a
+/// 1/8 of the rest, then the two final fields (24 bytes per voxel), about 0.35 GB. The CC metric keeps its window sums for a
 /// ring of 2r+2 slices in 3D and for the whole image only in 2D (5 doubles per pixel).
 /// Only the first volume of a 4D input is registered.
 /// </summary>
@@ -69,7 +69,7 @@ public static class SynRegistration
         int n0 = optGrid.VoxelCount, rows0 = optGrid.NY * optGrid.NZ;
         // SyN keeps hundreds of MB at 1 mm for its whole run. What an affine registration just before it left behind
         // (its pyramids: about 250 MB of garbage at 1 mm) is collected first, so that the process's peak is SyN's
-        // own need and not the sum of both (measured: 790 -> 680 MB peak for affine + SyN at 1 mm in one pwsh).
+        // own need and not the sum of both (measured: 784 -> 642 MB peak for affine + SyN at 1 mm in one pwsh).
         long planned = 4L * (sGrid.VoxelCount + mGrid.VoxelCount) + 24L * sGrid.VoxelCount + 56L * n0;
         if (planned > 128L << 20) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         var fS = new float[3 * n0]; var bS = new float[3 * n0];
