@@ -4,7 +4,7 @@
     Builds, tests, demonstrates and benchmarks RegPS.
 .DESCRIPTION
     Build (default)  compiles the solution and lays out an importable module under out/RegPS/<version>/
-                     (manifest, assemblies, native SkiaSharp libraries per platform, compiled help, samples).
+                     (manifest, assemblies, native SkiaSharp and HarfBuzz libraries per platform, compiled help, samples).
     Test             Build, then the xunit engine tests and the Pester module tests; ends with "N passed, N failed".
     Demo             Build, then runs module/examples/Demo.ps1 on the bundled samples.
     Bench            Build, then the side-by-side comparisons against elastix 5, DIPY 1.6 and nibabel (tests/RegPS.Benchmarks);
@@ -84,20 +84,23 @@ function Build-Module {
     Copy-Item (Join-Path $bin 'fonts') -Destination $moduleDir -Recurse   # the overlay titles' font and its licence
     # pwsh does not probe runtimes/<rid>/native for a module's native libraries; lay them out as <rid>/lib* beside
     # the assemblies, where the module's resolver (RegPS.Rendering.SkiaNative) looks first.
+    # libHarfBuzzSharp is the text shaper ScottPlot (the motion plot) draws its labels with; same platforms, same layout.
     $native = @{
-        'linux-x64'   = 'runtimes/linux-x64/native/libSkiaSharp.so'
-        'linux-arm64' = 'runtimes/linux-arm64/native/libSkiaSharp.so'
-        'osx-x64'     = 'runtimes/osx/native/libSkiaSharp.dylib'
-        'osx-arm64'   = 'runtimes/osx/native/libSkiaSharp.dylib'
-        'win-x64'     = 'runtimes/win-x64/native/libSkiaSharp.dll'
-        'win-arm64'   = 'runtimes/win-arm64/native/libSkiaSharp.dll'
+        'linux-x64'   = 'runtimes/linux-x64/native/{0}.so'
+        'linux-arm64' = 'runtimes/linux-arm64/native/{0}.so'
+        'osx-x64'     = 'runtimes/osx/native/{0}.dylib'
+        'osx-arm64'   = 'runtimes/osx/native/{0}.dylib'
+        'win-x64'     = 'runtimes/win-x64/native/{0}.dll'
+        'win-arm64'   = 'runtimes/win-arm64/native/{0}.dll'
     }
     foreach ($rid in $native.Keys) {
-        $src = Join-Path $bin $native[$rid]
-        if (-not (Test-Path $src)) { throw "Native library missing from the build output: $src" }
         $dst = Join-Path $moduleDir $rid
         $null = New-Item -ItemType Directory -Path $dst -Force
-        Copy-Item $src -Destination $dst
+        foreach ($lib in 'libSkiaSharp', 'libHarfBuzzSharp') {
+            $src = Join-Path $bin ($native[$rid] -f $lib)
+            if (-not (Test-Path $src)) { throw "Native library missing from the build output: $src" }
+            Copy-Item $src -Destination $dst
+        }
     }
 
     $moduleSrc = Join-Path $root 'module'

@@ -17,10 +17,13 @@ Describe 'The RegPS module' {
         $manifest.CmdletsToExport | Should -Contain 'Export-StereoOverlay'
     }
 
-    It 'lays the SkiaSharp native library out per platform beside the assemblies' {
-        foreach ($p in 'linux-x64/libSkiaSharp.so', 'osx-arm64/libSkiaSharp.dylib', 'osx-x64/libSkiaSharp.dylib', 'win-x64/libSkiaSharp.dll') {
-            Join-Path $ModuleDir $p | Should -Exist
+    It 'lays the SkiaSharp and HarfBuzz native libraries out per platform beside the assemblies' {
+        foreach ($rid in 'linux-x64', 'linux-arm64', 'osx-x64', 'osx-arm64', 'win-x64', 'win-arm64') {
+            $ext = switch -Wildcard ($rid) { 'linux*' { 'so' } 'osx*' { 'dylib' } default { 'dll' } }
+            foreach ($lib in 'libSkiaSharp', 'libHarfBuzzSharp') { Join-Path $ModuleDir "$rid/$lib.$ext" | Should -Exist }
         }
+        Join-Path $ModuleDir 'ScottPlot.dll' | Should -Exist
+        Join-Path $ModuleDir 'fonts/DejaVuSansMono.ttf' | Should -Exist   # the plot's and the titles' font (no system fonts needed)
     }
 
     It 'ships its sample data with provenance' {

@@ -3,7 +3,9 @@ using SkiaSharp;
 namespace RegPS.Rendering;
 
 /// <summary>
-/// The font for titles. SkiaSharp's NoDependencies build has no system fonts, so the module ships DejaVu Sans Mono
+/// The font for titles and the motion plot (registered with ScottPlot by <see cref="MotionPlot"/>). SkiaSharp's
+/// NoDependencies build (no fontconfig) finds only the font files under /usr/share/fonts, none on a bare machine, so the
+/// module ships DejaVu Sans Mono
 /// (module/fonts/DejaVuSansMono.ttf, Bitstream Vera licence) and loads it from &lt;dir of RegPS.Rendering.dll&gt;/fonts/
 /// or &lt;dir&gt;/../fonts/. Loaded once; an SKTypeface is immutable and safe to share between threads.
 /// </summary>
@@ -18,25 +20,33 @@ internal static class Fonts
 
     internal static IEnumerable<string> Candidates(string baseDirectory)
     {
-        yield return Path.Combine(baseDirectory, "fonts", FileName);
-        yield return Path.Combine(baseDirectory, "..", "fonts", FileName);
+        yield return System.IO.Path.Combine(baseDirectory, "fonts", FileName);
+        yield return System.IO.Path.Combine(baseDirectory, "..", "fonts", FileName);
+    }
+
+    private static readonly Lazy<string?> FontPath = new(Find, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The full path of the installed font file, or null when it is not installed next to the assembly.</summary>
+    public static string? Path => FontPath.Value;
+
+    private static string? Find()
+    {
+        string? dir = System.IO.Path.GetDirectoryName(typeof(Fonts).Assembly.Location);
+        if (string.IsNullOrEmpty(dir)) return null;
+        return Candidates(dir).Where(File.Exists).Select(System.IO.Path.GetFullPath).FirstOrDefault();
     }
 
     private static SKTypeface? Load()
     {
         SkiaNative.EnsureResolver();
-        string? dir = Path.GetDirectoryName(typeof(Fonts).Assembly.Location);
-        if (string.IsNullOrEmpty(dir)) return null;
-        foreach (var path in Candidates(dir))
-            if (File.Exists(path) && SKTypeface.FromFile(path) is { } face) return face;
-        return null;
+        return Path is { } path ? SKTypeface.FromFile(path) : null;
     }
 
     /// <summary>The typeface, or an exception that says where the font was expected.</summary>
     public static SKTypeface Require()
     {
         if (Title is { } face) return face;
-        string dir = Path.GetDirectoryName(typeof(Fonts).Assembly.Location) ?? "";
+        string dir = System.IO.Path.GetDirectoryName(typeof(Fonts).Assembly.Location) ?? "";
         throw new InvalidOperationException(
             $"Titles need the font {FileName}, which is not installed next to RegPS.Rendering.dll (looked in {string.Join(" and ", Candidates(dir))}). Leave the titles empty, or reinstall the module.");
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using RegPS.Engine.Common;
 using RegPS.Engine.Registration;
+using ScottPlot;
 using SkiaSharp;
 
 namespace RegPS.Rendering;
@@ -17,19 +18,30 @@ public sealed record MotionPlotOptions
     /// <summary>Repetition time (s): when above 0 the x axis is labelled in seconds, else in volumes.</summary>
     public double RepetitionTime { get; init; }
 
-    /// <summary>A title above the plot (needs the module's font; empty for none).</summary>
+    /// <summary>A title above the plot (empty for none).</summary>
     public string Title { get; init; } = "";
 }
 
 /// <summary>
-/// A motion QC plot drawn with SkiaSharp: three panels over time, top to bottom, translations (mm), rotations (degrees)
-/// and framewise displacement (mm) with the threshold as a horizontal line. Colours: x red, y green, z blue, FD black,
-/// threshold orange. Axis labels and ticks are drawn when the module's font is installed.
+/// A motion QC plot drawn with ScottPlot 5 on a SkiaSharp canvas: three panels over time, top to bottom, translations
+/// (mm), rotations (degrees) and framewise displacement (mm) with the threshold as a horizontal line and the volumes
+/// above it marked. Colours: x red, y green, z blue, FD black, threshold orange, volumes above it purple. Each panel has
+/// its axis labels with units and (from 450x300 pixels up) a legend at its right; the panels share one x axis (volume,
+/// or seconds with a repetition time), labelled under the bottom panel.
+/// Text uses the module's DejaVu Sans Mono (module/fonts), so it renders on machines without system fonts.
 /// </summary>
 public static class MotionPlot
 {
     public static readonly SKColor XColour = new(214, 39, 40), YColour = new(44, 160, 44), ZColour = new(31, 119, 180);
-    public static readonly SKColor FdColour = SKColors.Black, ThresholdColour = new(255, 127, 14);
+    public static readonly SKColor FdColour = SKColors.Black, ThresholdColour = new(255, 127, 14), AboveColour = new(148, 103, 189);
+
+    /// <summary>The name under which the module's font is registered with ScottPlot.</summary>
+    internal const string FontName = "RegPS DejaVu Sans Mono";
+
+    // ScottPlot keeps its font resolvers and typeface caches in static state: register the font once, and draw one plot
+    // at a time (a plot takes tens of milliseconds; BIDS batches may write several at once).
+    private static readonly Lazy<bool> FontRegistered = new(RegisterFont, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly object RenderGate = new();
 
     public static SKBitmap Render(IReadOnlyList<MotionParameters> parameters, MotionPlotOptions? options = null)
     {
@@ -38,93 +50,128 @@ public static class MotionPlot
         if (parameters.Count < 2) throw new ArgumentException("A motion plot needs at least 2 volumes.", nameof(parameters));
         if (options.Width is < 200 or > Raster.MaxSide || options.Height is < 150 or > Raster.MaxSide)
             throw new ArgumentException($"The plot must be 200 to {Raster.MaxSide} pixels wide and 150 to {Raster.MaxSide} high, got {options.Width}x{options.Height}.");
+        if (!double.IsFinite(options.Threshold) || options.Threshold < 0)
+            throw new ArgumentException($"The framewise-displacement threshold must be a finite number >= 0, got {options.Threshold}.");
         SkiaNative.EnsureResolver();
+        bool haveFont = FontRegistered.Value;
         int n = parameters.Count;
         const double deg = 180 / Math.PI;
+        bool seconds = options.RepetitionTime > 0;
+        var time = Enumerable.Range(0, n).Select(t => seconds ? t * options.RepetitionTime : t).ToArray();
         var trans = new[] { parameters.Select(p => p.TransX).ToArray(), parameters.Select(p => p.TransY).ToArray(), parameters.Select(p => p.TransZ).ToArray() };
         var rots = new[] { parameters.Select(p => p.RotX * deg).ToArray(), parameters.Select(p => p.RotY * deg).ToArray(), parameters.Select(p => p.RotZ * deg).ToArray() };
         var fd = parameters.Select(p => p.FramewiseDisplacement).ToArray();
+        var above = Enumerable.Range(0, n).Where(t => double.IsFinite(fd[t]) && fd[t] > options.Threshold).ToArray();
 
-        var bitmap = new SKBitmap(new SKImageInfo(options.Width, options.Height, SKColorType.Rgba8888, SKAlphaType.Premul));
-        using var canvas = new SKCanvas(bitmap);
-        canvas.Clear(SKColors.White);
-        var face = Fonts.Title;
-        using var font = face is null ? null : new SKFont(face, 11);
-        using var textPaint = new SKPaint { Color = new SKColor(60, 60, 60), IsAntialias = true };
+        // Text and line sizes follow the picture's size (the defaults suit 900x600).
+        float scale = (float)Math.Clamp(Math.Min(options.Width / 900.0, options.Height / 600.0), 0.4, 4);
+        bool legends = options.Width >= 450 && options.Height >= 300;   // below that the legends would crowd out the curves
+        string xLabel = seconds ? "time (s)" : "volume";
+        string threshold = Tick(options.Threshold);
 
-        float left = face is null ? 10 : 62, right = 10, top = string.IsNullOrEmpty(options.Title) || face is null ? 10 : 26, bottom = face is null ? 10 : 28, gap = 16;
-        float panelHeight = (options.Height - top - bottom - 2 * gap) / 3f;
-        float width = options.Width - left - right;
-        if (font is not null && !string.IsNullOrEmpty(options.Title))
-            canvas.DrawText(options.Title, left, 16, SKTextAlign.Left, font, textPaint);
-
-        var panels = new (double[][] Series, SKColor[] Colours, string Label, bool FromZero)[]
+        lock (RenderGate)
         {
-            (trans, new[] { XColour, YColour, ZColour }, "trans mm", false),
-            (rots, new[] { XColour, YColour, ZColour }, "rot deg", false),
-            (new[] { fd }, new[] { FdColour }, "FD mm", true),
-        };
-        for (int k = 0; k < 3; k++)
-        {
-            var rect = new SKRect(left, top + k * (panelHeight + gap), left + width, top + k * (panelHeight + gap) + panelHeight);
-            var (series, colours, label, fromZero) = panels[k];
-            var finite = series.SelectMany(s => s).Where(double.IsFinite).ToList();
-            double lo = fromZero ? 0 : Math.Min(0, finite.DefaultIfEmpty(0).Min());
-            double hi = Math.Max(0, finite.DefaultIfEmpty(0).Max());
-            if (k == 2) hi = Math.Max(hi, options.Threshold);
-            double pad = Math.Max(1e-3, (hi - lo) * 0.08);
-            if (!fromZero) lo -= pad;
-            hi += pad;
-            float X(int t) => rect.Left + (float)(t * (double)rect.Width / (n - 1));
-            float Y(double v) => rect.Bottom - (float)((v - lo) / (hi - lo) * rect.Height);
-
-            using (var frame = new SKPaint { Color = new SKColor(180, 180, 180), Style = SKPaintStyle.Stroke, StrokeWidth = 1 })
-                canvas.DrawRect(rect, frame);
-            if (!fromZero)
-                using (var zero = new SKPaint { Color = new SKColor(210, 210, 210), StrokeWidth = 1 })
-                    canvas.DrawLine(rect.Left, Y(0), rect.Right, Y(0), zero);
-            if (k == 2)
-                using (var th = new SKPaint { Color = ThresholdColour, StrokeWidth = 2, IsAntialias = false })
-                    canvas.DrawLine(rect.Left + 1, Y(options.Threshold), rect.Right - 1, Y(options.Threshold), th);
-            canvas.Save();
-            canvas.ClipRect(rect);
-            for (int s = 0; s < series.Length; s++)
+            using var top = new Plot();
+            using var middle = new Plot();
+            using var bottom = new Plot();
+            var plots = new[] { top, middle, bottom };
+            string[] axes = ["x", "y", "z"];
+            var xyz = new[] { XColour, YColour, ZColour };
+            for (int s = 0; s < 3; s++)
             {
-                using var paint = new SKPaint { Color = colours[s], StrokeWidth = 2, Style = SKPaintStyle.Stroke, IsAntialias = true };
-                using var path = new SKPath();
-                bool open = false;
-                for (int t = 0; t < n; t++)
-                {
-                    double v = series[s][t];
-                    if (!double.IsFinite(v)) { open = false; continue; }
-                    if (!open) { path.MoveTo(X(t), Y(v)); open = true; }
-                    else path.LineTo(X(t), Y(v));
-                }
-                canvas.DrawPath(path, paint);
+                AddLine(top, time, trans[s], xyz[s], $"{axes[s]} (trans_{axes[s]})", scale);
+                AddLine(middle, time, rots[s], xyz[s], $"{axes[s]} (rot_{axes[s]})", scale);
             }
-            canvas.Restore();
-            if (font is not null)
+            AddLine(bottom, time, fd, FdColour, "FD", scale);
+            var line = bottom.Add.HorizontalLine(options.Threshold, Math.Max(2, 2 * scale), Colour(ThresholdColour));
+            line.LegendText = $"threshold {threshold} mm";
+            if (above.Length > 0)
             {
-                canvas.DrawText(label, 4, rect.Top + rect.Height / 2 + 4, SKTextAlign.Left, font, textPaint);
-                canvas.DrawText(Tick(hi), left - 4, rect.Top + 10, SKTextAlign.Right, font, textPaint);
-                canvas.DrawText(Tick(lo), left - 4, rect.Bottom, SKTextAlign.Right, font, textPaint);
-                if (k == 2)
+                var marks = bottom.Add.Markers(above.Select(t => time[t]).ToArray(), above.Select(t => fd[t]).ToArray(),
+                    MarkerShape.FilledCircle, Math.Max(7, 8 * scale), Colour(AboveColour));
+                marks.LegendText = $"> {threshold} mm ({above.Length})";
+            }
+
+            top.YLabel("translation (mm)");
+            middle.YLabel("rotation (deg)");
+            bottom.YLabel("FD (mm)");
+            bottom.XLabel(xLabel);
+            if (!string.IsNullOrEmpty(options.Title)) top.Title(options.Title);
+
+            double end = time[n - 1];
+            SetLimitsY(top, trans.SelectMany(v => v), fromZero: false, floor: 0);
+            SetLimitsY(middle, rots.SelectMany(v => v), fromZero: false, floor: 0);
+            SetLimitsY(bottom, fd, fromZero: true, floor: options.Threshold);
+            foreach (var plot in plots)
+            {
+                plot.Axes.SetLimitsX(0, end);
+                if (haveFont) plot.Font.Set(FontName);
+                plot.Axes.Title.Label.FontSize = 15 * scale;
+                foreach (var axis in plot.Axes.GetAxes())
                 {
-                    using var thText = new SKPaint { Color = ThresholdColour, IsAntialias = true };
-                    canvas.DrawText(Tick(options.Threshold), rect.Right - 4, Y(options.Threshold) - 4, SKTextAlign.Right, font, thText);
+                    axis.Label.FontSize = 13 * scale;
+                    axis.TickLabelStyle.FontSize = 11 * scale;
                 }
+                plot.Legend.FontSize = 11 * scale;
+                if (legends) plot.ShowLegend(Edge.Right);
+                else plot.HideLegend();
+            }
+            // The panels share the time axis: its tick labels only under the bottom one.
+            top.Axes.Bottom.TickLabelStyle.IsVisible = false;
+            middle.Axes.Bottom.TickLabelStyle.IsVisible = false;
+
+            // Three panels of equal height stacked top to bottom, each drawn on its own canvas (ScottPlot clears the
+            // canvas it renders on) and then copied into the picture.
+            int w = options.Width, h = options.Height;
+            int[] edges = [0, h / 3, 2 * h / 3, h];
+            var panels = new SKBitmap[3];
+            try
+            {
+                for (int k = 0; k < 3; k++)
+                    panels[k] = new SKBitmap(new SKImageInfo(w, edges[k + 1] - edges[k], SKColorType.Rgba8888, SKAlphaType.Premul));
+
+                // First lay each panel out on its own, then give all the widest left and right margins, so that their
+                // data areas (and so their time axes) line up column for column.
+                var pads = new PixelPadding[3];
+                for (int k = 0; k < 3; k++)
+                {
+                    RenderPanel(plots[k], panels[k]);
+                    var data = plots[k].RenderManager.LastRender.DataRect;
+                    pads[k] = new PixelPadding(data.Left, panels[k].Width - data.Right, panels[k].Height - data.Bottom, data.Top);
+                }
+                float left = pads.Max(p => p.Left), right = pads.Max(p => p.Right);
+                var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
+                try
+                {
+                    using var canvas = new SKCanvas(bitmap);
+                    canvas.Clear(SKColors.White);
+                    for (int k = 0; k < 3; k++)
+                    {
+                        plots[k].Layout.Fixed(new PixelPadding(left, right, pads[k].Bottom, pads[k].Top));
+                        RenderPanel(plots[k], panels[k]);
+                        canvas.DrawBitmap(panels[k], 0, edges[k]);
+                    }
+                    canvas.Flush();
+                }
+                catch
+                {
+                    bitmap.Dispose();
+                    throw;
+                }
+                return bitmap;
+            }
+            finally
+            {
+                foreach (var panel in panels) panel?.Dispose();
             }
         }
-        if (font is not null)
-        {
-            float y = options.Height - 8;
-            bool seconds = options.RepetitionTime > 0;
-            double end = seconds ? (n - 1) * options.RepetitionTime : n - 1;
-            canvas.DrawText("0", left, y, SKTextAlign.Left, font, textPaint);
-            canvas.DrawText(Tick(end) + (seconds ? " s" : ""), left + width, y, SKTextAlign.Right, font, textPaint);
-            canvas.DrawText(seconds ? "time (s)   x red  y green  z blue" : "volume   x red  y green  z blue", left + width / 2, y, SKTextAlign.Center, font, textPaint);
-        }
-        return bitmap;
+    }
+
+    private static void RenderPanel(Plot plot, SKBitmap panel)
+    {
+        using var canvas = new SKCanvas(panel);
+        plot.Render(canvas, panel.Width, panel.Height);
+        canvas.Flush();
     }
 
     /// <summary>Renders the plot and writes it as a PNG (atomically).</summary>
@@ -132,6 +179,35 @@ public static class MotionPlot
     {
         using var bitmap = Render(parameters, options);
         AtomicFile.Write(path, overwrite, s => Raster.EncodePng(bitmap, s), ct);
+    }
+
+    private static ScottPlot.Color Colour(SKColor c) => new(c.Red, c.Green, c.Blue);
+
+    /// <summary>A line through the finite values; a non-finite value (FD's first volume) is left out.</summary>
+    private static void AddLine(Plot plot, double[] time, double[] values, SKColor colour, string legend, float scale)
+    {
+        var keep = Enumerable.Range(0, values.Length).Where(t => double.IsFinite(values[t])).ToArray();
+        var line = plot.Add.ScatterLine(keep.Select(t => time[t]).ToArray(), keep.Select(t => values[t]).ToArray(), Colour(colour));
+        line.LineWidth = Math.Max(2, 2 * scale);
+        line.LegendText = legend;
+    }
+
+    /// <summary>The y range: the finite values and <paramref name="floor"/> with a margin; FD's starts at 0.</summary>
+    private static void SetLimitsY(Plot plot, IEnumerable<double> values, bool fromZero, double floor)
+    {
+        var finite = values.Where(double.IsFinite).ToList();
+        double lo = fromZero ? 0 : Math.Min(floor, finite.DefaultIfEmpty(0).Min());
+        double hi = Math.Max(floor, finite.DefaultIfEmpty(0).Max());
+        double pad = Math.Max(1e-3, (hi - lo) * 0.08);
+        plot.Axes.SetLimitsY(fromZero ? 0 : lo - pad, hi + pad);
+    }
+
+    private static bool RegisterFont()
+    {
+        var path = Fonts.Path;
+        if (path is null) return false;
+        ScottPlot.Fonts.AddFontFile(FontName, path);
+        return true;
     }
 
     private static string Tick(double v) => v.ToString(Math.Abs(v) >= 10 ? "0.#" : "0.##", CultureInfo.InvariantCulture);

@@ -76,4 +76,40 @@ public class SkiaNativeTests
             try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
     }
+
+    [Theory]
+    [InlineData("linux", Architecture.X64, "linux-x64", "libHarfBuzzSharp.so")]
+    [InlineData("osx", Architecture.Arm64, "osx-arm64", "libHarfBuzzSharp.dylib")]
+    [InlineData("windows", Architecture.X64, "win-x64", "libHarfBuzzSharp.dll")]
+    public void Maps_the_text_shaper_library_too(string os, Architecture arch, string rid, string file)
+    {
+        var mapped = SkiaNative.NativeLibraryFor(os, arch, SkiaNative.HarfBuzzLibraryName);
+        Assert.Equal((rid, file), mapped);
+    }
+
+    [Fact]
+    public void Loads_the_text_shaper_from_the_module_layout()
+    {
+        // ScottPlot (the motion plot) shapes text with HarfBuzz: the module ships libHarfBuzzSharp as <dir>/<rid>/ too.
+        var mapped = SkiaNative.NativeLibraryFor(SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture, SkiaNative.HarfBuzzLibraryName);
+        Assert.NotNull(mapped);
+        string source = Path.Combine(AppContext.BaseDirectory, "runtimes", mapped.Value.Rid, "native", mapped.Value.FileName);
+        if (!File.Exists(source))
+            source = Path.Combine(AppContext.BaseDirectory, "runtimes", "osx", "native", mapped.Value.FileName);
+        Assert.True(File.Exists(source), $"the test output should contain {source}");
+        string dir = Directory.CreateTempSubdirectory("regps-native-").FullName;
+        try
+        {
+            Assert.Equal(IntPtr.Zero, SkiaNative.LoadFrom(dir, SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture, SkiaNative.HarfBuzzLibraryName));
+            Directory.CreateDirectory(Path.Combine(dir, mapped.Value.Rid));
+            File.Copy(source, Path.Combine(dir, mapped.Value.Rid, mapped.Value.FileName));
+            var handle = SkiaNative.LoadFrom(dir, SkiaNative.CurrentOs(), RuntimeInformation.ProcessArchitecture, SkiaNative.HarfBuzzLibraryName);
+            Assert.NotEqual(IntPtr.Zero, handle);
+            Assert.True(NativeLibrary.TryGetExport(handle, "hb_blob_create", out _));
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
 }

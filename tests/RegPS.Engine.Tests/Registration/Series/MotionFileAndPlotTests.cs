@@ -96,7 +96,7 @@ public sealed class MotionFileAndPlotTests : IDisposable
         var p = Enumerable.Range(0, n).Select(t => new MotionParameters(t, t >= spike ? 2 : 0, -1, 0, 0.001 * t, 0, 0,
             t == 0 ? double.NaN : (t == spike ? 2 : 0.05), 0, 0)).ToArray();
         string png = Path.Combine(_dir, "motion.png");
-        MotionPlot.WritePng(p, png, new MotionPlotOptions { Width = 600, Height = 450 });
+        MotionPlot.WritePng(p, png, new MotionPlotOptions { Width = 600, Height = 450, Title = "sub-01_task-rest_bold.nii.gz" });
         var px = PngPixels.Load(png);
         Assert.Equal(600, px.Width);
         Assert.Equal(450, px.Height);
@@ -104,28 +104,52 @@ public sealed class MotionFileAndPlotTests : IDisposable
         static bool Near((byte R, byte G, byte B) c, SkiaSharp.SKColor k, int tol = 40) =>
             Math.Abs(c.R - k.Red) <= tol && Math.Abs(c.G - k.Green) <= tol && Math.Abs(c.B - k.Blue) <= tol;
 
-        // The threshold line: the row with the most orange pixels, spanning most of the width, in the bottom third.
-        int bestRow = -1, bestCount = 0, first = 0, last = 0;
-        for (int y = 0; y < px.Height; y++)
+        // The longest horizontal run of pixels near a colour in rows [y0, y1): (row, first column, last column).
+        (int Row, int First, int Last) LongestRun(SkiaSharp.SKColor colour, int tol, int y0, int y1)
         {
-            int count = 0, f = -1, l = -1;
-            for (int x = 0; x < px.Width; x++)
-                if (Near(px[x, y], MotionPlot.ThresholdColour, 20)) { count++; if (f < 0) f = x; l = x; }
-            if (count > bestCount) { bestCount = count; bestRow = y; first = f; last = l; }
+            var best = (Row: -1, First: 0, Last: -1);
+            for (int y = y0; y < y1; y++)
+                for (int x = 0, start = -1; x <= px.Width; x++)
+                {
+                    bool on = x < px.Width && Near(px[x, y], colour, tol);
+                    if (on && start < 0) start = x;
+                    if (!on && start >= 0)
+                    {
+                        if (x - 1 - start > best.Last - best.First) best = (y, start, x - 1);
+                        start = -1;
+                    }
+                }
+            return best;
         }
-        Assert.True(bestCount > 0.8 * px.Width, $"threshold line {bestCount} px long");
-        Assert.True(bestRow > px.Height * 2 / 3, $"threshold at row {bestRow}");
 
-        // Black FD pixels above the threshold line (in the FD panel) lie only around the spike's column.
-        int bottomPanelTop = px.Height * 2 / 3 - 10;
-        var aboveColumns = new List<int>();
-        for (int y = bottomPanelTop; y < bestRow - 3; y++)
-            for (int x = first; x <= last; x++)
-                if (Near(px[x, y], MotionPlot.FdColour, 60)) aboveColumns.Add(x);
-        Assert.NotEmpty(aboveColumns);
+        // The threshold line: the longest orange run, in the bottom third, across most of the plot (the FD panel's data
+        // area; the legend takes the right of the picture). The FD curve crosses it twice, so allow two short gaps.
+        var (bestRow, _, _) = LongestRun(MotionPlot.ThresholdColour, 20, px.Height * 2 / 3, px.Height);
+        int first = -1, last = -1, orange = 0;
+        for (int x = 0; x < px.Width; x++)
+            if (Near(px[x, bestRow], MotionPlot.ThresholdColour, 20) && (first < 0 || x - last < 12)) { if (first < 0) first = x; last = x; orange++; }
+        Assert.True(bestRow > px.Height * 2 / 3, $"threshold at row {bestRow}");
+        Assert.True(last - first > 0.6 * px.Width, $"threshold line from column {first} to {last}");
+        Assert.True(orange > 0.95 * (last - first + 1) - 12, $"threshold line has {orange} orange pixels between {first} and {last}");
+
+        // The FD panel's frame: the longest dark run above the threshold line in the bottom third; inside it, between the
+        // frame and the threshold, the black FD curve rises only around the spike's column, and the volume there is marked.
+        var frame = LongestRun(MotionPlot.FdColour, 60, px.Height * 2 / 3 - 20, bestRow - 3);
+        Assert.True(frame.Last - frame.First >= last - first - 4, $"FD panel frame at row {frame.Row} from {frame.First} to {frame.Last}");
         double expected = first + (last - first) * spike / (double)(n - 1);
         double step = (last - first) / (double)(n - 1);
+        var aboveColumns = new List<int>();
+        var markColumns = new List<int>();
+        for (int y = frame.Row + 3; y < bestRow - 3; y++)
+            for (int x = first + 3; x <= last - 3; x++)
+            {
+                if (Near(px[x, y], MotionPlot.FdColour, 60)) aboveColumns.Add(x);
+                if (Near(px[x, y], MotionPlot.AboveColour, 30)) markColumns.Add(x);
+            }
+        Assert.NotEmpty(aboveColumns);
         Assert.All(aboveColumns, x => Assert.InRange(x, expected - 1.2 * step, expected + 1.2 * step));
+        Assert.True(markColumns.Count > 10, $"{markColumns.Count} pixels mark the volume above the threshold");
+        Assert.All(markColumns, x => Assert.InRange(x, expected - 0.5 * step, expected + 0.5 * step));
 
         // Translations: the three lines in the top third, and at the first column green (y = -1) below blue (z = 0).
         int red = 0, green = 0, blue = 0;
@@ -145,5 +169,48 @@ public sealed class MotionFileAndPlotTests : IDisposable
             if (blueRow < 0 && Near(px[col, y], MotionPlot.ZColour)) blueRow = y;
         }
         Assert.True(greenRow > blueRow && blueRow > 0, $"y line at row {greenRow}, z line at row {blueRow}");
+
+        // Text is drawn (the module's font, as on a machine without system fonts; SkiaSharp's NoDependencies build sees
+        // none): dark pixels left of the data areas (tick labels, axis labels) and in the title's rows above the top panel.
+        int Dark(int x0, int x1, int y0, int y1)
+        {
+            int count = 0;
+            for (int y = y0; y < y1; y++)
+                for (int x = x0; x < x1; x++)
+                    if (px[x, y].R < 140 && px[x, y].G < 140 && px[x, y].B < 140) count++;
+            return count;
+        }
+        Assert.True(Dark(0, first - 8, 0, px.Height) > 100, $"{Dark(0, first - 8, 0, px.Height)} dark pixels of axis text left of the plots");
+        int topFrame = Enumerable.Range(0, px.Height / 3).First(y => Dark(first, last, y, y + 1) > (last - first) / 2);
+        Assert.True(Dark(first, last, 0, topFrame - 2) > 40, $"{Dark(first, last, 0, topFrame - 2)} dark pixels of title text above row {topFrame}");
+    }
+
+    [Fact]
+    public void PlotRendersAtTheSmallestAndALargeSizeWithSecondsOnTheTimeAxis()
+    {
+        var p = Enumerable.Range(0, 12).Select(t => new MotionParameters(t, 0.1 * t, 0, 0, 0, 0.002 * t, 0, t == 0 ? double.NaN : 0.1, 0, 0)).ToArray();
+        foreach (var (w, h) in new[] { (200, 150), (1600, 1000) })
+        {
+            string png = Path.Combine(_dir, $"motion-{w}.png");
+            MotionPlot.WritePng(p, png, new MotionPlotOptions { Width = w, Height = h, RepetitionTime = 2.5, Title = "run" });
+            var px = PngPixels.Load(png);
+            Assert.Equal((w, h), (px.Width, px.Height));
+        }
+        Assert.Throws<ArgumentException>(() => MotionPlot.Render(p, new MotionPlotOptions { Width = 199 }));
+        Assert.Throws<ArgumentException>(() => MotionPlot.Render(p[..1]));
+    }
+
+    [Fact]
+    public void PlotTextUsesTheModulesFontSoItNeedsNoSystemFonts()
+    {
+        // On a machine without system fonts ScottPlot's default font draws nothing; the plot registers the module's
+        // DejaVu Sans Mono (copied next to the assembly, as the module ships it) under its own name and uses that.
+        var p = Enumerable.Range(0, 5).Select(t => new MotionParameters(t, 0, 0, 0, 0, 0, 0, t == 0 ? double.NaN : 0.1, 0, 0)).ToArray();
+        using var _ = MotionPlot.Render(p);
+        Assert.NotNull(Fonts.Path);
+        Assert.StartsWith(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar), Fonts.Path);
+        using var face = ScottPlot.Fonts.GetTypeface(MotionPlot.FontName, bold: false, italic: false);
+        Assert.Equal("DejaVu Sans Mono", face.FamilyName);
+        Assert.True(face.ContainsGlyphs("translation (mm) FD 0.5"));
     }
 }
