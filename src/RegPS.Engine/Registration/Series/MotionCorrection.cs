@@ -31,7 +31,6 @@ namespace RegPS.Engine.Registration;
 /// </summary>
 public static class MotionCorrection
 {
-
     /// <summary>Registers every volume of <paramref name="series"/> and returns the corrected series and the motion.</summary>
     /// <exception cref="ArgumentException">The series, reference or mask cannot be used; the message names the file.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
