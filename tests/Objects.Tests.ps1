@@ -382,6 +382,7 @@ Describe 'Help says the defaults, explains every example and has an about topic'
         $about | Should -Match 'GRIDS AND WORLD COORDINATES'
         $about | Should -Match 'WHICH WAY A MAP POINTS: STATIC TO MOVING'
         $about | Should -Match 'PRESETS'
+        $about | Should -Match 'Register-SynImage -Preset Default'
         $about | Should -Match 'CHAINING TRANSFORMS'
         $about | Should -Match 'WORKING WITH RESULTS IN POWERSHELL'
         Test-Path (Join-Path $ModuleDir 'en-US/about_RegPS.help.txt') | Should -BeTrue
