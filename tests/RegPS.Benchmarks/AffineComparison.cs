@@ -6,6 +6,8 @@ using RegPS.Engine.Images;
 using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
 
+using static RegPS.Benchmarks.BenchSupport;
+
 namespace RegPS.Benchmarks;
 
 /// <summary>
@@ -32,7 +34,6 @@ public sealed class AffineComparison : IComparison
     public string Description => "Affine MI registration vs elastix 5 and DIPY 1.6 on known transforms: time, CPU, memory, error";
 
     private const string Python = "/usr/bin/python3";
-    private const string Time = "/usr/bin/time";
     private static readonly string[] AllCases = { "2d_rigid", "2d_affine", "2d_multimodal", "3d_t1", "3d_1mm", "3d_two_subjects" };
 
     public int Run(string[] args)
@@ -162,14 +163,8 @@ public sealed class AffineComparison : IComparison
     /// <summary>Runs a process under GNU time: wall, user + system CPU, peak resident set.</summary>
     private static Measured Measure(string file, IEnumerable<string> args)
     {
-        string timing = Path.GetTempFileName();
-        var all = new List<string> { "-f", "%e %U %S %M", "-o", timing, file };
-        all.AddRange(args);
-        if (Exec(Time, all, out var stdout, out var stderr) != 0)
-            throw new InvalidOperationException($"{file} failed:\n{stderr}");
-        var t = File.ReadAllText(timing).Trim().Split('\n').Last().Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        File.Delete(timing);
-        return new Measured { Wall = t[0], Cpu = t[1] + t[2], PeakMb = t[3] / 1024, Stdout = stdout };
+        var t = RunTimed(file, args);
+        return new Measured { Wall = t.Wall, Cpu = t.Cpu, PeakMb = t.PeakMb, Stdout = t.Stdout };
     }
 
     /// <summary>One RegPS run on a case folder: read the NIfTI files, register, print the matrix and times as JSON.</summary>
@@ -271,61 +266,9 @@ public sealed class AffineComparison : IComparison
         return sum / n;
     }
 
-    private static Matrix4 MatrixFrom(JsonElement e) =>
-        Matrix4.FromRows(e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray());
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var v = values.OrderBy(x => x).ToArray();
-        return v.Length == 0 ? double.NaN : v.Length % 2 == 1 ? v[v.Length / 2] : 0.5 * (v[v.Length / 2 - 1] + v[v.Length / 2]);
-    }
-
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static List<string> Options(string[] args, string name)
-    {
-        var list = new List<string>();
-        for (int i = 0; i < args.Length - 1; i++) if (args[i] == name) list.Add(args[i + 1]);
-        return list;
-    }
-
-    private static string FindFile(string relative)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            var p = Path.Combine(d.FullName, relative);
-            if (File.Exists(p)) return p;
-        }
-        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
-    }
-
-    private static int Exec(string file, IEnumerable<string> args, out string stdout, out string stderr)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        stderr = err.Result;
-        if (p.ExitCode != 0) Console.Error.WriteLine($"{file} {string.Join(" ", args)} exited with {p.ExitCode}\n{stderr}");
-        return p.ExitCode;
-    }
-
     private sealed class SyncProgress(Action<RegistrationProgress> a) : IProgress<RegistrationProgress>
     {
         public void Report(RegistrationProgress value) => a(value);
     }
 
-    private static void PrintTable(string[] header, List<string[]> rows)
-    {
-        var w = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
-        Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(w[i]))) + " |");
-        Console.WriteLine("|" + string.Join("|", w.Select(x => new string('-', x + 2))) + "|");
-        foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((c, i) => c.PadRight(w[i]))) + " |");
-    }
 }

@@ -6,6 +6,8 @@ using RegPS.Engine.Images;
 using RegPS.Engine.IO;
 using RegPS.Engine.Registration;
 
+using static RegPS.Benchmarks.BenchSupport;
+
 namespace RegPS.Benchmarks;
 
 /// <summary>
@@ -49,7 +51,6 @@ public sealed class SynComparison : IComparison
     public string Description => "SyN vs elastix 5 B-spline and DIPY 1.6 SyN on known warps: time, CPU, memory, error, Jacobian";
 
     private const string PythonExe = "/usr/bin/python3";
-    private const string Time = "/usr/bin/time";
     private static readonly string[] DefaultCases = { "brain2d", "t1_3d", "colin_1mm" };
 
     public int Run(string[] args)
@@ -70,16 +71,16 @@ public sealed class SynComparison : IComparison
         bool reuseDipy = args.Contains("--reuse-dipy");
         bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh");
         bool runDipyPreset = !args.Contains("--no-dipy-preset");
-        string script = FindFile("tests/bench/syn_dipy.py");
-        string paramFile = FindFile("tests/bench/elastix_bspline.txt");
-        string userScript = FindFile("tests/bench/syn_user_peak.ps1");
+        string script = FindFile("tests/bench/syn_dipy.py", orCurrentDirectory: true);
+        string paramFile = FindFile("tests/bench/elastix_bspline.txt", orCurrentDirectory: true);
+        string userScript = FindFile("tests/bench/syn_user_peak.ps1", orCurrentDirectory: true);
         string repoRoot = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(paramFile)!, "../.."));
         if (runElastix && !(File.Exists("/usr/bin/elastix") && File.Exists("/usr/bin/transformix")))
         {
             Console.Error.WriteLine("elastix is not installed (apt-get install -y elastix); running without it.");
             runElastix = false;
         }
-        if (!File.Exists(Time)) throw new InvalidOperationException("GNU time is missing (apt-get install -y time).");
+        if (!File.Exists(TimeExe)) throw new InvalidOperationException("GNU time is missing (apt-get install -y time).");
         string? module = runPwsh ? Option(args, "--module") ?? FindModule(repoRoot) : null;
         if (runPwsh && module is null)
         {
@@ -235,7 +236,7 @@ public sealed class SynComparison : IComparison
                     + $"{F(scores["RegPS"].GetProperty("identity_max_err_mm").GetDouble(), "0.00")} mm; its own minimum Jacobian {F(truth.GetProperty("min_jacobian").GetDouble(), "0.00")}.");
         }
         Console.WriteLine();
-        Print(new[] { "case", "tool", "runs", "wall s", "registration s", "wall vs RegPS", "CPU s", "CPU vs RegPS", "peak MB", "mean err mm", "p95 err mm",
+        PrintTable(new[] { "case", "tool", "runs", "wall s", "registration s", "wall vs RegPS", "CPU s", "CPU vs RegPS", "peak MB", "mean err mm", "p95 err mm",
             "min det J (mask)", "final CC", "iterations" }, rows);
         Console.WriteLine();
         foreach (var n in notes) Console.WriteLine("- " + n);
@@ -345,14 +346,8 @@ public sealed class SynComparison : IComparison
     /// <summary>Runs a process under GNU time: wall, user + system CPU, peak resident set of the process and its children.</summary>
     private static Measured Measure(string file, IEnumerable<string> args, Dictionary<string, string>? env, string? workDir = null)
     {
-        string timing = Path.GetTempFileName();
-        var all = new List<string> { "-f", "%e %U %S %M", "-o", timing, file };
-        all.AddRange(args);
-        if (Exec(Time, all, env, out var stdout, out var stderr, workDir) != 0)
-            throw new InvalidOperationException($"{file} failed:\n{stderr}");
-        var t = File.ReadAllText(timing).Trim().Split('\n').Last().Split(' ').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        File.Delete(timing);
-        return new Measured { Wall = t[0], Cpu = t[1] + t[2], PeakMb = t[3] / 1024, Stdout = stdout };
+        var t = RunTimed(file, args, env, workDir);
+        return new Measured { Wall = t.Wall, Cpu = t.Cpu, PeakMb = t.PeakMb, Stdout = t.Stdout };
     }
 
     /// <summary>elastix's registration time from its log: the pyramids plus every resolution.</summary>
@@ -389,24 +384,6 @@ public sealed class SynComparison : IComparison
 
     private static string LastLine(string s) => s.Trim().Split('\n').Last();
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
-    private static string FindFile(string relative)
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            var p = Path.Combine(d.FullName, relative);
-            if (File.Exists(p)) return p;
-        }
-        var cwd = Path.GetFullPath(relative);
-        if (File.Exists(cwd)) return cwd;
-        throw new FileNotFoundException($"{relative} not found above {AppContext.BaseDirectory}");
-    }
-
     /// <summary>The built module (build.ps1 Build lays it out in out/RegPS/VERSION), newest version first.</summary>
     private static string? FindModule(string repoRoot)
     {
@@ -414,21 +391,6 @@ public sealed class SynComparison : IComparison
         if (!Directory.Exists(root)) return null;
         return Directory.GetDirectories(root).Where(d => File.Exists(Path.Combine(d, "RegPS.psd1")))
             .OrderByDescending(d => Version.TryParse(Path.GetFileName(d), out var v) ? v : new Version(0, 0)).FirstOrDefault();
-    }
-
-    private static int Exec(string file, IEnumerable<string> args, Dictionary<string, string>? env, out string stdout, out string stderr, string? workDir = null)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
-        if (workDir is not null) psi.WorkingDirectory = workDir;
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        stderr = err.Result;
-        if (p.ExitCode != 0) Console.Error.WriteLine($"{file} {string.Join(" ", args)} exited with {p.ExitCode}\n{stderr}");
-        return p.ExitCode;
     }
 
     /// <summary>Per-kernel cost on a 128x128x62 field (ns per voxel, wall and process CPU).</summary>
@@ -480,14 +442,6 @@ public sealed class SynComparison : IComparison
         return 0;
     }
 
-    private static void Print(string[] header, List<string[]> rows)
-    {
-        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
-        Console.WriteLine("| " + string.Join(" | ", header.Select((h, i) => h.PadRight(widths[i]))) + " |");
-        Console.WriteLine("|" + string.Join("|", widths.Select(w => new string('-', w + 2))) + "|");
-        foreach (var r in rows) Console.WriteLine("| " + string.Join(" | ", r.Select((x, i) => x.PadRight(widths[i]))) + " |");
-    }
-
     private static void WriteField(string path, DisplacementField f)
     {
         var v = f.Values.ToArray();
@@ -496,9 +450,4 @@ public sealed class SynComparison : IComparison
         File.WriteAllBytes(path, bytes);
     }
 
-    private static double Median(List<double> v)
-    {
-        var s = v.OrderBy(x => x).ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
-    }
 }
