@@ -32,24 +32,8 @@ public static class Reorient
     {
         var g = image.Grid;
         if (g.Dimension == 2) return image;
-        var map = AxisMap(g);
-        if (map[0] == (0, 1) && map[1] == (1, 1) && map[2] == (2, 1)) return image;
-        // newAxis[w] = the old voxel axis that runs along world axis w; flip it when it runs backwards.
-        var oldAxis = new int[3];
-        var flip = new bool[3];
-        for (int i = 0; i < 3; i++) { oldAxis[map[i].World] = i; flip[map[i].World] = map[i].Sign < 0; }
-        int[] oldN = { g.NX, g.NY, g.NZ };
-        int[] n = { oldN[oldAxis[0]], oldN[oldAxis[1]], oldN[oldAxis[2]] };
-        // New index u (per world axis) -> old index: old[oldAxis[w]] = flip ? n[w]-1-u[w] : u[w]. As a matrix P (old = P new).
-        var p = new double[16];
-        p[15] = 1;
-        for (int w = 0; w < 3; w++)
-        {
-            int o = oldAxis[w];
-            p[o * 4 + w] = flip[w] ? -1 : 1;
-            p[o * 4 + 3] = flip[w] ? n[w] - 1 : 0;
-        }
-        var newGrid = new Grid(n[0], n[1], n[2], g.GridToWorld * new Matrix4(p), 3);
+        if (CanonicalGrid(g, out var oldAxis, out var flip) is not { } newGrid) return image;
+        int[] n = { newGrid.NX, newGrid.NY, newGrid.NZ };
         int[] oldStride = { 1, g.NX, g.NX * g.NY };
         int count = g.VoxelCount;
         // For each new voxel, the offset of the old voxel: a separable sum of per-axis offsets.
@@ -104,6 +88,32 @@ public static class Reorient
     }
 
     /// <summary>
+    /// The grid of <see cref="ToClosestCanonical"/>: voxel axes reordered and flipped to run closest to R, A, S, the same
+    /// world points. oldAxis[w] is the old voxel axis that runs along world axis w, flip[w] whether it runs backwards.
+    /// Null when the grid is canonical already.
+    /// </summary>
+    private static Grid? CanonicalGrid(Grid g, out int[] oldAxis, out bool[] flip)
+    {
+        var map = AxisMap(g);
+        oldAxis = new int[3];
+        flip = new bool[3];
+        if (map[0] == (0, 1) && map[1] == (1, 1) && map[2] == (2, 1)) return null;
+        for (int i = 0; i < 3; i++) { oldAxis[map[i].World] = i; flip[map[i].World] = map[i].Sign < 0; }
+        int[] oldN = { g.NX, g.NY, g.NZ };
+        int[] n = { oldN[oldAxis[0]], oldN[oldAxis[1]], oldN[oldAxis[2]] };
+        // New index u (per world axis) -> old index: old[oldAxis[w]] = flip ? n[w]-1-u[w] : u[w]. As a matrix P (old = P new).
+        var p = new double[16];
+        p[15] = 1;
+        for (int w = 0; w < 3; w++)
+        {
+            int o = oldAxis[w];
+            p[o * 4 + w] = flip[w] ? -1 : 1;
+            p[o * 4 + 3] = flip[w] ? n[w] - 1 : 0;
+        }
+        return new Grid(n[0], n[1], n[2], g.GridToWorld * new Matrix4(p), 3);
+    }
+
+    /// <summary>
     /// The grid pictures of a 3D image are drawn on: the grid <see cref="ToClosestCanonical"/> then <see cref="ToIsotropic"/>
     /// give (voxel axes closest to R, A, S; cubic voxels of the smallest spacing; same extent), computed without the
     /// voxels. A 2D grid is returned as it is.
@@ -112,25 +122,7 @@ public static class Reorient
     {
         ArgumentNullException.ThrowIfNull(g);
         if (g.Dimension == 2) return g;
-        var map = AxisMap(g);
-        var canonical = g;
-        if (!(map[0] == (0, 1) && map[1] == (1, 1) && map[2] == (2, 1)))
-        {
-            var oldAxis = new int[3];
-            var flip = new bool[3];
-            for (int i = 0; i < 3; i++) { oldAxis[map[i].World] = i; flip[map[i].World] = map[i].Sign < 0; }
-            int[] oldN = { g.NX, g.NY, g.NZ };
-            int[] n = { oldN[oldAxis[0]], oldN[oldAxis[1]], oldN[oldAxis[2]] };
-            var p = new double[16];
-            p[15] = 1;
-            for (int w = 0; w < 3; w++)
-            {
-                int o = oldAxis[w];
-                p[o * 4 + w] = flip[w] ? -1 : 1;
-                p[o * 4 + 3] = flip[w] ? n[w] - 1 : 0;
-            }
-            canonical = new Grid(n[0], n[1], n[2], g.GridToWorld * new Matrix4(p), 3);
-        }
+        var canonical = CanonicalGrid(g, out _, out _) ?? g;
         var s = canonical.Spacing;
         double min = s.Min(), max = s.Max();
         if (max / min < 1.01) return canonical;
