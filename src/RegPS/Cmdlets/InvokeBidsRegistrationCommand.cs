@@ -15,45 +15,10 @@ namespace RegPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "BidsRegistration", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
 [OutputType(typeof(SubjectResult))]
-public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
+public sealed class InvokeBidsRegistrationCommand : BidsDatasetCmdlet, IDisposable
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     [Parameter(Mandatory = true)]
     public Image Template { get; set; } = null!;
-
-    [Parameter(Mandatory = true)]
-    [ValidatePattern("^[a-zA-Z0-9]+$")]
-    [ArgumentCompleter(typeof(Completers.TemplateNameCompleter))]
-    public string TemplateName { get; set; } = "";
-
-    [Parameter(Mandatory = true)]
-    [ValidateNotNullOrEmpty]
-    public string OutputRoot { get; set; } = "";
-
-    [Parameter]
-    public RegistrationMode Mode { get; set; } = RegistrationMode.Syn;
-
-    /// <summary>SyN iterations per level, coarsest first.</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public int[]? LevelIterations { get; set; }
-
-    /// <summary>The SyN settings to start from: RegPS's default or DIPY's (as Register-SynImage -Preset).</summary>
-    [Parameter]
-    public SynPreset SynPreset { get; set; } = SynPreset.Default;
-
-    /// <summary>Affine function evaluations per level, coarsest first (1 to 4 levels of the 8, 4, 2, 1 pyramid).</summary>
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    [ValidateCount(1, 4)]
-    public int[]? AffineLevelIterations { get; set; }
 
     [Parameter]
     [ValidateRange(0, 1024)]
@@ -65,10 +30,6 @@ public sealed class InvokeBidsRegistrationCommand : RegCmdlet, IDisposable
 
     [Parameter]
     public SwitchParameter Force { get; set; }
-
-    /// <summary>Also write the RegPS manifest with separate ANTs parts (affine .mat, warp and inverse warp .nii.gz).</summary>
-    [Parameter]
-    public SwitchParameter AntsParts { get; set; }
 
     /// <summary>Also record each input's outcome (status, error, metrics, host, SLURM task) as JSON in this folder, for Get-BidsRegistrationSummary.</summary>
     [Parameter]

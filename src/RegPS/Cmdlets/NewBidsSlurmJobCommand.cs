@@ -17,48 +17,12 @@ namespace RegPS.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.New, "BidsSlurmJob", SupportsShouldProcess = true, DefaultParameterSetName = "Path")]
 [OutputType(typeof(BidsSlurmJob))]
-public sealed class NewBidsSlurmJobCommand : RegCmdlet
+public sealed class NewBidsSlurmJobCommand : BidsDatasetCmdlet
 {
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true)]
-    [SupportsWildcards]
-    public string[] Path { get; set; } = Array.Empty<string>();
-
-    [Parameter(Mandatory = true, ParameterSetName = "LiteralPath", ValueFromPipelineByPropertyName = true)]
-    [Alias("PSPath", "LP")]
-    public string[] LiteralPath { get; set; } = Array.Empty<string>();
-
     /// <summary>The template file (NIfTI) every task reads, e.g. the path Get-RegTemplate returns from the TemplateFlow cache.</summary>
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
     public string TemplatePath { get; set; } = "";
-
-    [Parameter(Mandatory = true)]
-    [ValidatePattern("^[a-zA-Z0-9]+$")]
-    [ArgumentCompleter(typeof(Completers.TemplateNameCompleter))]
-    public string TemplateName { get; set; } = "";
-
-    [Parameter(Mandatory = true)]
-    [ValidateNotNullOrEmpty]
-    public string OutputRoot { get; set; } = "";
-
-    [Parameter]
-    public RegistrationMode Mode { get; set; } = RegistrationMode.Syn;
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public int[]? LevelIterations { get; set; }
-
-    /// <summary>The SyN settings to start from, as Invoke-BidsRegistration -SynPreset.</summary>
-    [Parameter]
-    public SynPreset SynPreset { get; set; } = SynPreset.Default;
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    [ValidateCount(1, 4)]
-    public int[]? AffineLevelIterations { get; set; }
-
-    [Parameter]
-    public SwitchParameter AntsParts { get; set; }
 
     /// <summary>Cores per array task (sbatch --cpus-per-task); each task runs its subjects one after another on that many engine threads.</summary>
     [Parameter]
