@@ -102,6 +102,27 @@ public sealed class BoldSeries
         return Matrix4.Translation(c[0] + p[0], c[1] + p[1], c[2] + p[2]) * rx * ry * rz * Matrix4.Translation(-c[0], -c[1], -c[2]);
     }
 
+    /// <summary>Recovered parameters in the truth's units: tx, ty, tz (mm), rx, ry, rz (degrees).</summary>
+    public static double[] InTruthUnits(MotionParameters p) =>
+        new[] { p.TransX, p.TransY, p.TransZ, p.RotX * 180 / Math.PI, p.RotY * 180 / Math.PI, p.RotZ * 180 / Math.PI };
+
+    /// <summary>Mean and largest |recovered - true| of each of the six parameters over the volumes (mm, degrees).</summary>
+    public (double[] Mean, double[] Max) ParameterErrors(MotionCorrectionResult r)
+    {
+        double[] mean = new double[6], max = new double[6];
+        for (int t = 0; t < Volumes; t++)
+        {
+            var got = InTruthUnits(r.Parameters[t]);
+            for (int k = 0; k < 6; k++)
+            {
+                double e = Math.Abs(got[k] - Truth[t][k]);
+                mean[k] += e / Volumes;
+                max[k] = Math.Max(max[k], e);
+            }
+        }
+        return (mean, max);
+    }
+
     /// <summary>Framewise displacement of the truth (Power 2012, 50 mm), written out here.</summary>
     public double TrueFd(int t)
     {

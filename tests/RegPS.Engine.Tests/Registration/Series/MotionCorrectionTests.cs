@@ -59,13 +59,7 @@ public class MutualInformationMotionTests : IClassFixture<MutualInformationRun>
         var s = _run.Series;
         var r = _run.Result;
         Assert.Equal(SeriesMetric.MutualInformation, r.Options.Metric);
-        double[] meanError = new double[6];
-        for (int t = 0; t < s.Volumes; t++)
-        {
-            var p = r.Parameters[t];
-            double[] got = { p.TransX, p.TransY, p.TransZ, p.RotX * 180 / Math.PI, p.RotY * 180 / Math.PI, p.RotZ * 180 / Math.PI };
-            for (int k = 0; k < 6; k++) meanError[k] += Math.Abs(got[k] - s.Truth[t][k]) / s.Volumes;
-        }
+        var (meanError, _) = s.ParameterErrors(r);
         _out.WriteLine($"{_run.Seconds:0.0} s; mean |error| tx ty tz (mm), rx ry rz (deg): " + string.Join(" ", meanError.Select(e => e.ToString("0.0000"))));
         for (int k = 0; k < 3; k++) Assert.True(meanError[k] < 0.05, $"translation {k}: mean error {meanError[k]:0.0000} mm");
         for (int k = 3; k < 6; k++) Assert.True(meanError[k] < 0.05, $"rotation {k - 3}: mean error {meanError[k]:0.0000} degrees");
@@ -111,20 +105,13 @@ public class MotionCorrectionTests : IClassFixture<CorrectedRun>
         Assert.Equal(Matrix4.Identity.ToArray(), r.Affines[s.Volumes / 2].ToArray());
         _out.WriteLine($"{s.Volumes} volumes, 2 passes, 2 threads: {_run.Seconds:0.0} s ({r.SecondsPerVolume:0.000} s per volume and pass; passes {string.Join(", ", r.PassTimes.Select(p => p.TotalSeconds.ToString("0.0")))} s)");
         Assert.Equal(s.Volumes, r.Volumes);
-        double[] meanError = new double[6], maxError = new double[6];
         for (int t = 0; t < s.Volumes; t++)
         {
-            var p = r.Parameters[t];
-            Assert.Equal(t, p.Volume);
-            double[] got = { p.TransX, p.TransY, p.TransZ, p.RotX * 180 / Math.PI, p.RotY * 180 / Math.PI, p.RotZ * 180 / Math.PI };
+            Assert.Equal(t, r.Parameters[t].Volume);
+            var got = BoldSeries.InTruthUnits(r.Parameters[t]);
             _out.WriteLine($"{t,3} truth {string.Join(" ", s.Truth[t].Select(x => x.ToString("0.000").PadLeft(7)))} err {string.Join(" ", got.Select((g, k) => (g - s.Truth[t][k]).ToString("0.000").PadLeft(7)))}");
-            for (int k = 0; k < 6; k++)
-            {
-                double e = Math.Abs(got[k] - s.Truth[t][k]);
-                meanError[k] += e / s.Volumes;
-                maxError[k] = Math.Max(maxError[k], e);
-            }
         }
+        var (meanError, maxError) = s.ParameterErrors(r);
         _out.WriteLine("mean |error| tx ty tz (mm), rx ry rz (deg): " + string.Join(" ", meanError.Select(e => e.ToString("0.0000"))));
         _out.WriteLine("max  |error|: " + string.Join(" ", maxError.Select(e => e.ToString("0.0000"))));
         for (int k = 0; k < 3; k++) Assert.True(meanError[k] < 0.05, $"translation {k}: mean error {meanError[k]:0.0000} mm");
