@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
@@ -172,7 +171,7 @@ public sealed class AffineComparison : IComparison
     {
         var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
         var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
-        var options = WithSets(AffineOptions.ForPreset(Enum.Parse<AffinePreset>(preset, true)) with { MaxDegreeOfParallelism = threads }, sets);
+        var options = WithSets(AffineOptions.ForPreset(Enum.Parse<AffinePreset>(preset, true)) with { MaxDegreeOfParallelism = threads }, sets, o => o with { });
         if (Environment.GetEnvironmentVariable("REGPS_BENCH_INIT_TRUTH") == "1")
             options = options with { Initialization = AffineInitialization.Matrix, InitialMatrix = MatrixFrom(JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "truth.json"))).RootElement.GetProperty("affine")) };
         if (Environment.GetEnvironmentVariable("REGPS_BENCH_STATIC_MASK") == "1") options = options with { StaticMask = NiftiReader.Read(Path.Combine(dir, "mask.nii")) };
@@ -216,34 +215,6 @@ public sealed class AffineComparison : IComparison
             mi = map.Metric,
         }));
         return 0;
-    }
-
-    /// <summary>Applies "--set Name=Value" overrides to an options record (for tuning runs): numbers, booleans, enums, arrays "a,b,c".</summary>
-    private static AffineOptions WithSets(AffineOptions o, List<string> sets)
-    {
-        foreach (var s in sets)
-        {
-            int eq = s.IndexOf('=');
-            var prop = typeof(AffineOptions).GetProperty(s[..eq], BindingFlags.Public | BindingFlags.Instance)
-                ?? throw new ArgumentException($"AffineOptions has no property {s[..eq]}");
-            string v = s[(eq + 1)..];
-            var t = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-            object? value = v == "null" ? null
-                : t.IsArray ? ToArray(t.GetElementType()!, v.Split(',', StringSplitOptions.RemoveEmptyEntries))
-                : t.IsEnum ? Enum.Parse(t, v, true)
-                : Convert.ChangeType(v, t, CultureInfo.InvariantCulture);
-            o = o with { };
-            prop.SetValue(o, value);
-        }
-        return o;
-
-        static Array ToArray(Type e, string[] parts)
-        {
-            var a = Array.CreateInstance(e, parts.Length);
-            for (int i = 0; i < parts.Length; i++)
-                a.SetValue(e.IsEnum ? Enum.Parse(e, parts[i], true) : Convert.ChangeType(parts[i], e, CultureInfo.InvariantCulture), i);
-            return a;
-        }
     }
 
     /// <summary>Mean over the mask's nonzero voxels x (world) of |A x - T x|.</summary>

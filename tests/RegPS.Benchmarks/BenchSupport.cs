@@ -85,6 +85,38 @@ internal static class BenchSupport
     public static Matrix4 MatrixFrom(JsonElement e) =>
         Matrix4.FromRows(e.EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray());
 
+    /// <summary>
+    /// Options with NAME=VALUE settings applied by reflection, for experiments from the command line: arrays
+    /// comma-separated, enums by name, "null" for a nullable setting. <paramref name="copy"/> copies the record
+    /// (<c>o => o with { }</c>) before each change, so a shared instance is never changed.
+    /// </summary>
+    public static T WithSets<T>(T options, IEnumerable<string> sets, Func<T, T> copy) where T : class
+    {
+        foreach (var s in sets)
+        {
+            int eq = s.IndexOf('=', StringComparison.Ordinal);
+            var prop = typeof(T).GetProperty(s[..eq], System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+                ?? throw new ArgumentException($"{typeof(T).Name} has no property {s[..eq]}");
+            string v = s[(eq + 1)..];
+            var t = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
+            object? value = v == "null" ? null
+                : t.IsArray ? ToArray(t.GetElementType()!, v.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                : t.IsEnum ? Enum.Parse(t, v, true)
+                : Convert.ChangeType(v, t, CultureInfo.InvariantCulture);
+            options = copy(options);
+            prop.SetValue(options, value);
+        }
+        return options;
+
+        static Array ToArray(Type e, string[] parts)
+        {
+            var a = Array.CreateInstance(e, parts.Length);
+            for (int i = 0; i < parts.Length; i++)
+                a.SetValue(e.IsEnum ? Enum.Parse(e, parts[i], true) : Convert.ChangeType(parts[i], e, CultureInfo.InvariantCulture), i);
+            return a;
+        }
+    }
+
     /// <summary>A Markdown table, columns padded to their widest cell.</summary>
     public static void PrintTable(string[] header, List<string[]> rows)
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using RegPS.Engine.Images;
 using RegPS.Engine.IO;
@@ -217,7 +216,7 @@ public sealed class SeriesComparison : IComparison
         var options = new MotionCorrectionOptions { MaxDegreeOfParallelism = threads };
         if (metric is not null) options = options with { Metric = Enum.Parse<SeriesMetric>(metric, true) };
         if (passes is not null) options = options with { Passes = int.Parse(passes, CultureInfo.InvariantCulture) };
-        options = WithSets(options, sets);
+        options = WithSets(options, sets, o => o with { });
         sw.Restart();
         var result = MotionCorrection.Register(series, options);
         double seconds = sw.Elapsed.TotalSeconds;
@@ -231,23 +230,6 @@ public sealed class SeriesComparison : IComparison
         }
         Console.WriteLine(JsonSerializer.Serialize(new { affines = result.Affines.Select(a => a.ToRows()).ToArray(), seconds, read }));
         return 0;
-    }
-
-    /// <summary>Applies "--set Name=Value" overrides to the options (numbers, booleans, enums).</summary>
-    private static MotionCorrectionOptions WithSets(MotionCorrectionOptions o, List<string> sets)
-    {
-        foreach (var s in sets)
-        {
-            int eq = s.IndexOf('=');
-            var prop = typeof(MotionCorrectionOptions).GetProperty(s[..eq], BindingFlags.Public | BindingFlags.Instance)
-                ?? throw new ArgumentException($"MotionCorrectionOptions has no property {s[..eq]}");
-            string v = s[(eq + 1)..];
-            var t = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-            object value = t.IsEnum ? Enum.Parse(t, v, true) : Convert.ChangeType(v, t, CultureInfo.InvariantCulture);
-            o = o with { };
-            prop.SetValue(o, value);
-        }
-        return o;
     }
 
     private static Measured Measure(string file, IEnumerable<string> args)

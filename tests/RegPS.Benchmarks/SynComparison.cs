@@ -316,18 +316,7 @@ public sealed class SynComparison : IComparison
         // a preset first replaces every setting (Preset=Dipy: DIPY's defaults), the others then change single ones
         if (settings.FirstOrDefault(s => s.StartsWith("Preset=", StringComparison.OrdinalIgnoreCase)) is { } preset)
             options = SynOptions.For(Enum.Parse<SynPreset>(preset["Preset=".Length..], ignoreCase: true)) with { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism };
-        foreach (var s in settings.Where(s => !s.StartsWith("Preset=", StringComparison.OrdinalIgnoreCase)))
-        {
-            var (name, value) = (s[..s.IndexOf('=', StringComparison.Ordinal)], s[(s.IndexOf('=', StringComparison.Ordinal) + 1)..]);
-            var prop = typeof(SynOptions).GetProperty(name) ?? throw new ArgumentException($"SynOptions has no property {name}");
-            object v = prop.PropertyType == typeof(int[]) ? value.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
-                : prop.PropertyType == typeof(double[]) ? value.Split(',').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray()
-                : prop.PropertyType.IsEnum ? Enum.Parse(prop.PropertyType, value, ignoreCase: true)
-                : Convert.ChangeType(value, prop.PropertyType, CultureInfo.InvariantCulture);
-            options = options with { };
-            prop.SetValue(options, v);
-        }
-        return options;
+        return WithSets(options, settings.Where(s => !s.StartsWith("Preset=", StringComparison.OrdinalIgnoreCase)), o => o with { });
     }
 
     private sealed class Measured
