@@ -236,7 +236,7 @@ public static class BoldPipeline
         }
         catch (Exception e)
         {
-            if (touched) Clean(outputs, createdDirs);
+            if (touched) SubjectPipeline.Clean(outputs.All, createdDirs);
             var message = e is OperationCanceledException ? "cancelled" : e.Message;
             return Result(SubjectStatus.Failed, Array.Empty<string>(), message, e);
         }
@@ -255,16 +255,6 @@ public static class BoldPipeline
         foreach (var f in outputs.All)
             if (!File.Exists(f)) return (false, $"{outputs.Relative(f)} is missing");
         return (true, "up to date");
-    }
-
-    private static void Clean(BoldOutputs outputs, List<string> createdDirs)
-    {
-        foreach (var f in outputs.All)
-            try { if (File.Exists(f)) File.Delete(f); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        foreach (var d in createdDirs.Distinct().OrderByDescending(d => d.Length))
-            try { if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d).Any()) Directory.Delete(d); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     private sealed class Relay(Action<SeriesProgress> action) : IProgress<SeriesProgress>

@@ -143,16 +143,19 @@ public static class SubjectPipeline
         }
         catch (Exception e)
         {
-            if (touched) Clean(outputs, createdDirs);
+            if (touched) Clean(outputs.All, createdDirs);
             var message = e is OperationCanceledException ? "cancelled" : e.Message;
             return Result(SubjectStatus.Failed, Array.Empty<string>(), message, e);
         }
     }
 
-    /// <summary>Removes every output of the subject and the folders in <paramref name="createdDirs"/> that are left empty.</summary>
-    private static void Clean(SubjectOutputs outputs, List<string> createdDirs)
+    /// <summary>
+    /// Removes every output of an input (<paramref name="files"/>) and the folders in <paramref name="createdDirs"/> that
+    /// are left empty; used by this pipeline and BoldPipeline after a failure or Ctrl+C.
+    /// </summary>
+    internal static void Clean(IEnumerable<string> files, List<string> createdDirs)
     {
-        foreach (var f in outputs.All)
+        foreach (var f in files)
             try { if (File.Exists(f)) File.Delete(f); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         // Deepest first.
