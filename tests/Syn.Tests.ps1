@@ -24,9 +24,13 @@ Describe 'Register-SynImage' {
 
     It 'runs the default preset and says so in the result' {
         $Map.Options.Preset | Should -Be 'Default'
-        $Map.Options.Radius | Should -Be 4
-        $Map.Options.SigmaDiff | Should -Be 4
+        $Map.Options.Radius | Should -BeNullOrEmpty         # per dimension: 2 in 3D, 4 in 2D
+        $Map.Options.RadiusFor(2) | Should -Be 4
+        $Map.Options.RadiusFor(3) | Should -Be 2
+        $Map.Options.SigmaDiff | Should -Be 5
+        $Map.Options.StepScaling | Should -Be 'LevelMaximum'
         $Map.IterationsPerLevel | Should -Be 30, 40, 40     # the 2D counts, run in full
+        ($Map | Out-String) | Should -Match 'radius 4, sigma_diff 5'
         ($Map | Out-String) | Should -Match 'preset Default'
     }
 
@@ -53,6 +57,7 @@ Describe 'Register-SynImage' {
         $d.Options.Radius | Should -Be 4
         $d.Options.SigmaDiff | Should -Be 2
         $d.Options.StopAtConvergence | Should -BeTrue
+        $d.Options.StepScaling | Should -Be 'EachIteration'
         $d.IterationsPerLevel.Count | Should -Be 3
         # DIPY's convergence test ends levels before their 100, 100, 25
         ($d.IterationsPerLevel | Measure-Object -Sum).Sum | Should -BeLessThan 225
@@ -66,23 +71,30 @@ Describe 'Register-SynImage' {
         $r.IterationsPerLevel.Count | Should -Be 2
         $r2 = Register-SynImage -Static $Circle -Moving $C -SigmaDiff 2.5 -LevelIterations 4, 3
         $r2.Options.Preset | Should -Be 'Default'
-        $r2.Options.Radius | Should -Be 4
+        $r2.Options.Radius | Should -BeNullOrEmpty
         $r2.Options.SigmaDiff | Should -Be 2.5
         $r2.IterationsPerLevel | Should -Be 4, 3
+        $r3 = Register-SynImage -Static $Circle -Moving $C -StepScaling EachIteration -LevelIterations 4, 3
+        $r3.Options.StepScaling | Should -Be 'EachIteration'
+        $r3.Options.Preset | Should -Be 'Default'
+        (Register-SynImage -Static $Circle -Moving $C -Preset Dipy -StepScaling LevelMaximum -LevelIterations 4, 3).Options.StepScaling | Should -Be 'LevelMaximum'
     }
 
     It 'warps the C into the circle' {
         $Map | Should -BeOfType ([RegPS.Engine.Registration.DiffeomorphicMap])
         $before = Get-Correlation $Circle $C
         $after = Get-Correlation $Circle $Map.Transform($C)
-        $after | Should -BeGreaterThan 0.8
-        $after | Should -BeGreaterThan ($before + 0.15)
+        # measured 0.705 (0.623 unwarped): the default's shrinking steps and smoother updates are more accurate on brain
+        # images but move this very large 64x64 deformation less far than DIPY's settings (0.906, tested below)
+        $after | Should -BeGreaterThan 0.68
+        $after | Should -BeGreaterThan ($before + 0.06)
         $Map.FoldedVoxels | Should -Be 0
     }
 
     It 'maps the circle back towards the C with the inverse' {
-        # the default's smoother updates move the 64x64 circle less far into the C than DIPY's settings (tested below)
-        (Get-Correlation $C $Map.TransformInverse($Circle)) | Should -BeGreaterThan ((Get-Correlation $C $Circle) + 0.02)
+        # the default moves the 64x64 circle only a little into the C (measured 0.626 against 0.623 unwarped); DIPY's
+        # settings move it much further (0.750, tested below). A wrong-way inverse would lower the correlation.
+        (Get-Correlation $C $Map.TransformInverse($Circle)) | Should -BeGreaterThan (Get-Correlation $C $Circle)
     }
 
     It 'shows its summary in the default view' {

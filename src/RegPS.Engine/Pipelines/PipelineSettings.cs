@@ -75,13 +75,14 @@ public sealed record PipelineSettings
             parts.AddRange(new[]
             {
                 $"syn.metric={s.Metric}",
-                $"syn.radius={s.Radius}",
+                $"syn.radius={s.RadiusFor(3)}",
                 $"syn.sigmaDiff={N(s.SigmaDiff)}",
                 $"syn.preset={s.Preset}",
                 $"syn.levelIterations={L(s.IterationsFor(3), i => i.ToString(CultureInfo.InvariantCulture))}",
                 $"syn.stopAtConvergence={s.StopAtConvergence}",
                 $"syn.minimumOptimizedSpacing={N(s.MinimumOptimizedSpacing)}",
                 $"syn.stepLength={N(s.StepLength)}",
+                $"syn.stepScaling={s.StepScaling}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

@@ -120,6 +120,8 @@ public sealed class SidecarParameters
     public int? SynRadius { get; set; }
     public double? SynSigmaDiff { get; set; }
     public double? SynStepLength { get; set; }
+    /// <summary>How SyN scaled its updates: LevelMaximum (RegPS's default) or EachIteration (DIPY's).</summary>
+    public string? SynStepScaling { get; set; }
 
     /// <summary>Engine threads used for this subject (does not change the result).</summary>
     public int MaxDegreeOfParallelism { get; set; }
@@ -144,9 +146,10 @@ public sealed class SidecarParameters
             LevelIterations = syn ? s.Syn.IterationsFor(3) : null,
             SynPreset = syn ? s.Syn.Preset.ToString() : null,
             SynMetric = syn ? s.Syn.Metric.ToString() : null,
-            SynRadius = syn ? s.Syn.Radius : null,
+            SynRadius = syn ? s.Syn.RadiusFor(3) : null,
             SynSigmaDiff = syn ? s.Syn.SigmaDiff : null,
             SynStepLength = syn ? s.Syn.StepLength : null,
+            SynStepScaling = syn ? s.Syn.StepScaling.ToString() : null,
             MaxDegreeOfParallelism = s.MaxDegreeOfParallelism,
         };
     }

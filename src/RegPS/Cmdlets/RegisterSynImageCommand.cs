@@ -23,10 +23,10 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     public object? Prealign { get; set; }
 
     /// <summary>
-    /// The settings to start from: Default (RegPS's: sigma_diff 4, fixed iterations, 3D levels finer than
-    /// 1.5 mm not optimised) or Dipy (DIPY 1.6's SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce
-    /// its numbers). -Radius, -SigmaDiff, -LevelIterations, -StepLength and -MinimumOptimizedSpacing change single
-    /// settings on top of it.
+    /// The settings to start from: Default (RegPS's: radius 2, sigma_diff 5, steps scaled by the level's largest
+    /// update, fixed iterations, 3D levels finer than 1.5 mm not optimised) or Dipy (DIPY 1.6's
+    /// SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce its numbers). -Radius, -SigmaDiff,
+    /// -LevelIterations, -StepLength, -StepScaling and -MinimumOptimizedSpacing change single settings on top of it.
     /// </summary>
     [Parameter]
     public SynPreset Preset { get; set; } = SynPreset.Default;
@@ -49,6 +49,13 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     [Parameter]
     [ValidateRange(0.001, 10.0)]
     public double? StepLength { get; set; }
+
+    /// <summary>
+    /// How each update is scaled: LevelMaximum (default: by the largest update so far on the level, so steps shrink as
+    /// the images align) or EachIteration (DIPY: every update rescaled to -StepLength voxels at its longest).
+    /// </summary>
+    [Parameter]
+    public SynStepScaling? StepScaling { get; set; }
 
     /// <summary>
     /// 3D: pyramid levels whose voxels are finer than this many mm along every axis are not optimised (default 1.5: a
@@ -79,6 +86,7 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
             SigmaDiff = SigmaDiff ?? defaults.SigmaDiff,
             LevelIterations = LevelIterations ?? defaults.LevelIterations,
             StepLength = StepLength ?? defaults.StepLength,
+            StepScaling = StepScaling ?? defaults.StepScaling,
             MinimumOptimizedSpacing = MinimumOptimizedSpacing ?? defaults.MinimumOptimizedSpacing,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,
         };

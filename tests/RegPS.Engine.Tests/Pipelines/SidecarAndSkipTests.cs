@@ -70,8 +70,11 @@ public class SidecarAndSkipTests : IDisposable
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { StopAtConvergence = !a.Syn.StopAtConvergence } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { MinimumOptimizedSpacing = 0 } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = SynOptions.Dipy with { LevelIterations = a.Syn.LevelIterations, Radius = a.Syn.Radius } }).ParameterHash);
-        // no LevelIterations (the default) hashes as the counts it stands for
-        Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { LevelIterations = new[] { 30, 20, 5 } } }).ParameterHash);
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { StepScaling = SynStepScaling.EachIteration } }).ParameterHash);
+        // no LevelIterations or Radius (the default) hashes as the 3D values they stand for
+        Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { LevelIterations = new[] { 20, 20, 4 } } }).ParameterHash);
+        Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { Radius = 2 } }).ParameterHash);
+        Assert.NotEqual((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { Radius = 4 } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Affine = a.Affine with { LevelIterations = new[] { 5, 5, 5 } } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Affine = a.Affine with { Seed = 1 } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Mode = RegistrationMode.Affine }).ParameterHash);

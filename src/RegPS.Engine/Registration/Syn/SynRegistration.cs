@@ -14,8 +14,9 @@ namespace RegPS.Engine.Registration;
 /// Two half-way maps are optimised on the reference (static) grid of each pyramid level: the static side
 /// (forward fS, backward bS = fS^-1) and the moving side (fM, bM = fM^-1, with the prealign P applied after it).
 /// Each iteration warps both smoothed full-resolution images to the reference grid, wS(x) = I(x + bS(x)) and
-/// wM(x) = J(P(x + bM(x))), takes the metric's forward and backward steps, zeroes them on the faces, scales each to
-/// 1 voxel at most, composes fS += t u(x + fS(x)) and fM += t v(x + fM(x)) (t = step length), and re-inverts
+/// wM(x) = J(P(x + bM(x))), takes the metric's forward and backward steps, zeroes them on the faces, scales each
+/// (DIPY: to 1 voxel at its longest, every iteration; RegPS's default: by the longest update so far on this level, so
+/// steps shrink as the images align), composes fS += t u(x + fS(x)) and fM += t v(x + fM(x)) (t = step length), and re-inverts
 /// bS, bM, then fS, fM (warm-started fixed-point inversion). Levels stop after their iteration count or, with
 /// StopAtConvergence (DIPY), when the slope of a quadratic fitted to the last 12 energies is at most opt_tol. The final
 /// static -> moving field is f(y) = fS(y) + bM(y + fS(y)) and the inverse g(z') = fM(z') + bS(z' + fM(z')), composed
@@ -50,8 +51,9 @@ public static class SynRegistration
         if (dim == 2 && (P[0, 2] != 0 || P[1, 2] != 0 || P[2, 0] != 0 || P[2, 1] != 0 || P[2, 2] != 1 || P[2, 3] != 0))
             throw new ArgumentException("A 2D prealign must leave z alone (third row and column of the identity).", nameof(prealign));
         _ = pInv;
-        if (options.Metric == SynMetric.CC && @static.Grid.Shape.Any(n => n < 2 * options.Radius + 1))
-            throw new ArgumentException($"The static image ({string.Join("x", @static.Grid.Shape)}) needs at least 2*Radius+1 = {2 * options.Radius + 1} voxels along every axis for the CC metric (a single-slice volume should be registered as a 2D image).");
+        int radius = options.RadiusFor(dim);
+        if (options.Metric == SynMetric.CC && @static.Grid.Shape.Any(n => n < 2 * radius + 1))
+            throw new ArgumentException($"The static image ({string.Join("x", @static.Grid.Shape)}) needs at least 2*Radius+1 = {2 * radius + 1} voxels along every axis for the CC metric (a single-slice volume should be registered as a 2D image).");
 
         var sw = Stopwatch.StartNew();
         int deg = options.MaxDegreeOfParallelism;
@@ -79,7 +81,7 @@ public static class SynRegistration
         var smS = new float[sGrid.VoxelCount]; var smM = new float[mGrid.VoxelCount];
         var rowSum = new double[rows0]; var rowMax = new double[rows0];
         ISynStepMetric metric = options.Metric == SynMetric.CC
-            ? new CrossCorrelationMetric(options.Radius, options.SigmaDiff, rows0)
+            ? new CrossCorrelationMetric(radius, options.SigmaDiff, rows0)
             : new SumOfSquaredDifferencesMetric(options.SsdSmooth, rows0);
 
         var energyTrace = new List<double>();
@@ -112,14 +114,16 @@ public static class SynRegistration
             var levelEnergies = new List<double>();
             double derivative = double.PositiveInfinity;
             int niter = 0;
+            // the longest update so far on this level, per side (StepScaling.LevelMaximum)
+            double largestS = 0, largestM = 0;
             while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 FieldWarp.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
                 FieldWarp.Warp(smM, mGrid, P, bM, fg, wM, deg);
                 double e = metric.ComputeSteps(wS, wM, fg, u, v, deg);
-                Step(fS, u, fg, options.StepLength, rowMax, deg);
-                Step(fM, v, fg, options.StepLength, rowMax, deg);
+                Step(fS, u, fg, options.StepLength, options.StepScaling, ref largestS, rowMax, deg);
+                Step(fM, v, fg, options.StepLength, options.StepScaling, ref largestM, rowMax, deg);
                 if (levelEnergies.Count >= options.EnergyWindow)
                     derivative = EnergyDerivative(levelEnergies, options.EnergyWindow);
                 levelEnergies.Add(2 * e);
@@ -163,13 +167,18 @@ public static class SynRegistration
         return new DiffeomorphicMap(P, sGrid, mGrid, forward, backward, options, energyTrace.AsReadOnly(), itersPerLevel, sw.Elapsed, cc);
     }
 
-    /// <summary>Zero the step on the faces, scale it to 1 voxel at most, and compose it into the field with weight t.</summary>
-    private static void Step(float[] field, float[] step, FieldGrid g, double t, double[] rowMax, int deg)
+    /// <summary>
+    /// Zero the step on the faces, scale it (EachIteration: its longest voxel to 1; LevelMaximum: by the longest voxel
+    /// of any step so far on this level, tracked in <paramref name="largest"/>), and compose it into the field with weight t.
+    /// </summary>
+    private static void Step(float[] field, float[] step, FieldGrid g, double t, SynStepScaling scaling, ref double largest, double[] rowMax, int deg)
     {
         FieldNorms.ZeroBoundary(step, g);
         double nrm = FieldNorms.MaxVoxelNorm(step, g, rowMax, deg);
-        // the normalisation 1/nrm is folded into the composition weight (one pass less than scaling the step)
-        FieldComposition.Compose(field, step, g, nrm > 0 ? t / nrm : t, field, null, null, deg);
+        if (nrm > largest) largest = nrm;
+        double den = scaling == SynStepScaling.LevelMaximum ? largest : nrm;
+        // the normalisation 1/den is folded into the composition weight (one pass less than scaling the step)
+        FieldComposition.Compose(field, step, g, den > 0 ? t / den : t, field, null, null, deg);
     }
 
     internal sealed record Level(Grid Grid, double[] Scaling, double[] Sigmas);

@@ -17,13 +17,19 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         var d = SynOptions.Dipy;
         Assert.Equal(SynPreset.Dipy, d.Preset);
-        Assert.Equal((4, 2.0, 0.25, true, 0.0), (d.Radius, d.SigmaDiff, d.StepLength, d.StopAtConvergence, d.MinimumOptimizedSpacing));
+        Assert.Equal((4, 2.0, 0.25, true, 0.0), (d.Radius!.Value, d.SigmaDiff, d.StepLength, d.StopAtConvergence, d.MinimumOptimizedSpacing));
+        Assert.Equal((4, 4), (d.RadiusFor(3), d.RadiusFor(2)));
+        Assert.Equal(SynStepScaling.EachIteration, d.StepScaling);
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(3));
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(2));
         var r = new SynOptions();
         Assert.Equal(SynPreset.Default, r.Preset);
-        Assert.Equal((4, 4.0, 0.25, false, 1.5), (r.Radius, r.SigmaDiff, r.StepLength, r.StopAtConvergence, r.MinimumOptimizedSpacing));
-        Assert.Equal(new[] { 30, 20, 5 }, r.IterationsFor(3));
+        Assert.Null(r.Radius);
+        Assert.Equal((2, 4), (r.RadiusFor(3), r.RadiusFor(2)));
+        Assert.Equal(3, (r with { Radius = 3 }).RadiusFor(2));
+        Assert.Equal((5.0, 0.25, false, 1.5), (r.SigmaDiff, r.StepLength, r.StopAtConvergence, r.MinimumOptimizedSpacing));
+        Assert.Equal(SynStepScaling.LevelMaximum, r.StepScaling);
+        Assert.Equal(new[] { 20, 20, 4 }, r.IterationsFor(3));
         Assert.Equal(new[] { 30, 40, 40 }, r.IterationsFor(2));
         Assert.Equal(new[] { 7, 3 }, (r with { LevelIterations = new[] { 7, 3 } }).IterationsFor(3));
         Assert.Equal(SynPreset.Dipy, SynOptions.For(SynPreset.Dipy).Preset);
@@ -50,7 +56,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A 1 mm volume warped by known bumps of up to 4 mm: the default optimises the 4 mm and 2 mm levels only (30 + 20
+    /// A 1 mm volume warped by known bumps of up to 4 mm: the default optimises the 4 mm and 2 mm levels only (20 + 20
     /// iterations, 0 at 1 mm), expands the map to the 1 mm grid, and recovers the warp as well as the full DIPY
     /// schedule with every level optimised; the map stays invertible and unfolded.
     /// </summary>
@@ -67,7 +73,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         double roundTrip = SynTestData.MeanRoundTripVoxels(map, st);
         double before = SynRegistrationTests.MedianIdentityResidual(st, e);
         output.WriteLine($"1 mm: identity {before:0.000} vox, default median error {err:0.000} vox ({string.Join("+", map.IterationsPerLevel)}), DIPY preset {errDipy:0.000} vox ({string.Join("+", dipy.IterationsPerLevel)}), round trip {roundTrip:0.0000} vox, folds {map.FoldedVoxels}");
-        Assert.Equal(new[] { 30, 20, 0 }, map.IterationsPerLevel);
+        Assert.Equal(new[] { 20, 20, 0 }, map.IterationsPerLevel);
         Assert.Equal(grid, map.Forward.Grid);
         Assert.Equal(grid, map.Backward.Grid);
         Assert.True(before > 1.0, $"the known warp must be sizeable (median {before:0.00} voxels)");
