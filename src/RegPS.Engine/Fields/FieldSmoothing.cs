@@ -9,7 +9,8 @@ namespace RegPS.Engine.Fields;
 
 /// <summary>
 /// Gaussian smoothing of an interleaved multi-component float32 field, channel by channel, with scipy's
-/// gaussian_filter semantics (sigma in voxels per axis, kernel radius round(4 sigma), boundary 'reflect').
+/// gaussian_filter semantics (sigma in voxels per axis, kernel radius round(truncate sigma), truncate 4 by default as
+/// scipy's, boundary 'reflect').
 /// Why it is fast: every pass is written as "output row += w_t * shifted input row" over whole contiguous rows of
 /// nx*components floats, which runs with SIMD (Vector&lt;float&gt;) and touches memory in order even along y and z:
 /// x pass per row (a reflect-padded copy of the row), y pass per slice (a copy of the slice; in 3D the x pass of the
@@ -20,43 +21,60 @@ namespace RegPS.Engine.Fields;
 /// </summary>
 internal static class FieldSmoothing
 {
-    public static void Smooth(float[] f, int comps, int nx, int ny, int nz, double[] sigma, int maxDegree)
+    public static void Smooth(float[] f, int comps, int nx, int ny, int nz, double[] sigma, int maxDegree, double truncate = Gaussian.Truncate)
+        => Smooth(new[] { f }, comps, nx, ny, nz, sigma, maxDegree, truncate);
+
+    /// <summary>
+    /// Smooths each of <paramref name="fields"/> (same shape) in place; the passes of all fields share one parallel
+    /// loop per pass (fewer thread hand-offs, better balance), each field's outputs computed exactly as on its own.
+    /// The kernel radius is round(truncate * sigma) (scipy's truncate; 4 is its default).
+    /// </summary>
+    public static void Smooth(float[][] fields, int comps, int nx, int ny, int nz, double[] sigma, int maxDegree, double truncate = Gaussian.Truncate)
     {
-        int rowLen = nx * comps;
+        int rowLen = nx * comps, nf = fields.Length;
         bool doX = sigma[0] > 0 && nx > 1, doY = sigma[1] > 0 && ny > 1;
-        float[]? wx = doX ? Weights(sigma[0]) : null, wy = doY ? Weights(sigma[1]) : null;
+        float[]? wx = doX ? Weights(sigma[0], truncate) : null, wy = doY ? Weights(sigma[1], truncate) : null;
         if (doX && doY && nz >= 4)
         {
             // x and y passes fused per slice: the slice is still in cache when its y pass reads it (one sweep over
             // memory less; every output is computed with the same operations as in separate passes)
-            SliceIterator.For(nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
+            SliceIterator.For(nf * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
-                SmoothYSlice(f, comps, nx, ny, k, wy!, wx!);
+                SmoothYSlice(fields[task / nz], comps, nx, ny, task % nz, wy!, wx!);
             });
         }
         else
         {
-            if (doX) SliceIterator.For(ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) => SmoothXRow(f, comps, nx, row, wx!, f.AsSpan(row * rowLen, rowLen)));
+            if (doX) SliceIterator.For(nf * ny * nz, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+            {
+                var f = fields[task / (ny * nz)];
+                int row = task % (ny * nz);
+                SmoothXRow(f, comps, nx, row, wx!, f.AsSpan(row * rowLen, rowLen));
+            });
             if (doY)
             {
                 // per slice, or per slice and block of 16 columns when there are few slices (2D: one), so that every
                 // thread gets a share
                 int block = nz >= 4 ? nx : 16;
                 int nb = (nx + block - 1) / block;
-                SliceIterator.For(nz * nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
+                SliceIterator.For(nf * nz * nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
                 {
-                    int k = task / nb, x0 = (task % nb) * block;
+                    var f = fields[task / (nz * nb)];
+                    int t = task % (nz * nb);
+                    int k = t / nb, x0 = (t % nb) * block;
                     SmoothYBlock(f, comps, nx, ny, k, x0, Math.Min(block, nx - x0), wy!);
                 });
             }
         }
         if (sigma.Length > 2 && sigma[2] > 0 && nz > 1)
         {
-            var w = Weights(sigma[2]);
+            var w = Weights(sigma[2], truncate);
             int r = w.Length / 2;
             int sliceLen = rowLen * ny;
-            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) =>
+            SliceIterator.For(nf * ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
+                var f = fields[task / ny];
+                int j = task % ny;
                 var copy = ArrayPool<float>.Shared.Rent(rowLen * nz);
                 try
                 {
@@ -150,7 +168,7 @@ internal static class FieldSmoothing
         finally { ArrayPool<float>.Shared.Return(copy); }
     }
 
-    private static float[] Weights(double sigma) => Gaussian.Kernel(sigma).Select(v => (float)v).ToArray();
+    private static float[] Weights(double sigma, double truncate) => Gaussian.Kernel(sigma, truncate).Select(v => (float)v).ToArray();
 
     /// <summary>
     /// dst[m] = sum_t w[t] * src[offs[t] + m] for m in [0, dst.Length), for a symmetric kernel (w[t] = w[taps-1-t], as

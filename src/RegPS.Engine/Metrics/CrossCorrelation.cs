@@ -40,21 +40,23 @@ internal interface ISynStepMetric
 /// 1e-9 cnt, i.e. a standard deviation below 3e-5 on the [0,1] scale) get no step; DIPY tests B == 0 in float,
 /// which round-off rarely meets exactly. Gradients are central differences in voxel units taken to world axes
 /// with W^T (numpy.gradient then DIPY's spacing and direction for orthonormal directions). u and v are then smoothed
-/// with a Gaussian of sigma_diff voxels (reflect), as DIPY's compute_forward/compute_backward do.
+/// with a Gaussian of sigma_diff voxels (reflect), as DIPY's compute_forward/compute_backward do (kernel radius
+/// round(truncate sigma_diff): DIPY's scipy truncates at 4, RegPS's default at 3).
 /// </summary>
 internal sealed class CrossCorrelationMetric : ISynStepMetric
 {
     private readonly int _radius;
-    private readonly double _sigmaDiff;
+    private readonly double _sigmaDiff, _truncate;
     private readonly double[] _rowEnergy;
     // whole-image window sums (2D), or the ring of slice sums and the running z sum (3D); grown as levels get finer
     private double[]? _sums, _ring, _acc;
 
-    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityRows)
+    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityRows, double truncate = Filters.Gaussian.Truncate)
     {
         if (radius < 1) throw new ArgumentOutOfRangeException(nameof(radius), "The CC radius must be at least 1.");
         _radius = radius;
         _sigmaDiff = sigmaDiff;
+        _truncate = truncate;
         _rowEnergy = new double[capacityRows];
     }
 
@@ -484,8 +486,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];
         var sig = new[] { _sigmaDiff, _sigmaDiff, twoD ? 0 : _sigmaDiff };
-        FieldSmoothing.Smooth(u, 3, nx, ny, nz, sig, maxDegree);
-        FieldSmoothing.Smooth(v, 3, nx, ny, nz, sig, maxDegree);
+        FieldSmoothing.Smooth(new[] { u, v }, 3, nx, ny, nz, sig, maxDegree, _truncate);
         return total;
     }
 }

@@ -14,12 +14,13 @@ namespace RegPS.Engine.Metrics;
 /// </summary>
 internal sealed class SumOfSquaredDifferencesMetric : ISynStepMetric
 {
-    private readonly double _smooth;
+    private readonly double _smooth, _truncate;
     private readonly double[] _rowEnergy;
 
-    public SumOfSquaredDifferencesMetric(double smooth, int capacityRows)
+    public SumOfSquaredDifferencesMetric(double smooth, int capacityRows, double truncate = Filters.Gaussian.Truncate)
     {
         _smooth = smooth;
+        _truncate = truncate;
         _rowEnergy = new double[capacityRows];
     }
 
@@ -59,8 +60,7 @@ internal sealed class SumOfSquaredDifferencesMetric : ISynStepMetric
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];
         var sig = new[] { _smooth, _smooth, twoD ? 0 : _smooth };
-        FieldSmoothing.Smooth(u, 3, nx, ny, nz, sig, maxDegree);
-        FieldSmoothing.Smooth(v, 3, nx, ny, nz, sig, maxDegree);
+        FieldSmoothing.Smooth(new[] { u, v }, 3, nx, ny, nz, sig, maxDegree, _truncate);
         return total;
     }
 

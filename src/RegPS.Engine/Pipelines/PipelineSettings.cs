@@ -83,6 +83,7 @@ public sealed record PipelineSettings
                 $"syn.minimumOptimizedSpacing={N(s.MinimumOptimizedSpacing)}",
                 $"syn.stepLength={N(s.StepLength)}",
                 $"syn.stepScaling={s.StepScaling}",
+                $"syn.smoothingTruncate={N(s.SmoothingTruncate)}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

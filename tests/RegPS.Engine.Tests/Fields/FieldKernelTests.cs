@@ -190,8 +190,10 @@ public class FieldKernelTests
         foreach (var v in det) Assert.Equal(expected, v, 4);
     }
 
-    [Fact]
-    public void VectorSmoothingMatchesABruteForceReflectConvolution()
+    [Theory]
+    [InlineData(4.0)]
+    [InlineData(3.0)]
+    public void VectorSmoothingMatchesABruteForceReflectConvolution(double truncate)
     {
         int nx = 13, ny = 11, nz = 9;
         var rnd = new Random(3);
@@ -199,8 +201,10 @@ public class FieldKernelTests
         for (int i = 0; i < f.Length; i++) f[i] = (float)rnd.NextDouble();
         var orig = (float[])f.Clone();
         double sigma = 1.3;
-        FieldSmoothing.Smooth(f, 3, nx, ny, nz, new[] { sigma, sigma, sigma }, 2);
-        int r = (int)(4 * sigma + 0.5);
+        FieldSmoothing.Smooth(f, 3, nx, ny, nz, new[] { sigma, sigma, sigma }, 2, truncate);
+        // scipy's rule: radius round(truncate * sigma): 5 taps each side at 4 sigma, 4 at 3 sigma
+        int r = (int)(truncate * sigma + 0.5);
+        Assert.Equal(truncate == 4 ? 5 : 4, r);
         var w = new double[2 * r + 1]; double ws = 0;
         for (int t = -r; t <= r; t++) { w[t + r] = Math.Exp(-0.5 * t * t / (sigma * sigma)); ws += w[t + r]; }
         static int Refl(int i, int n) { while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - i - 1; return i; }
@@ -214,6 +218,29 @@ public class FieldKernelTests
                             acc += w[a + r] * w[b + r] * w[e + r] * orig[3 * ((Refl(k + e, nz) * ny + Refl(j + b, ny)) * nx + Refl(i + a, nx)) + c];
                 Assert.Equal(acc / (ws * ws * ws), f[3 * ((k * ny + j) * nx + i) + c], 4);
             }
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1, 2)]
+    [InlineData(9, 1)]
+    [InlineData(9, 2)]
+    public void SmoothingFieldsTogetherGivesEachFieldsOwnBits(int nz, int threads)
+    {
+        // the SyN steps u and v are smoothed in one call (shared parallel loops): each must come out as smoothed alone
+        int nx = 37, ny = 29;
+        var rnd = new Random(41 + nz);
+        var u = new float[3 * nx * ny * nz]; var v = new float[u.Length];
+        for (int i = 0; i < u.Length; i++) { u[i] = (float)(2 * rnd.NextDouble() - 1); v[i] = (float)(2 * rnd.NextDouble() - 1); }
+        var sig = new[] { 2.5, 2.0, nz > 1 ? 1.5 : 0 };
+        var uAlone = (float[])u.Clone(); var vAlone = (float[])v.Clone();
+        FieldSmoothing.Smooth(uAlone, 3, nx, ny, nz, sig, 1, 3);
+        FieldSmoothing.Smooth(vAlone, 3, nx, ny, nz, sig, 1, 3);
+        var uOrig = (float[])u.Clone();
+        FieldSmoothing.Smooth(new[] { u, v }, 3, nx, ny, nz, sig, threads, 3);
+        Assert.NotEqual(uOrig, u);
+        Assert.Equal(uAlone, u);
+        Assert.Equal(vAlone, v);
     }
 
     [Fact]

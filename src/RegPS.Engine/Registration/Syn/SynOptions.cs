@@ -53,13 +53,14 @@ public enum SynPreset
 public sealed record SynOptions
 {
     /// <summary>
-    /// DIPY 1.6's defaults: radius 4, sigma_diff 2, every update rescaled to the step length, at most 100, 100, 25
-    /// iterations with its convergence test, every level optimised.
+    /// DIPY 1.6's defaults: radius 4, sigma_diff 2 (kernel truncated at 4 sigma, scipy's), every update rescaled to the
+    /// step length, at most 100, 100, 25 iterations with its convergence test, every level optimised.
     /// </summary>
     public static SynOptions Dipy => new()
     {
         Preset = SynPreset.Dipy, Radius = 4, SigmaDiff = 2, LevelIterations = new[] { 100, 100, 25 },
         StopAtConvergence = true, MinimumOptimizedSpacing = 0, StepScaling = SynStepScaling.EachIteration,
+        SmoothingTruncate = 4,
     };
 
     /// <summary>The settings of a preset (RegPS's default or DIPY's).</summary>
@@ -80,6 +81,11 @@ public sealed record SynOptions
     /// <see cref="IterationsFor"/>: 20, 20, 4 in 3D and 30, 40, 40 in 2D. DIPY: 100, 100, 25 (maxima, with its early stop).
     /// </summary>
     public int[]? LevelIterations { get; init; }
+    /// <summary>
+    /// The update smoothing's kernel reaches round(SmoothingTruncate * SigmaDiff) voxels each side. RegPS 3 (the
+    /// Gaussian's mass beyond 3 sigma is 0.3%: measured the same accuracy for 3/4 of the work), DIPY 4 (scipy's default).
+    /// </summary>
+    public double SmoothingTruncate { get; init; } = 3;
     /// <summary>Length in voxels of the largest update (see <see cref="StepScaling"/>); 0.25 in both presets.</summary>
     public double StepLength { get; init; } = 0.25;
     /// <summary>
@@ -128,6 +134,7 @@ public sealed record SynOptions
         if (!(SigmaDiff >= 0) || !(SsdSmooth >= 0)) throw new ArgumentException("SigmaDiff and SsdSmooth must be zero or positive.");
         if (!(StepLength > 0)) throw new ArgumentException("StepLength must be positive.");
         if (!Enum.IsDefined(StepScaling)) throw new ArgumentException("StepScaling must be EachIteration or LevelMaximum.");
+        if (!(SmoothingTruncate >= 1) || double.IsPositiveInfinity(SmoothingTruncate)) throw new ArgumentException("SmoothingTruncate must be at least 1 (sigmas).");
         if (!(SsSigmaFactor >= 0)) throw new ArgumentException("SsSigmaFactor must be zero or positive.");
         if (InvIter < 0 || !(InvTol >= 0) || !(OptTol >= 0)) throw new ArgumentException("InvIter, InvTol and OptTol must not be negative.");
         if (!(MinimumOptimizedSpacing >= 0) || double.IsPositiveInfinity(MinimumOptimizedSpacing)) throw new ArgumentException("MinimumOptimizedSpacing must be zero (optimise every level) or a positive number of mm.");
