@@ -421,6 +421,14 @@ public sealed class SynComparison : IComparison
         T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
+        if (mz > 1)
+        {
+            var cgrid = Grid.Create3D(mx / 2, my / 2, (int)(mz * 0.75 + 0.5), 4, 4, 4);
+            var cfg = new RegPS.Engine.Fields.FieldGrid(cgrid);
+            var coarse = new float[3 * cgrid.VoxelCount];
+            for (int i = 0; i < coarse.Length; i++) coarse[i] = (float)(rnd.NextDouble() - 0.5);
+            T("expand 0.5,0.5,0.75", () => RegPS.Engine.Fields.FieldExpansion.Expand(coarse, cfg, fg, new[] { 0.5, 0.5, 0.75 }, c, threads));
+        }
         var sums = new double[5 * n];
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));

@@ -43,7 +43,8 @@ internal static class FieldExpansion
         int[] i0s, double[] wa, double[] wb, bool[] va, bool[] vb, bool[] inX) : IRowOperation
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Invoke(int r)
+        [SkipLocalsInit] // the stack buffers are written before they are read
+        public unsafe void Invoke(int r)
         {
             int j = r % ny, k = r / ny;
             double y = j * factors[1], z = k * factors[2];
@@ -55,8 +56,8 @@ internal static class FieldExpansion
             }
             int j0 = (int)Math.Floor(y), k0 = (int)Math.Floor(z);
             double fy = y - j0, fz = z - k0;
-            Span<int> rowBase = stackalloc int[4];
-            Span<double> wyz = stackalloc double[4];
+            int* rowBase = stackalloc int[4];
+            double* wyz = stackalloc double[4];
             int nc = 0;
             for (int dk = 0; dk < 2; dk++)
             {
@@ -72,20 +73,39 @@ internal static class FieldExpansion
                     nc++;
                 }
             }
-            for (int i = 0; i < nx; i++, o += 3)
+            fixed (float* pc = coarse, pf = fine)
+            fixed (double* pwa = wa, pwb = wb)
+            fixed (int* pi0 = i0s)
+            fixed (bool* pva = va, pvb = vb, pin = inX)
             {
-                double ox = 0, oy = 0, oz = 0;
-                if (inX[i])
+                float* dst = pf + o;
+                for (int i = 0; i < nx; i++, dst += 3)
                 {
-                    int c0 = 3 * i0s[i];
-                    for (int c = 0; c < nc; c++)
+                    double ox = 0, oy = 0, oz = 0;
+                    if (pin[i])
                     {
-                        int b = rowBase[c] + c0;
-                        if (va[i]) { double w = wyz[c] * wa[i]; ox += w * coarse[b]; oy += w * coarse[b + 1]; oz += w * coarse[b + 2]; }
-                        if (vb[i]) { double w = wyz[c] * wb[i]; ox += w * coarse[b + 3]; oy += w * coarse[b + 4]; oz += w * coarse[b + 5]; }
+                        float* col = pc + 3 * pi0[i];
+                        double a = pwa[i], bw = pwb[i];
+                        if (pva[i] && pvb[i])
+                        {
+                            // both x corners inside (all but the last column): no per-corner tests
+                            for (int c = 0; c < nc; c++)
+                            {
+                                float* q = col + rowBase[c];
+                                double w = wyz[c] * a; ox += w * q[0]; oy += w * q[1]; oz += w * q[2];
+                                w = wyz[c] * bw; ox += w * q[3]; oy += w * q[4]; oz += w * q[5];
+                            }
+                        }
+                        else
+                            for (int c = 0; c < nc; c++)
+                            {
+                                float* q = col + rowBase[c];
+                                if (pva[i]) { double w = wyz[c] * a; ox += w * q[0]; oy += w * q[1]; oz += w * q[2]; }
+                                if (pvb[i]) { double w = wyz[c] * bw; ox += w * q[3]; oy += w * q[4]; oz += w * q[5]; }
+                            }
                     }
+                    dst[0] = (float)ox; dst[1] = (float)oy; dst[2] = (float)oz;
                 }
-                fine[o] = (float)ox; fine[o + 1] = (float)oy; fine[o + 2] = (float)oz;
             }
         }
     }

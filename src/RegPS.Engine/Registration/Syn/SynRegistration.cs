@@ -225,16 +225,44 @@ public static class SynRegistration
     }
 
     /// <summary>The first volume of the image smoothed with per-axis sigmas (scipy gaussian_filter) and rescaled to [0, 1].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <remarks>
+    /// The range and the rescaling run in chunks of 64k voxels on the thread team (the minimum and maximum do not depend
+    /// on the order they are taken in, and each voxel is rescaled on its own: the same bits at any thread count).
+    /// </remarks>
     private static void SmoothedNormalised(Image image, double[] sigmas, float[] dst, int deg)
     {
         int n = image.Grid.VoxelCount;
         Array.Copy(image.Buffer, dst, n);
         if (sigmas.Any(s => s > 0)) Gaussian.SmoothInPlace(dst, image.Grid.NX, image.Grid.NY, image.Grid.NZ, sigmas, deg);
-        float min = float.PositiveInfinity, max = float.NegativeInfinity;
-        for (int i = 0; i < n; i++) { if (dst[i] < min) min = dst[i]; if (dst[i] > max) max = dst[i]; }
+        const int chunk = 1 << 16;
+        int chunks = (n + chunk - 1) / chunk;
+        var mins = new float[chunks]; var maxs = new float[chunks];
+        Parallel.SliceIterator.Run(chunks, new RangeChunks(dst, n, chunk, mins, maxs), deg);
+        float min = mins.Min(), max = maxs.Max();
         double scale = max > min ? 1.0 / ((double)max - min) : 0;
-        for (int i = 0; i < n; i++) dst[i] = (float)((dst[i] - (double)min) * scale);
+        Parallel.SliceIterator.Run(chunks, new RescaleChunks(dst, n, chunk, min, scale), deg);
+    }
+
+    /// <summary>The smallest and largest value of each chunk of the first n values.</summary>
+    private readonly struct RangeChunks(float[] a, int n, int chunk, float[] mins, float[] maxs) : Parallel.IRowOperation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Invoke(int c)
+        {
+            float min = float.PositiveInfinity, max = float.NegativeInfinity;
+            for (int i = c * chunk, end = Math.Min(n, i + chunk); i < end; i++) { if (a[i] < min) min = a[i]; if (a[i] > max) max = a[i]; }
+            mins[c] = min; maxs[c] = max;
+        }
+    }
+
+    /// <summary>(v - min) * scale in double, stored as float, over one chunk.</summary>
+    private readonly struct RescaleChunks(float[] a, int n, int chunk, float min, double scale) : Parallel.IRowOperation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Invoke(int c)
+        {
+            for (int i = c * chunk, end = Math.Min(n, i + chunk); i < end; i++) a[i] = (float)((a[i] - (double)min) * scale);
+        }
     }
 
     /// <summary>
