@@ -28,7 +28,7 @@ internal interface ISynStepMetric
 /// one pass per axis (greedy's OneDimensionalInPlaceAccumulateFilter idea): the x pass builds the moments on the fly
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
-/// In 3D the volume is streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
+/// Large 3D volumes are streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
 /// 2r+2 slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
 /// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 ///
@@ -61,12 +61,17 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     /// <summary>
-    /// 3D volumes stream along z (the default): the x and y window sums of one slice at a time go into a ring of 2r+2
-    /// slices, a running z sum adds the slice entering the window and subtracts the one leaving it, and each slice's
-    /// steps are taken from that running sum while it is in cache. The same additions in the same order as the
-    /// whole-volume passes (so the same bits; false selects those passes, for tests), without the 5 doubles per voxel.
+    /// 3D volumes of more than <see cref="StreamAbove"/> voxels stream along z: the x and y window sums of one slice at a
+    /// time go into a ring of 2r+2 slices, a running z sum adds the slice entering the window and subtracts the one
+    /// leaving it, and each slice's steps are taken from that running sum while it is in cache. Smaller volumes (the
+    /// coarse levels) take whole-volume passes instead: 4 parallel loops per iteration rather than 3 per slice, and the
+    /// 5 doubles per voxel are little memory there. Both do the same additions in the same order (the same bits).
+    /// True or false forces one way (for tests).
     /// </summary>
-    internal bool StreamSlices { get; init; } = true;
+    internal bool? StreamSlices { get; init; }
+
+    /// <summary>Volumes above this many voxels stream (see <see cref="StreamSlices"/>): 20 MB of window sums.</summary>
+    internal const int StreamAbove = 1 << 19;
 
     /// <summary>False keeps the steps on the scalar loop (for tests: the SIMD path must give its bits).</summary>
     internal RegPS.Engine.Simd.VectorPath Path { get; init; } = RegPS.Engine.Simd.VectorPath.Widest;
@@ -474,7 +479,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         var w = g.W;
         var energy = _rowEnergy;
         int radius = r;
-        if (nz > 1 && StreamSlices)
+        if (nz > 1 && (StreamSlices ?? g.Count > StreamAbove))
             StreamSteps(I, J, g, u, v, maxDegree);
         else
         {
