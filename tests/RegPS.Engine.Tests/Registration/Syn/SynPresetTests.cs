@@ -58,6 +58,45 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     /// <summary>
+    /// The two step-scaling rules on a 3D phantom warped by known bumps, the last level run for 4, 5 and 6 iterations:
+    /// DIPY's rule (every update rescaled to the step length) keeps moving the map by a sizeable amount from one
+    /// iteration to the next near the optimum, RegPS's (updates scaled by the level's largest) lets it settle.
+    /// </summary>
+    [Fact]
+    public void LevelMaximumStepsLetTheMapSettle_EachIterationStepsKeepItMoving()
+    {
+        var grid = Grid.Create3D(48, 44, 36, 2, 2, 3);
+        var st = SynTestData.Phantom(grid, 13, 30);
+        var e = Bumps.Random(29, grid, 4, 3 * 2, 10 * 2);
+        var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
+        var moves = new Dictionary<SynStepScaling, double>();
+        foreach (var scaling in new[] { SynStepScaling.LevelMaximum, SynStepScaling.EachIteration })
+        {
+            var maps = new[] { 4, 5, 6 }.Select(n => SynRegistration.Register(st, mv, null, new SynOptions
+            {
+                StepScaling = scaling, LevelIterations = new[] { 10, 10, n },
+            })).ToArray();
+            // mean |f_n+1 - f_n| over the volume, in voxels (2 mm in-plane), for the last two steps
+            double move = 0;
+            for (int m = 0; m < 2; m++)
+            {
+                var a = maps[m].Forward.Values; var b = maps[m + 1].Forward.Values;
+                double sum = 0;
+                for (int i = 0; i < a.Length; i += 3)
+                    sum += Math.Sqrt(Sq((a[i] - b[i]) / 2) + Sq((a[i + 1] - b[i + 1]) / 2) + Sq((a[i + 2] - b[i + 2]) / 3));
+                move = Math.Max(move, sum / (a.Length / 3));
+            }
+            double err = SynTestData.MedianResidualVoxels(maps[2], st, e);
+            moves[scaling] = move;
+            output.WriteLine($"{scaling}: the map moves {move:0.0000} vox per last-level iteration (largest of the last two); median error {err:0.000} vox after 6");
+            Assert.True(err < 0.4, $"{scaling}: median error {err:0.000} voxels");
+        }
+        Assert.True(moves[SynStepScaling.LevelMaximum] < 0.5 * moves[SynStepScaling.EachIteration],
+            $"LevelMaximum moves {moves[SynStepScaling.LevelMaximum]:0.0000} vox per iteration, EachIteration {moves[SynStepScaling.EachIteration]:0.0000}");
+        static double Sq(double x) => x * x;
+    }
+
+    /// <summary>
     /// A 1 mm volume warped by known bumps of up to 4 mm: the default optimises the 4 mm and 2 mm levels only (20 + 20
     /// iterations, 0 at 1 mm), expands the map to the 1 mm grid, and recovers the warp as well as the full DIPY
     /// schedule with every level optimised; the map stays invertible and unfolded.
