@@ -86,7 +86,8 @@ public static class Gaussian
         for (int axis = 0; axis < 3; axis++)
         {
             double s = axis < sigmas.Length ? sigmas[axis] : 0;
-            if (s <= 0 || n[axis] == 1) continue;
+            // a sigma whose kernel has radius 0 (below 1/8 voxel) is the one-tap kernel [1]: 1 * x is x, nothing to do
+            if (s <= 0 || n[axis] == 1 || (int)(Truncate * s + 0.5) == 0) continue;
             var kernel = Kernel(s);
             int nb = (nx + block - 1) / block;
             if (axis == 0)
