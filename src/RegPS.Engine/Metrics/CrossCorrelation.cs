@@ -236,8 +236,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         private readonly T _cnt, _flat, _w0, _w1, _w2, _w3, _w4, _w5, _w6, _w7, _w8;
 
         /// <summary>For windows of cnt voxels and the field grid's W (world to grid, row-major; gradients go to world axes with W^T).</summary>
-        // not inlined: the constants then stay in memory and are read as operands (with them in registers, the
-        // 128-bit loop spilled twice as much)
+        // not inlined: the struct then stays in memory and the constants are read from it as operands (promoted to
+        // registers instead, they spilled in the 128-bit loops)
         [MethodImpl(MethodImplOptions.NoInlining)]
         public CcFormula(double cnt, double[] w)
         {

@@ -11,6 +11,9 @@ namespace RegPS.Engine.Simd;
 /// code written on Vector128/Vector256 directly. Every operation is IEEE double arithmetic on each lane (no fused
 /// multiply-add, no reassociation), so the three give the same bits lane for lane.
 /// A comparison gives a mask of the same type: all bits set in the lanes where it holds, zero elsewhere.
+/// The binary operators take their operands by reference (in): a formula's constants, kept as fields of a struct, are
+/// then read straight from memory as instruction operands, as in loops written on the vectors directly (passed by
+/// value, each was first copied to a register, which cost the 128-bit loops extra loads and spills).
 /// </summary>
 internal interface IDoubleLanes<TSelf> where TSelf : struct, IDoubleLanes<TSelf>
 {
@@ -20,16 +23,16 @@ internal interface IDoubleLanes<TSelf> where TSelf : struct, IDoubleLanes<TSelf>
     /// <summary>Every lane +0 (also the all-false mask).</summary>
     static abstract TSelf Zero { get; }
 
-    static abstract TSelf operator +(TSelf a, TSelf b);
-    static abstract TSelf operator -(TSelf a, TSelf b);
-    static abstract TSelf operator *(TSelf a, TSelf b);
-    static abstract TSelf operator /(TSelf a, TSelf b);
+    static abstract TSelf operator +(in TSelf a, in TSelf b);
+    static abstract TSelf operator -(in TSelf a, in TSelf b);
+    static abstract TSelf operator *(in TSelf a, in TSelf b);
+    static abstract TSelf operator /(in TSelf a, in TSelf b);
 
     /// <summary>The sign bit flipped (so -(+0) is -0, as for a double).</summary>
     static abstract TSelf operator -(TSelf a);
 
     /// <summary>Bitwise and (of masks, or of a value and a mask: the value where the mask is set, +0 elsewhere).</summary>
-    static abstract TSelf operator &(TSelf a, TSelf b);
+    static abstract TSelf operator &(in TSelf a, in TSelf b);
 
     /// <summary>The mask of the lanes where a &gt; b (false where either is NaN).</summary>
     static abstract TSelf GreaterThan(TSelf a, TSelf b);
@@ -64,13 +67,13 @@ internal readonly struct ScalarLane(double value) : IDoubleLanes<ScalarLane>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane Create(double value) => new(value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator +(ScalarLane a, ScalarLane b) => new(a.Value + b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator -(ScalarLane a, ScalarLane b) => new(a.Value - b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator *(ScalarLane a, ScalarLane b) => new(a.Value * b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator /(ScalarLane a, ScalarLane b) => new(a.Value / b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator +(in ScalarLane a, in ScalarLane b) => new(a.Value + b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator -(in ScalarLane a, in ScalarLane b) => new(a.Value - b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator *(in ScalarLane a, in ScalarLane b) => new(a.Value * b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator /(in ScalarLane a, in ScalarLane b) => new(a.Value / b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane operator -(ScalarLane a) => new(-a.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ScalarLane operator &(ScalarLane a, ScalarLane b)
+    public static ScalarLane operator &(in ScalarLane a, in ScalarLane b)
         => new(BitConverter.Int64BitsToDouble(BitConverter.DoubleToInt64Bits(a.Value) & BitConverter.DoubleToInt64Bits(b.Value)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane GreaterThan(ScalarLane a, ScalarLane b) => Mask(a.Value > b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ScalarLane LessThan(ScalarLane a, ScalarLane b) => Mask(a.Value < b.Value);
@@ -97,12 +100,12 @@ internal readonly struct Lanes128(Vector128<double> value) : IDoubleLanes<Lanes1
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 Create(double value) => new(Vector128.Create(value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator +(Lanes128 a, Lanes128 b) => new(a.Value + b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator -(Lanes128 a, Lanes128 b) => new(a.Value - b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator *(Lanes128 a, Lanes128 b) => new(a.Value * b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator /(Lanes128 a, Lanes128 b) => new(a.Value / b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator +(in Lanes128 a, in Lanes128 b) => new(a.Value + b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator -(in Lanes128 a, in Lanes128 b) => new(a.Value - b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator *(in Lanes128 a, in Lanes128 b) => new(a.Value * b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator /(in Lanes128 a, in Lanes128 b) => new(a.Value / b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator -(Lanes128 a) => new(-a.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator &(Lanes128 a, Lanes128 b) => new(a.Value & b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 operator &(in Lanes128 a, in Lanes128 b) => new(a.Value & b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 GreaterThan(Lanes128 a, Lanes128 b) => new(Vector128.GreaterThan(a.Value, b.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes128 LessThan(Lanes128 a, Lanes128 b) => new(Vector128.LessThan(a.Value, b.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool GreaterThanAny(Lanes128 a, Lanes128 b) => Vector128.GreaterThanAny(a.Value, b.Value);
@@ -123,12 +126,12 @@ internal readonly struct Lanes256(Vector256<double> value) : IDoubleLanes<Lanes2
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 Create(double value) => new(Vector256.Create(value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator +(Lanes256 a, Lanes256 b) => new(a.Value + b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator -(Lanes256 a, Lanes256 b) => new(a.Value - b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator *(Lanes256 a, Lanes256 b) => new(a.Value * b.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator /(Lanes256 a, Lanes256 b) => new(a.Value / b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator +(in Lanes256 a, in Lanes256 b) => new(a.Value + b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator -(in Lanes256 a, in Lanes256 b) => new(a.Value - b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator *(in Lanes256 a, in Lanes256 b) => new(a.Value * b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator /(in Lanes256 a, in Lanes256 b) => new(a.Value / b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator -(Lanes256 a) => new(-a.Value);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator &(Lanes256 a, Lanes256 b) => new(a.Value & b.Value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 operator &(in Lanes256 a, in Lanes256 b) => new(a.Value & b.Value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 GreaterThan(Lanes256 a, Lanes256 b) => new(Vector256.GreaterThan(a.Value, b.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Lanes256 LessThan(Lanes256 a, Lanes256 b) => new(Vector256.LessThan(a.Value, b.Value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static bool GreaterThanAny(Lanes256 a, Lanes256 b) => Vector256.GreaterThanAny(a.Value, b.Value);
