@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using RegPS.Engine.Fields;
 using RegPS.Engine.Metrics;
 using RegPS.Engine.Simd;
 
@@ -132,5 +133,76 @@ public class VectorKernelLanesTests
         }
         // every branch of the formula was taken
         Assert.True(flat >= 20 && lowBc >= 20 && ccAtLeastOne >= 40 && counted >= 40, $"flat {flat}, BC <= 1e-5 {lowBc}, cc >= 1 {ccAtLeastOne}, counted {counted}");
+    }
+
+    /// <summary>The inversion's update of one voxel in plain doubles (FieldInversion's scalar loop as it was before the formula was shared).</summary>
+    private static double[] UpdateReference(float[] q, float[] p, double[] w, double maxlen, double eps)
+    {
+        double qx = q[0], qy = q[1], qz = q[2];
+        double vx = w[0] * qx + w[1] * qy + w[2] * qz, vy = w[3] * qx + w[4] * qy + w[5] * qz, vz = w[6] * qx + w[7] * qy + w[8] * qz;
+        double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
+        double sc = nrm > maxlen ? eps * maxlen / nrm : eps;
+        return [p[0] - sc * qx, p[1] - sc * qy, p[2] - sc * qz];
+    }
+
+    private static double Norm(float[] q, double[] w)
+    {
+        double qx = q[0], qy = q[1], qz = q[2];
+        double vx = w[0] * qx + w[1] * qy + w[2] * qz, vy = w[3] * qx + w[4] * qy + w[5] * qz, vz = w[6] * qx + w[7] * qy + w[8] * qz;
+        return Math.Sqrt(vx * vx + vy * vy + vz * vz);
+    }
+
+    private static double[][] RunUpdate<T>(FieldInversion.UpdateFormula<T> f, float[][] q, float[][] p, int width,
+        Func<double[], T> pack, Func<T, int, double> lane) where T : struct, IDoubleLanes<T>
+    {
+        var res = new double[q.Length][];
+        for (int g = 0; g < q.Length; g += width)
+        {
+            T P(float[][] a, int m) => pack(Enumerable.Range(g, width).Select(l => (double)a[l][m]).ToArray());
+            f.Update(P(q, 0), P(q, 1), P(q, 2), P(p, 0), P(p, 1), P(p, 2), out var ox, out var oy, out var oz);
+            for (int l = 0; l < width; l++) res[g + l] = [lane(ox, l), lane(oy, l), lane(oz, l)];
+        }
+        return res;
+    }
+
+    [Theory]
+    [InlineData(0.75)]
+    [InlineData(0.5)]
+    public void InversionUpdateGivesTheSameBitsOnOneTwoAndFourLanes(double eps)
+    {
+        var rnd = new Random((int)(eps * 100));
+        // an oblique grid: W (world to grid) with unequal spacings
+        var w = new[] { 0.5, 0.1, 0.0, -0.08, 0.4, 0.05, 0.02, 0.0, 0.33 };
+        int n = 4 * 200;
+        var q = new float[n][]; var p = new float[n][];
+        // maxlen is the norm of q0 exactly (same arithmetic as the update), so voxels with q0 sit right at the cap
+        float[] q0 = [1.25f, -0.75f, 0.5f];
+        double maxlen = Norm(q0, w);
+        for (int v = 0; v < n; v++)
+        {
+            // groups of 4 with no, some or all residuals above maxlen, and ones right at maxlen (s = eps there)
+            int kind = (v / 4) % 4;
+            double scale = kind switch { 0 => 0.5, 1 => 2 + 4 * rnd.NextDouble(), _ => rnd.NextDouble() < 0.5 ? 0.5 : 6 };
+            q[v] = [(float)(scale * (rnd.NextDouble() - 0.5)), (float)(scale * (rnd.NextDouble() - 0.5)), (float)(scale * (rnd.NextDouble() - 0.5))];
+            if (kind == 3 && v % 4 == 0) q[v] = q0;   // |W q| = maxlen exactly: not above
+            p[v] = [(float)(rnd.NextDouble() - 0.5), (float)(rnd.NextDouble() - 0.5), (float)(rnd.NextDouble() - 0.5)];
+        }
+        var one = RunUpdate(new FieldInversion.UpdateFormula<ScalarLane>(w, maxlen, eps), q, p, 1, a => new ScalarLane(a[0]), (x, _) => x.Value);
+        var two = RunUpdate(new FieldInversion.UpdateFormula<Lanes128>(w, maxlen, eps), q, p, 2,
+            a => new Lanes128(Vector128.Create(a)), (x, l) => x.Value.GetElement(l));
+        var four = RunUpdate(new FieldInversion.UpdateFormula<Lanes256>(w, maxlen, eps), q, p, 4,
+            a => new Lanes256(Vector256.Create(a)), (x, l) => x.Value.GetElement(l));
+        int capped = 0, atMax = 0;
+        for (int v = 0; v < n; v++)
+        {
+            var r = UpdateReference(q[v], p[v], w, maxlen, eps);
+            double nrm = Norm(q[v], w);
+            if (nrm > maxlen) capped++;
+            if (nrm == maxlen) atMax++;
+            foreach (var (name, got) in new[] { ("1 lane", one[v]), ("2 lanes", two[v]), ("4 lanes", four[v]) })
+                for (int m = 0; m < 3; m++)
+                    Assert.True(BitConverter.DoubleToInt64Bits(r[m]) == BitConverter.DoubleToInt64Bits(got[m]), $"{name}, voxel {v}, component {m}: {got[m]} instead of {r[m]}");
+        }
+        Assert.True(capped > n / 4 && capped < 3 * n / 4 && atMax > 0, $"capped {capped} of {n}, at maxlen {atMax}");
     }
 }
