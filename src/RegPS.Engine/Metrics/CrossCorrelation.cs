@@ -207,8 +207,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                     new(J[o + 1] - J[o - 1]), new(J[o + nx] - J[o - nx]), twoD ? ScalarLane.Zero : new(J[o + sxy] - J[o - sxy]), twoD,
                     out var ux, out var uy, out var uz, out var vx, out var vy, out var vz, out var ok, out var count, out var cc);
                 if (ScalarLane.ExtractMostSignificantBits(ok) == 0) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
-                u[o3] = (float)ux.Value; u[o3 + 1] = (float)uy.Value; u[o3 + 2] = twoD ? 0f : (float)uz.Value;
-                v[o3] = (float)vx.Value; v[o3 + 1] = (float)vy.Value; v[o3 + 2] = twoD ? 0f : (float)vz.Value;
+                u[o3] = (float)ux.Value; u[o3 + 1] = (float)uy.Value; u[o3 + 2] = (float)uz.Value;
+                v[o3] = (float)vx.Value; v[o3 + 1] = (float)vy.Value; v[o3 + 2] = (float)vz.Value;
                 if (ScalarLane.ExtractMostSignificantBits(count) != 0) e -= cc.Value;
             }
             if (pass == 0)
@@ -226,7 +226,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// vector paths (<see cref="Lanes128"/>, <see cref="Lanes256"/>), which therefore give the same bits. From the
     /// window sums sI, sJ, sII, sJJ, sIJ (window of cnt voxels), the voxel's values fI, fJ and its image differences
     /// across the voxel along x, y, z (dI0..dJ2: float differences widened, zero along z in 2D): the world steps u and
-    /// v (<see cref="CrossCorrelationMetric"/>'s formulas, gradient 0.5 d taken to world axes with W^T), the mask ok
+    /// v (<see cref="CrossCorrelationMetric"/>'s formulas, gradient 0.5 d taken to world axes with W^T; in 2D the z
+    /// gradients still enter x and y as w * 0, as they always have, and the z components are +0), the mask ok
     /// of the voxels whose window is not flat (the others get no step; the caller writes 0 there), and the CC term
     /// cc = A^2/(BC) with the mask count of the terms that go into the energy (ok, BC &gt; 1e-5 and cc &lt; 1).
     /// Lanes outside ok hold arbitrary values (a flat window divides by about 0).
@@ -269,10 +270,10 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             var ntf = -tf; var ntb = -tb;
             ux = ntf * (_w0 * gi0 + _w3 * gi1 + _w6 * gi2);
             uy = ntf * (_w1 * gi0 + _w4 * gi1 + _w7 * gi2);
-            uz = ntf * (_w2 * gi0 + _w5 * gi1 + _w8 * gi2);
+            uz = twoD ? T.Zero : ntf * (_w2 * gi0 + _w5 * gi1 + _w8 * gi2);
             vx = ntb * (_w0 * gj0 + _w3 * gj1 + _w6 * gj2);
             vy = ntb * (_w1 * gj0 + _w4 * gj1 + _w7 * gj2);
-            vz = ntb * (_w2 * gj0 + _w5 * gj1 + _w8 * gj2);
+            vz = twoD ? T.Zero : ntb * (_w2 * gj0 + _w5 * gj1 + _w8 * gj2);
         }
     }
 
@@ -285,7 +286,6 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     private static unsafe int StepRowSimd128(int b, int i0, int iEnd, double cnt, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
-        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
         var f = new CcFormula<Lanes128>(cnt, w);
         double* ccs = stackalloc double[4];
         var outs = stackalloc Lanes128[12];
@@ -319,8 +319,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                     cm |= (int)Lanes128.ExtractMostSignificantBits(count) << (2 * h);
                 }
                 var m = Vector128.Narrow(oks[0].Value.AsInt64(), oks[1].Value.AsInt64()).AsSingle();
-                var ux = Vector128.Narrow(outs[0].Value, outs[6].Value) & m; var uy = Vector128.Narrow(outs[1].Value, outs[7].Value) & m; var uz = Vector128.Narrow(outs[2].Value, outs[8].Value) & m & zMask;
-                var vx = Vector128.Narrow(outs[3].Value, outs[9].Value) & m; var vy = Vector128.Narrow(outs[4].Value, outs[10].Value) & m; var vz = Vector128.Narrow(outs[5].Value, outs[11].Value) & m & zMask;
+                var ux = Vector128.Narrow(outs[0].Value, outs[6].Value) & m; var uy = Vector128.Narrow(outs[1].Value, outs[7].Value) & m; var uz = Vector128.Narrow(outs[2].Value, outs[8].Value) & m;
+                var vx = Vector128.Narrow(outs[3].Value, outs[9].Value) & m; var vy = Vector128.Narrow(outs[4].Value, outs[10].Value) & m; var vz = Vector128.Narrow(outs[5].Value, outs[11].Value) & m;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
                 Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
@@ -336,7 +336,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// <summary>
     /// The interior part of <see cref="StepRow"/> (2D and 3D), 4 voxels at a time from i0 while the group ends by iEnd:
     /// window sums gathered and the float image differences widened into 4 double lanes, <see cref="CcFormula{T}"/>,
-    /// the steps narrowed to float with the flat windows' (and in 2D the z components) masked to +0, energy terms
+    /// the steps narrowed to float with the flat windows' steps masked to +0, energy terms
     /// subtracted in voxel order; so the bits are the scalar loop's. Returns the next i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -344,8 +344,6 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cnt, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
-        // 2D: the z gradients are 0 (as in the scalar loop, which still adds w * 0) and the z components are written as +0
-        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
         var f = new CcFormula<Lanes256>(cnt, w);
         var idx5 = Vector128.Create(0, 5, 10, 15);
         double* ccs = stackalloc double[4];
@@ -368,8 +366,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                     out var sux, out var suy, out var suz, out var svx, out var svy, out var svz, out var ok, out var count, out var cc);
                 // lane mask from the double compare (all ones / zeros per 64 bits) narrowed to 32-bit lanes
                 var m = Vector128.Narrow(ok.Value.AsInt64().GetLower(), ok.Value.AsInt64().GetUpper()).AsSingle();
-                var ux = ToSingle(sux.Value) & m; var uy = ToSingle(suy.Value) & m; var uz = ToSingle(suz.Value) & m & zMask;
-                var vx = ToSingle(svx.Value) & m; var vy = ToSingle(svy.Value) & m; var vz = ToSingle(svz.Value) & m & zMask;
+                var ux = ToSingle(sux.Value) & m; var uy = ToSingle(suy.Value) & m; var uz = ToSingle(suz.Value) & m;
+                var vx = ToSingle(svx.Value) & m; var vy = ToSingle(svy.Value) & m; var vz = ToSingle(svz.Value) & m;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
                 Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);

@@ -69,8 +69,8 @@ public class VectorKernelLanesTests
         double tb = f * (Ii - A / C * Ji);
         double gi0 = 0.5 * c.DI[0], gi1 = 0.5 * c.DI[1], gi2 = twoD ? 0 : 0.5 * c.DI[2];
         double gj0 = 0.5 * c.DJ[0], gj1 = 0.5 * c.DJ[1], gj2 = twoD ? 0 : 0.5 * c.DJ[2];
-        double[] u = [-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2), -tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2), -tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2)];
-        double[] v = [-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2), -tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2), -tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2)];
+        double[] u = [-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2), -tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2), twoD ? 0 : -tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2)];
+        double[] v = [-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2), -tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2), twoD ? 0 : -tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2)];
         return (true, u, v, counted, cc);
     }
 
