@@ -32,6 +32,8 @@ internal interface ISynStepMetric
 /// In 3D the volume is streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
 /// 2r+2 slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
 /// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
+/// The per-voxel arithmetic is written once (<see cref="CcFormula{T}"/>) and run on 4 or 2 voxels at a time in double
+/// vector lanes and on one voxel in the scalar loop, so every path gives the same bits.
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
 /// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule;
@@ -42,8 +44,6 @@ internal interface ISynStepMetric
 /// which round-off rarely meets exactly. Gradients are central differences in voxel units taken to world axes
 /// with W^T (numpy.gradient then DIPY's spacing and direction for orthonormal directions). u and v are then smoothed
 /// with a Gaussian of sigma_diff voxels (reflect), as DIPY's compute_forward/compute_backward do.
-/// The per-voxel arithmetic is written once (<see cref="CcFormula{T}"/>) and run on 4 or 2 voxels at a time in double
-/// vector lanes and on one voxel in the scalar loop, so every path gives the same bits.
 /// </summary>
 internal sealed class CrossCorrelationMetric : ISynStepMetric
 {
