@@ -74,46 +74,81 @@ internal static class FieldInversion
     }
 
     /// <summary>
-    /// p(x) -= s q(x) along row r with s = eps, or eps maxlen / |q| voxels where the residual is longer than maxlen.
+    /// p(x) -= s q(x) along row r with s = eps, or eps maxlen / |q| voxels where the residual is longer than maxlen
+    /// (<see cref="UpdateFormula{T}"/>): 4 voxels at a time on the vector paths, one at a time for the rest of the row.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void UpdateRow(int r, FieldGrid g, float[] p, float[] q, double maxlen, double eps, VectorPath path)
     {
         var w = g.W;
-        double w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
         int nx = g.NX;
         int o = 3 * r * nx;
         int i = 0;
         if (path == VectorPath.Widest && Vector256.IsHardwareAccelerated) i = UpdateRowSimd(r * nx, nx, w, p, q, maxlen, eps);
         else if (path != VectorPath.Scalar && Vector128.IsHardwareAccelerated) i = UpdateRowSimd128(r * nx, nx, w, p, q, maxlen, eps);
+        if (i == nx) return;
+        var f = new UpdateFormula<ScalarLane>(w, maxlen, eps);
         o += 3 * i;
         for (; i < nx; i++, o += 3)
         {
-            double qx = q[o], qy = q[o + 1], qz = q[o + 2];
-            double vx = w0 * qx + w1 * qy + w2 * qz, vy = w3 * qx + w4 * qy + w5 * qz, vz = w6 * qx + w7 * qy + w8 * qz;
-            double nrm = Math.Sqrt(vx * vx + vy * vy + vz * vz);
-            double sc = nrm > maxlen ? eps * maxlen / nrm : eps;
-            p[o] = (float)(p[o] - sc * qx);
-            p[o + 1] = (float)(p[o + 1] - sc * qy);
-            p[o + 2] = (float)(p[o + 2] - sc * qz);
+            f.Update(new(q[o]), new(q[o + 1]), new(q[o + 2]), new(p[o]), new(p[o + 1]), new(p[o + 2]), out var px, out var py, out var pz);
+            p[o] = (float)px.Value;
+            p[o + 1] = (float)py.Value;
+            p[o + 2] = (float)pz.Value;
         }
     }
 
     /// <summary>
-    /// The update of <see cref="UpdateRow"/> for 4 voxels at a time in double SIMD: xyz rows read as Vector128 and
-    /// transposed, then exactly the scalar loop's operations in the same order (so the same bits), written back as rows.
-    /// Returns how many voxels of the row were done (groups whose 4-float loads stay inside the arrays).
+    /// The update of one voxel per lane, written once for the scalar loop (T = <see cref="ScalarLane"/>) and the vector
+    /// paths (<see cref="Lanes128"/>, <see cref="Lanes256"/>), which therefore give the same bits: from the residual q
+    /// and the estimate p (grid-axis components of world-mm vectors, floats widened), p - s q with s = eps, or
+    /// eps maxlen / |W q| where that norm (in voxels) is above maxlen.
+    /// </summary>
+    internal readonly struct UpdateFormula<T> where T : struct, IDoubleLanes<T>
+    {
+        private readonly T _w0, _w1, _w2, _w3, _w4, _w5, _w6, _w7, _w8, _max, _eps, _shrink, _lim2;
+
+        /// <summary>For the field grid's W (world to grid, row-major), the step cap maxlen (voxels) and the step eps.</summary>
+        // not inlined: the struct then stays in memory and the constants are read from it as operands (promoted to
+        // registers instead, they spilled in the 128-bit loops)
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public UpdateFormula(double[] w, double maxlen, double eps)
+        {
+            _w0 = T.Create(w[0]); _w1 = T.Create(w[1]); _w2 = T.Create(w[2]);
+            _w3 = T.Create(w[3]); _w4 = T.Create(w[4]); _w5 = T.Create(w[5]);
+            _w6 = T.Create(w[6]); _w7 = T.Create(w[7]); _w8 = T.Create(w[8]);
+            _max = T.Create(maxlen); _eps = T.Create(eps); _shrink = T.Create(eps * maxlen);
+            // lanes whose squared norms are all clearly below maxlen^2 have every norm below maxlen (sqrt is correctly
+            // rounded and the margin is far above an ulp): their scale is eps without taking the square roots
+            _lim2 = T.Create(maxlen * maxlen * (1 - 1e-9));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Update(T qx, T qy, T qz, T px, T py, T pz, out T ox, out T oy, out T oz)
+        {
+            var vx = _w0 * qx + _w1 * qy + _w2 * qz;
+            var vy = _w3 * qx + _w4 * qy + _w5 * qz;
+            var vz = _w6 * qx + _w7 * qy + _w8 * qz;
+            var n2 = vx * vx + vy * vy + vz * vz;
+            var sc = _eps;
+            if (T.GreaterThanAny(n2, _lim2))
+            {
+                var nrm = T.Sqrt(n2);
+                sc = T.ConditionalSelect(T.GreaterThan(nrm, _max), _shrink / nrm, _eps);
+            }
+            ox = px - sc * qx; oy = py - sc * qy; oz = pz - sc * qz;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="UpdateRow"/> 4 voxels at a time in 4 double lanes: xyz rows read as Vector128 and transposed, widened,
+    /// <see cref="UpdateFormula{T}"/>, narrowed and written back as rows. Returns how many voxels of the row were done
+    /// (groups whose 4-float loads stay inside the arrays).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int UpdateRowSimd(int v0, int nx, double[] w, float[] p, float[] q, double maxlen, double eps)
     {
-        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
-        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
-        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
-        var vmax = Vector256.Create(maxlen); var veps = Vector256.Create(eps); var vshrink = Vector256.Create(eps * maxlen);
-        // a group whose squared norms are all clearly below maxlen^2 has every norm below maxlen (sqrt is correctly
-        // rounded and the margin is far above an ulp): its scale is eps without taking the 4 square roots
-        var vlim2 = Vector256.Create(maxlen * maxlen * (1 - 1e-9));
+        var f = new UpdateFormula<Lanes256>(w, maxlen, eps);
         int i = 0;
         fixed (float* pp = p, pq = q)
         {
@@ -124,21 +159,9 @@ internal static class FieldInversion
                 float* sq = pq + o; float* sp = pp + o;
                 Transpose(Vector128.Load(sq), Vector128.Load(sq + 3), Vector128.Load(sq + 6), Vector128.Load(sq + 9), out var fqx, out var fqy, out var fqz);
                 Transpose(Vector128.Load(sp), Vector128.Load(sp + 3), Vector128.Load(sp + 6), Vector128.Load(sp + 9), out var fpx, out var fpy, out var fpz);
-                var qx = ToDouble(fqx); var qy = ToDouble(fqy); var qz = ToDouble(fqz);
-                var vx = w0 * qx + w1 * qy + w2 * qz;
-                var vy = w3 * qx + w4 * qy + w5 * qz;
-                var vz = w6 * qx + w7 * qy + w8 * qz;
-                var n2 = vx * vx + vy * vy + vz * vz;
-                var sc = veps;
-                if (Vector256.GreaterThanAny(n2, vlim2))
-                {
-                    var nrm = Vector256.Sqrt(n2);
-                    sc = Vector256.ConditionalSelect(Vector256.GreaterThan(nrm, vmax), vshrink / nrm, veps);
-                }
-                var px = ToDouble(fpx) - sc * qx;
-                var py = ToDouble(fpy) - sc * qy;
-                var pz = ToDouble(fpz) - sc * qz;
-                Untranspose(ToSingle(px), ToSingle(py), ToSingle(pz), out var r0, out var r1, out var r2, out var r3);
+                f.Update(new(ToDouble(fqx)), new(ToDouble(fqy)), new(ToDouble(fqz)), new(ToDouble(fpx)), new(ToDouble(fpy)), new(ToDouble(fpz)),
+                    out var px, out var py, out var pz);
+                Untranspose(ToSingle(px.Value), ToSingle(py.Value), ToSingle(pz.Value), out var r0, out var r1, out var r2, out var r3);
                 // each 4-float store also writes the next voxel's x, overwritten by the next store (or the scalar stores)
                 r0.Store(sp); r1.Store(sp + 3); r2.Store(sp + 6);
                 sp[9] = r3.GetElement(0); sp[10] = r3.GetElement(1); sp[11] = r3.GetElement(2);
@@ -149,12 +172,12 @@ internal static class FieldInversion
 
     /// <summary>
     /// <see cref="UpdateRowSimd"/> for hardware whose vectors are 128 bits (arm64 NEON, x64 without AVX2): the same
-    /// 4-voxel groups, transposes and operations, the doubles in two 2-lane halves. Same bits as both other paths.
+    /// 4-voxel groups and transposes, <see cref="UpdateFormula{T}"/> on two 2-lane halves.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe int UpdateRowSimd128(int v0, int nx, double[] w, float[] p, float[] q, double maxlen, double eps)
     {
-        var c = new UpdateConstants128(w, maxlen, eps);
+        var f = new UpdateFormula<Lanes128>(w, maxlen, eps);
         int i = 0;
         fixed (float* pp = p, pq = q)
         {
@@ -165,42 +188,16 @@ internal static class FieldInversion
                 float* sq = pq + o; float* sp = pp + o;
                 Transpose(Vector128.Load(sq), Vector128.Load(sq + 3), Vector128.Load(sq + 6), Vector128.Load(sq + 9), out var fqx, out var fqy, out var fqz);
                 Transpose(Vector128.Load(sp), Vector128.Load(sp + 3), Vector128.Load(sp + 6), Vector128.Load(sp + 9), out var fpx, out var fpy, out var fpz);
-                c.Update(Vector128.WidenLower(fqx), Vector128.WidenLower(fqy), Vector128.WidenLower(fqz),
-                    Vector128.WidenLower(fpx), Vector128.WidenLower(fpy), Vector128.WidenLower(fpz), out var px0, out var py0, out var pz0);
-                c.Update(Vector128.WidenUpper(fqx), Vector128.WidenUpper(fqy), Vector128.WidenUpper(fqz),
-                    Vector128.WidenUpper(fpx), Vector128.WidenUpper(fpy), Vector128.WidenUpper(fpz), out var px1, out var py1, out var pz1);
-                Untranspose(Vector128.Narrow(px0, px1), Vector128.Narrow(py0, py1), Vector128.Narrow(pz0, pz1), out var r0, out var r1, out var r2, out var r3);
+                f.Update(new(Vector128.WidenLower(fqx)), new(Vector128.WidenLower(fqy)), new(Vector128.WidenLower(fqz)),
+                    new(Vector128.WidenLower(fpx)), new(Vector128.WidenLower(fpy)), new(Vector128.WidenLower(fpz)), out var px0, out var py0, out var pz0);
+                f.Update(new(Vector128.WidenUpper(fqx)), new(Vector128.WidenUpper(fqy)), new(Vector128.WidenUpper(fqz)),
+                    new(Vector128.WidenUpper(fpx)), new(Vector128.WidenUpper(fpy)), new(Vector128.WidenUpper(fpz)), out var px1, out var py1, out var pz1);
+                Untranspose(Vector128.Narrow(px0.Value, px1.Value), Vector128.Narrow(py0.Value, py1.Value), Vector128.Narrow(pz0.Value, pz1.Value),
+                    out var r0, out var r1, out var r2, out var r3);
                 r0.Store(sp); r1.Store(sp + 3); r2.Store(sp + 6);
                 sp[9] = r3.GetElement(0); sp[10] = r3.GetElement(1); sp[11] = r3.GetElement(2);
             }
         }
         return i;
-    }
-
-    /// <summary>The 2-lane double arithmetic of one half of a group in <see cref="UpdateRowSimd128"/>.</summary>
-    private readonly struct UpdateConstants128(double[] w, double maxlen, double eps)
-    {
-        private readonly Vector128<double> _w0 = Vector128.Create(w[0]), _w1 = Vector128.Create(w[1]), _w2 = Vector128.Create(w[2]);
-        private readonly Vector128<double> _w3 = Vector128.Create(w[3]), _w4 = Vector128.Create(w[4]), _w5 = Vector128.Create(w[5]);
-        private readonly Vector128<double> _w6 = Vector128.Create(w[6]), _w7 = Vector128.Create(w[7]), _w8 = Vector128.Create(w[8]);
-        private readonly Vector128<double> _max = Vector128.Create(maxlen), _eps = Vector128.Create(eps), _shrink = Vector128.Create(eps * maxlen);
-        private readonly Vector128<double> _lim2 = Vector128.Create(maxlen * maxlen * (1 - 1e-9));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Update(Vector128<double> qx, Vector128<double> qy, Vector128<double> qz, Vector128<double> px, Vector128<double> py, Vector128<double> pz,
-            out Vector128<double> ox, out Vector128<double> oy, out Vector128<double> oz)
-        {
-            var vx = _w0 * qx + _w1 * qy + _w2 * qz;
-            var vy = _w3 * qx + _w4 * qy + _w5 * qz;
-            var vz = _w6 * qx + _w7 * qy + _w8 * qz;
-            var n2 = vx * vx + vy * vy + vz * vz;
-            var sc = _eps;
-            if (Vector128.GreaterThanAny(n2, _lim2))
-            {
-                var nrm = Vector128.Sqrt(n2);
-                sc = Vector128.ConditionalSelect(Vector128.GreaterThan(nrm, _max), _shrink / nrm, _eps);
-            }
-            ox = px - sc * qx; oy = py - sc * qy; oz = pz - sc * qz;
-        }
     }
 }

@@ -6,6 +6,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Fields;
 using RegPS.Engine.Parallel;
+using RegPS.Engine.Simd;
 using static RegPS.Engine.Simd.XyzLanes;
 
 namespace RegPS.Engine.Metrics;
@@ -31,6 +32,8 @@ internal interface ISynStepMetric
 /// Large 3D volumes are streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
 /// 2r+2 slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
 /// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
+/// The per-voxel arithmetic is written once (<see cref="CcFormula{T}"/>) and run on 4 or 2 voxels at a time in double
+/// vector lanes and on one voxel in the scalar loop, so every path gives the same bits.
 ///
 /// Factors per voxel (cnt = product of the clipped window sides): A = SIJ - SI SJ/cnt, B = SII - SI^2/cnt,
 /// C = SJJ - SJ^2/cnt, I' = I - SI/cnt, J' = J - SJ/cnt. Steps, for voxels at least r from every face (DIPY's rule;
@@ -73,7 +76,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// <summary>Volumes above this many voxels stream (see <see cref="StreamSlices"/>): 20 MB of window sums.</summary>
     internal const int StreamAbove = 1 << 19;
 
-    /// <summary>False keeps the steps on the scalar loop (for tests: the SIMD path must give its bits).</summary>
+    /// <summary>Which code takes the steps (tests force each: the vector paths must give the scalar loop's bits).</summary>
     internal RegPS.Engine.Simd.VectorPath Path { get; init; } = RegPS.Engine.Simd.VectorPath.Widest;
 
     private static double[] Grow(ref double[]? buffer, long length)
@@ -174,6 +177,11 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         }
     }
 
+    /// <summary>
+    /// The steps and energy terms of one row: zero outside the interior (voxels closer than r to a face), else
+    /// <see cref="CcFormula{T}"/> per voxel, on four or two lanes at a time (<see cref="StepRowSimd"/>,
+    /// <see cref="StepRowSimd128"/>) from the first interior voxel and one lane at a time for the rest of the row.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StepRow(int row, float[] I, float[] J, double[] s, int sBase, double[] w, int nx, int ny, int nz, int r, bool twoD, RegPS.Engine.Simd.VectorPath simd, float[] u, float[] v, double[] energy)
     {
@@ -189,65 +197,106 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             energy[row] = 0;
             return;
         }
-        double cyz = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r));
+        // every window the steps use is whole along x (the voxels closer than r to the x faces get none)
+        double cnt = (double)Clipped(j, ny, r) * (twoD ? 1 : Clipped(k, nz, r)) * (2 * r + 1);
+        var f = new CcFormula<ScalarLane>(cnt, w);
         int i = 0, stop = Math.Min(r, nx);
         for (int pass = 0; pass < 2; pass++)
         {
-        for (; i < stop; i++)
-        {
-            int o = b + i, o3 = 3 * o;
-            if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
-            double cnt = cyz * Clipped(i, nx, r);
-            int q = 5 * o - sBase;
-            double sI = s[q], sJ = s[q + 1];
-            double A = s[q + 4] - sI * sJ / cnt;
-            double B = s[q + 2] - sI * sI / cnt;
-            double C = s[q + 3] - sJ * sJ / cnt;
-            if (B <= 1e-9 * cnt || C <= 1e-9 * cnt) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
-            double Ii = I[o] - sI / cnt, Ji = J[o] - sJ / cnt;
-            double BC = B * C;
-            if (BC > 1e-5)
+            for (; i < stop; i++)
             {
-                double cc = A * A / BC;
-                if (cc < 1) e -= cc;
+                int o = b + i, o3 = 3 * o;
+                if (i < r || i >= nx - r) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+                int q = 5 * o - sBase;
+                // image differences in float (as the vector paths take them), across the voxel along x, y, z
+                f.Step(new(s[q]), new(s[q + 1]), new(s[q + 2]), new(s[q + 3]), new(s[q + 4]), new(I[o]), new(J[o]),
+                    new(I[o + 1] - I[o - 1]), new(I[o + nx] - I[o - nx]), twoD ? ScalarLane.Zero : new(I[o + sxy] - I[o - sxy]),
+                    new(J[o + 1] - J[o - 1]), new(J[o + nx] - J[o - nx]), twoD ? ScalarLane.Zero : new(J[o + sxy] - J[o - sxy]), twoD,
+                    out var ux, out var uy, out var uz, out var vx, out var vy, out var vz, out var ok, out var count, out var cc);
+                if (ScalarLane.ExtractMostSignificantBits(ok) == 0) { u[o3] = u[o3 + 1] = u[o3 + 2] = 0; v[o3] = v[o3 + 1] = v[o3 + 2] = 0; continue; }
+                u[o3] = (float)ux.Value; u[o3 + 1] = (float)uy.Value; u[o3 + 2] = (float)uz.Value;
+                v[o3] = (float)vx.Value; v[o3 + 1] = (float)vy.Value; v[o3 + 2] = (float)vz.Value;
+                if (ScalarLane.ExtractMostSignificantBits(count) != 0) e -= cc.Value;
             }
-            double f = 2.0 * A / BC;
-            double tf = f * (Ji - A / B * Ii);
-            double tb = f * (Ii - A / C * Ji);
-            // gradients in voxel units (central differences; interior voxels only), then world: g_w = W^T g_v
-            double gi0 = 0.5 * (I[o + 1] - I[o - 1]), gi1 = 0.5 * (I[o + nx] - I[o - nx]), gi2 = twoD ? 0 : 0.5 * (I[o + sxy] - I[o - sxy]);
-            double gj0 = 0.5 * (J[o + 1] - J[o - 1]), gj1 = 0.5 * (J[o + nx] - J[o - nx]), gj2 = twoD ? 0 : 0.5 * (J[o + sxy] - J[o - sxy]);
-            u[o3] = (float)(-tf * (w[0] * gi0 + w[3] * gi1 + w[6] * gi2));
-            u[o3 + 1] = (float)(-tf * (w[1] * gi0 + w[4] * gi1 + w[7] * gi2));
-            u[o3 + 2] = twoD ? 0f : (float)(-tf * (w[2] * gi0 + w[5] * gi1 + w[8] * gi2));
-            v[o3] = (float)(-tb * (w[0] * gj0 + w[3] * gj1 + w[6] * gj2));
-            v[o3 + 1] = (float)(-tb * (w[1] * gj0 + w[4] * gj1 + w[7] * gj2));
-            v[o3 + 2] = twoD ? 0f : (float)(-tb * (w[2] * gj0 + w[5] * gj1 + w[8] * gj2));
-        }
             if (pass == 0)
             {
-                if (simd == RegPS.Engine.Simd.VectorPath.Widest && Vector256.IsHardwareAccelerated) i = StepRowSimd(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
-                else if (simd != RegPS.Engine.Simd.VectorPath.Scalar && Vector128.IsHardwareAccelerated) i = StepRowSimd128(b, i, nx - r, cyz * (2 * r + 1), I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
+                if (simd == RegPS.Engine.Simd.VectorPath.Widest && Vector256.IsHardwareAccelerated) i = StepRowSimd(b, i, nx - r, cnt, I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
+                else if (simd != RegPS.Engine.Simd.VectorPath.Scalar && Vector128.IsHardwareAccelerated) i = StepRowSimd128(b, i, nx - r, cnt, I, J, s, sBase, w, nx, sxy, twoD, u, v, ref e);
                 stop = nx;
             }
         }
         energy[row] = e;
-            }
+    }
 
     /// <summary>
-    /// <see cref="StepRowSimd"/> for 128-bit vector hardware (arm64 NEON): the same 4-voxel groups, the float image
-    /// differences in one 4-lane vector, the double arithmetic in two 2-lane halves; the scalar loop's bits, as both others.
+    /// The CC arithmetic of one voxel per lane, written once for the scalar loop (T = <see cref="ScalarLane"/>) and the
+    /// vector paths (<see cref="Lanes128"/>, <see cref="Lanes256"/>), which therefore give the same bits. From the
+    /// window sums sI, sJ, sII, sJJ, sIJ (window of cnt voxels), the voxel's values fI, fJ and its image differences
+    /// across the voxel along x, y, z (dI0..dJ2: float differences widened, zero along z in 2D): the world steps u and
+    /// v (<see cref="CrossCorrelationMetric"/>'s formulas, gradient 0.5 d taken to world axes with W^T; in 2D the z
+    /// gradients still enter x and y as w * 0, as they always have, and the z components are +0), the mask ok
+    /// of the voxels whose window is not flat (the others get no step; the caller writes 0 there), and the CC term
+    /// cc = A^2/(BC) with the mask count of the terms that go into the energy (ok, BC &gt; 1e-5 and cc &lt; 1).
+    /// Lanes outside ok hold arbitrary values (a flat window divides by about 0).
+    /// </summary>
+    internal readonly struct CcFormula<T> where T : struct, IDoubleLanes<T>
+    {
+        private readonly T _cnt, _flat, _w0, _w1, _w2, _w3, _w4, _w5, _w6, _w7, _w8;
+
+        /// <summary>For windows of cnt voxels and the field grid's W (world to grid, row-major; gradients go to world axes with W^T).</summary>
+        // not inlined: the struct then stays in memory and the constants are read from it as operands (promoted to
+        // registers instead, they spilled in the 128-bit loops)
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        public CcFormula(double cnt, double[] w)
+        {
+            _cnt = T.Create(cnt); _flat = T.Create(1e-9 * cnt);
+            _w0 = T.Create(w[0]); _w1 = T.Create(w[1]); _w2 = T.Create(w[2]);
+            _w3 = T.Create(w[3]); _w4 = T.Create(w[4]); _w5 = T.Create(w[5]);
+            _w6 = T.Create(w[6]); _w7 = T.Create(w[7]); _w8 = T.Create(w[8]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Step(T sI, T sJ, T sII, T sJJ, T sIJ, T fI, T fJ, T dI0, T dI1, T dI2, T dJ0, T dJ1, T dJ2, bool twoD,
+            out T ux, out T uy, out T uz, out T vx, out T vy, out T vz, out T ok, out T count, out T cc)
+        {
+            var A = sIJ - sI * sJ / _cnt;
+            var B = sII - sI * sI / _cnt;
+            var C = sJJ - sJ * sJ / _cnt;
+            ok = T.GreaterThan(B, _flat) & T.GreaterThan(C, _flat);
+            var Ii = fI - sI / _cnt;
+            var Ji = fJ - sJ / _cnt;
+            var BC = B * C;
+            cc = A * A / BC;
+            count = ok & T.GreaterThan(BC, T.Create(1e-5)) & T.LessThan(cc, T.Create(1.0));
+            var f = T.Create(2.0) * A / BC;
+            var tf = f * (Ji - A / B * Ii);
+            var tb = f * (Ii - A / C * Ji);
+            var half = T.Create(0.5);
+            var gi0 = half * dI0; var gi1 = half * dI1; var gi2 = twoD ? T.Zero : half * dI2;
+            var gj0 = half * dJ0; var gj1 = half * dJ1; var gj2 = twoD ? T.Zero : half * dJ2;
+            var ntf = -tf; var ntb = -tb;
+            ux = ntf * (_w0 * gi0 + _w3 * gi1 + _w6 * gi2);
+            uy = ntf * (_w1 * gi0 + _w4 * gi1 + _w7 * gi2);
+            uz = twoD ? T.Zero : ntf * (_w2 * gi0 + _w5 * gi1 + _w8 * gi2);
+            vx = ntb * (_w0 * gj0 + _w3 * gj1 + _w6 * gj2);
+            vy = ntb * (_w1 * gj0 + _w4 * gj1 + _w7 * gj2);
+            vz = twoD ? T.Zero : ntb * (_w2 * gj0 + _w5 * gj1 + _w8 * gj2);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="StepRowSimd"/> for 128-bit vector hardware (arm64 NEON, x64 without AVX2): the same 4-voxel groups, the
+    /// float image differences in one 4-lane vector, <see cref="CcFormula{T}"/> on two 2-lane halves.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    private static unsafe int StepRowSimd128(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
+    private static unsafe int StepRowSimd128(int b, int i0, int iEnd, double cnt, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
-        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
-        var k = new CcConstants128(cntS, w);
+        var f = new CcFormula<Lanes128>(cnt, w);
         double* ccs = stackalloc double[4];
-        var outs = stackalloc Vector128<double>[12];
-        var oks = stackalloc Vector128<double>[2];
+        var outs = stackalloc Lanes128[12];
+        var oks = stackalloc Lanes128[2];
         int i = i0;
         fixed (float* pI = I, pJ = J, pu = u, pv = v)
         fixed (double* ps = s)
@@ -267,13 +316,18 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
                 for (int h = 0; h < 2; h++)
                 {
                     double* qh = q + 10 * h;
-                    Vector128<double> Lo(Vector128<float> x) => h == 0 ? Vector128.WidenLower(x) : Vector128.WidenUpper(x);
-                    cm |= k.Half(Vector128.Create(qh[0], qh[5]), Vector128.Create(qh[1], qh[6]), Vector128.Create(qh[2], qh[7]), Vector128.Create(qh[3], qh[8]), Vector128.Create(qh[4], qh[9]),
-                        Lo(fI), Lo(fJ), Lo(dI0), Lo(dI1), Lo(dI2), Lo(dJ0), Lo(dJ1), Lo(dJ2), twoD, outs + 6 * h, ref oks[h], ccs + 2 * h) << (2 * h);
+                    Lanes128 Lo(Vector128<float> x) => new(h == 0 ? Vector128.WidenLower(x) : Vector128.WidenUpper(x));
+                    var oh = outs + 6 * h;
+                    f.Step(new(Vector128.Create(qh[0], qh[5])), new(Vector128.Create(qh[1], qh[6])), new(Vector128.Create(qh[2], qh[7])),
+                        new(Vector128.Create(qh[3], qh[8])), new(Vector128.Create(qh[4], qh[9])),
+                        Lo(fI), Lo(fJ), Lo(dI0), Lo(dI1), Lo(dI2), Lo(dJ0), Lo(dJ1), Lo(dJ2), twoD,
+                        out oh[0], out oh[1], out oh[2], out oh[3], out oh[4], out oh[5], out oks[h], out var count, out var cc);
+                    cc.Value.Store(ccs + 2 * h);
+                    cm |= (int)Lanes128.ExtractMostSignificantBits(count) << (2 * h);
                 }
-                var m = Vector128.Narrow(oks[0].AsInt64(), oks[1].AsInt64()).AsSingle();
-                var ux = Vector128.Narrow(outs[0], outs[6]) & m; var uy = Vector128.Narrow(outs[1], outs[7]) & m; var uz = Vector128.Narrow(outs[2], outs[8]) & m & zMask;
-                var vx = Vector128.Narrow(outs[3], outs[9]) & m; var vy = Vector128.Narrow(outs[4], outs[10]) & m; var vz = Vector128.Narrow(outs[5], outs[11]) & m & zMask;
+                var m = Vector128.Narrow(oks[0].Value.AsInt64(), oks[1].Value.AsInt64()).AsSingle();
+                var ux = Vector128.Narrow(outs[0].Value, outs[6].Value) & m; var uy = Vector128.Narrow(outs[1].Value, outs[7].Value) & m; var uz = Vector128.Narrow(outs[2].Value, outs[8].Value) & m;
+                var vx = Vector128.Narrow(outs[3].Value, outs[9].Value) & m; var vy = Vector128.Narrow(outs[4].Value, outs[10].Value) & m; var vz = Vector128.Narrow(outs[5].Value, outs[11].Value) & m;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
                 Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
@@ -286,66 +340,18 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         return i;
     }
 
-    /// <summary>The 2-lane double arithmetic of <see cref="StepRowSimd128"/>, in <see cref="StepRowSimd"/>'s order.</summary>
-    private readonly struct CcConstants128(double cntS, double[] w)
-    {
-        private readonly Vector128<double> _cnt = Vector128.Create(cntS), _flat = Vector128.Create(1e-9 * cntS), _bc = Vector128.Create(1e-5);
-        private readonly Vector128<double> _one = Vector128.Create(1.0), _two = Vector128.Create(2.0), _half = Vector128.Create(0.5);
-        private readonly Vector128<double> _w0 = Vector128.Create(w[0]), _w1 = Vector128.Create(w[1]), _w2 = Vector128.Create(w[2]);
-        private readonly Vector128<double> _w3 = Vector128.Create(w[3]), _w4 = Vector128.Create(w[4]), _w5 = Vector128.Create(w[5]);
-        private readonly Vector128<double> _w6 = Vector128.Create(w[6]), _w7 = Vector128.Create(w[7]), _w8 = Vector128.Create(w[8]);
-
-        /// <summary>Writes u x, y, z and v x, y, z (out[0..5]), the flat-window mask and the CC terms; returns the energy lanes' bits.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public unsafe int Half(Vector128<double> sI, Vector128<double> sJ, Vector128<double> sII, Vector128<double> sJJ, Vector128<double> sIJ,
-            Vector128<double> fI, Vector128<double> fJ, Vector128<double> dI0, Vector128<double> dI1, Vector128<double> dI2,
-            Vector128<double> dJ0, Vector128<double> dJ1, Vector128<double> dJ2, bool twoD, Vector128<double>* outs, ref Vector128<double> ok, double* ccs)
-        {
-            var A = sIJ - sI * sJ / _cnt;
-            var B = sII - sI * sI / _cnt;
-            var C = sJJ - sJ * sJ / _cnt;
-            ok = Vector128.GreaterThan(B, _flat) & Vector128.GreaterThan(C, _flat);
-            var Ii = fI - sI / _cnt;
-            var Ji = fJ - sJ / _cnt;
-            var BC = B * C;
-            var cc = A * A / BC;
-            var count = ok & Vector128.GreaterThan(BC, _bc) & Vector128.LessThan(cc, _one);
-            var f = _two * A / BC;
-            var tf = f * (Ji - A / B * Ii);
-            var tb = f * (Ii - A / C * Ji);
-            var gi0 = _half * dI0; var gi1 = _half * dI1; var gi2 = twoD ? Vector128<double>.Zero : _half * dI2;
-            var gj0 = _half * dJ0; var gj1 = _half * dJ1; var gj2 = twoD ? Vector128<double>.Zero : _half * dJ2;
-            var ntf = -tf; var ntb = -tb;
-            outs[0] = ntf * (_w0 * gi0 + _w3 * gi1 + _w6 * gi2);
-            outs[1] = ntf * (_w1 * gi0 + _w4 * gi1 + _w7 * gi2);
-            outs[2] = ntf * (_w2 * gi0 + _w5 * gi1 + _w8 * gi2);
-            outs[3] = ntb * (_w0 * gj0 + _w3 * gj1 + _w6 * gj2);
-            outs[4] = ntb * (_w1 * gj0 + _w4 * gj1 + _w7 * gj2);
-            outs[5] = ntb * (_w2 * gj0 + _w5 * gj1 + _w8 * gj2);
-            cc.Store(ccs);
-            return (int)count.ExtractMostSignificantBits();
-        }
-    }
-
     /// <summary>
-    /// The interior part of <see cref="StepRow"/> (2D and 3D), 4 voxels at a time in double SIMD from i0 while the group ends
-    /// by iEnd: the scalar loop's operations in the same order (float image differences, then double), flat windows
-    /// masked to zero, energy terms subtracted in voxel order, so the bits are the scalar loop's. Returns the next i.
+    /// The interior part of <see cref="StepRow"/> (2D and 3D), 4 voxels at a time from i0 while the group ends by iEnd:
+    /// window sums gathered and the float image differences widened into 4 double lanes, <see cref="CcFormula{T}"/>,
+    /// the steps narrowed to float with the flat windows' steps masked to +0, energy terms
+    /// subtracted in voxel order; so the bits are the scalar loop's. Returns the next i.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the stack buffers are written before they are read
-    private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cntS, float[] I, float[] J, double[] s, int sBase, double[] w,
+    private static unsafe int StepRowSimd(int b, int i0, int iEnd, double cnt, float[] I, float[] J, double[] s, int sBase, double[] w,
         int nx, int sxy, bool twoD, float[] u, float[] v, ref double e)
     {
-        // 2D: the z gradients are 0 (as in the scalar loop, which still adds w * 0) and the z components are written as +0
-        var zMask = twoD ? Vector128<float>.Zero : Vector128<float>.AllBitsSet;
-        var cnt = Vector256.Create(cntS);
-        var flatLim = Vector256.Create(1e-9 * cntS);
-        var bcLim = Vector256.Create(1e-5);
-        var one = Vector256.Create(1.0); var two = Vector256.Create(2.0); var half = Vector256.Create(0.5);
-        var w0 = Vector256.Create(w[0]); var w1 = Vector256.Create(w[1]); var w2 = Vector256.Create(w[2]);
-        var w3 = Vector256.Create(w[3]); var w4 = Vector256.Create(w[4]); var w5 = Vector256.Create(w[5]);
-        var w6 = Vector256.Create(w[6]); var w7 = Vector256.Create(w[7]); var w8 = Vector256.Create(w[8]);
+        var f = new CcFormula<Lanes256>(cnt, w);
         var idx5 = Vector128.Create(0, 5, 10, 15);
         double* ccs = stackalloc double[4];
         int i = i0;
@@ -356,46 +362,28 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
             {
                 int o = b + i;
                 double* q = ps + (5 * o - sBase);
-                var sI = Gather(q, idx5); var sJ = Gather(q + 1, idx5);
-                var sII = Gather(q + 2, idx5); var sJJ = Gather(q + 3, idx5);
-                var sIJ = Gather(q + 4, idx5);
-                var A = sIJ - sI * sJ / cnt;
-                var B = sII - sI * sI / cnt;
-                var C = sJJ - sJ * sJ / cnt;
-                var ok = Vector256.GreaterThan(B, flatLim) & Vector256.GreaterThan(C, flatLim);
-                var Ii = ToDouble(Vector128.Load(pI + o)) - sI / cnt;
-                var Ji = ToDouble(Vector128.Load(pJ + o)) - sJ / cnt;
-                var BC = B * C;
-                var cc = A * A / BC;
-                var count = ok & Vector256.GreaterThan(BC, bcLim) & Vector256.LessThan(cc, one);
-                var f = two * A / BC;
-                var tf = f * (Ji - A / B * Ii);
-                var tb = f * (Ii - A / C * Ji);
-                var gi0 = half * ToDouble(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1));
-                var gi1 = half * ToDouble(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx));
-                var gi2 = twoD ? Vector256<double>.Zero : half * ToDouble(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy));
-                var gj0 = half * ToDouble(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1));
-                var gj1 = half * ToDouble(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx));
-                var gj2 = twoD ? Vector256<double>.Zero : half * ToDouble(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy));
-                var ntf = -tf; var ntb = -tb;
-                var ux = ToSingle(ntf * (w0 * gi0 + w3 * gi1 + w6 * gi2));
-                var uy = ToSingle(ntf * (w1 * gi0 + w4 * gi1 + w7 * gi2));
-                var uz = ToSingle(ntf * (w2 * gi0 + w5 * gi1 + w8 * gi2));
-                var vx = ToSingle(ntb * (w0 * gj0 + w3 * gj1 + w6 * gj2));
-                var vy = ToSingle(ntb * (w1 * gj0 + w4 * gj1 + w7 * gj2));
-                var vz = ToSingle(ntb * (w2 * gj0 + w5 * gj1 + w8 * gj2));
+                f.Step(new(Gather(q, idx5)), new(Gather(q + 1, idx5)), new(Gather(q + 2, idx5)), new(Gather(q + 3, idx5)), new(Gather(q + 4, idx5)),
+                    new(ToDouble(Vector128.Load(pI + o))), new(ToDouble(Vector128.Load(pJ + o))),
+                    new(ToDouble(Vector128.Load(pI + o + 1) - Vector128.Load(pI + o - 1))),
+                    new(ToDouble(Vector128.Load(pI + o + nx) - Vector128.Load(pI + o - nx))),
+                    twoD ? Lanes256.Zero : new(ToDouble(Vector128.Load(pI + o + sxy) - Vector128.Load(pI + o - sxy))),
+                    new(ToDouble(Vector128.Load(pJ + o + 1) - Vector128.Load(pJ + o - 1))),
+                    new(ToDouble(Vector128.Load(pJ + o + nx) - Vector128.Load(pJ + o - nx))),
+                    twoD ? Lanes256.Zero : new(ToDouble(Vector128.Load(pJ + o + sxy) - Vector128.Load(pJ + o - sxy))), twoD,
+                    out var sux, out var suy, out var suz, out var svx, out var svy, out var svz, out var ok, out var count, out var cc);
                 // lane mask from the double compare (all ones / zeros per 64 bits) narrowed to 32-bit lanes
-                var m = Vector128.Narrow(ok.AsInt64().GetLower(), ok.AsInt64().GetUpper()).AsSingle();
-                ux &= m; uy &= m; uz &= m & zMask; vx &= m; vy &= m; vz &= m & zMask;
+                var m = Vector128.Narrow(ok.Value.AsInt64().GetLower(), ok.Value.AsInt64().GetUpper()).AsSingle();
+                var ux = ToSingle(sux.Value) & m; var uy = ToSingle(suy.Value) & m; var uz = ToSingle(suz.Value) & m;
+                var vx = ToSingle(svx.Value) & m; var vy = ToSingle(svy.Value) & m; var vz = ToSingle(svz.Value) & m;
                 float* du = pu + 3 * o; float* dv = pv + 3 * o;
                 Untranspose(ux, uy, uz, out var r0, out var r1, out var r2, out var r3);
                 r0.Store(du); r1.Store(du + 3); r2.Store(du + 6); du[9] = r3.GetElement(0); du[10] = r3.GetElement(1); du[11] = r3.GetElement(2);
                 Untranspose(vx, vy, vz, out r0, out r1, out r2, out r3);
                 r0.Store(dv); r1.Store(dv + 3); r2.Store(dv + 6); dv[9] = r3.GetElement(0); dv[10] = r3.GetElement(1); dv[11] = r3.GetElement(2);
-                int cm = (int)count.ExtractMostSignificantBits();
+                int cm = (int)Lanes256.ExtractMostSignificantBits(count);
                 if (cm != 0)
                 {
-                    cc.Store(ccs);
+                    cc.Value.Store(ccs);
                     for (int l = 0; l < 4; l++) if ((cm & (1 << l)) != 0) e -= ccs[l];
                 }
             }
