@@ -5,6 +5,9 @@ run with /usr/bin/python3 (DIPY 1.6, nibabel, scipy).
   syn_dipy.py prepare DIR [--big]       write every case under DIR/<case>/: static.nii, moving.nii (float32; .nii.gz
                                         copies for the module's own reader), mask.nii (the brain, or the head in 2D)
                                         and truth.json (the known warp)
+  syn_dipy.py prepare-seeds DIR         write three more cases for choosing settings without fitting one draw: ITK's
+                                        T1 under two other random warps (t1_3d_s2, t1_3d_s3; seeds 1002, 1003) and the
+                                        2D slice under another (brain2d_s2; seed 1002), drawn as t1_3d and brain2d are
   syn_dipy.py dipy DIR CASE [N]         run DIPY SymmetricDiffeomorphicRegistration(CCMetric(dim)) at its defaults N
                                         times (default 1) in this process on the case's NIfTI files; write
                                         DIR/CASE/dipy_forward.raw (last run) and print JSON (seconds = median of the
@@ -192,6 +195,22 @@ def prepare(root, big):
     print(json.dumps({'cases': cases}))
 
 
+def prepare_seeds(root):
+    """The extra draws the README's settings table averages over (see the module docstring)."""
+    import nibabel as nib
+    from skimage import io
+    os.makedirs(root, exist_ok=True)
+    t1 = nib.load(ITK + 'KmeansTest_T1UCharRaw.nii.gz')
+    vol = np.asarray(t1.dataobj, dtype=np.float32)
+    brain = (np.asarray(nib.load(ITK + 'KmeansTest_T1RawSkullStrip.nii.gz').dataobj) > 0).astype(np.float32)
+    for seed in (2, 3):
+        rng = np.random.default_rng(1000 + seed)
+        add_case(root, 't1_3d_s%d' % seed, vol, t1.affine, brain, make_bumps(rng, vol.shape, t1.affine, 8, 4.0, 16.0))
+    img = io.imread(ITK + 'BrainProtonDensitySlice.png').astype(np.float32).T
+    rng = np.random.default_rng(1002)
+    add_case(root, 'brain2d_s2', img, np.eye(4), (img > 0.1 * img.max()).astype(np.float32), make_bumps(rng, img.shape, np.eye(4), 8, 4.0, 22.0))
+
+
 def write_case(root, name, static, moving, affine, mask, truth):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
@@ -331,6 +350,8 @@ if __name__ == '__main__':
     cmd = sys.argv[1] if len(sys.argv) > 1 else ''
     if cmd == 'prepare':
         prepare(sys.argv[2], '--big' in sys.argv)
+    elif cmd == 'prepare-seeds':
+        prepare_seeds(sys.argv[2])
     elif cmd == 'dipy':
         run_dipy(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     elif cmd == 'elastix':
