@@ -23,7 +23,7 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     public object? Prealign { get; set; }
 
     /// <summary>
-    /// The settings to start from: Default (RegPS's: radius 2, sigma_diff 5, steps scaled by the level's largest
+    /// The settings to start from: Default (RegPS's: radius 2 in 3D and 4 in 2D, sigma_diff 5, steps scaled by the level's largest
     /// update, fixed iterations, 3D levels finer than 1.5 mm not optimised) or Dipy (DIPY 1.6's
     /// SymmetricDiffeomorphicRegistration(CCMetric) defaults, to reproduce its numbers). -Radius, -SigmaDiff,
     /// -LevelIterations, -StepLength, -StepScaling and -MinimumOptimizedSpacing change single settings on top of it.
