@@ -357,6 +357,7 @@ Describe 'Help says the defaults, explains every example and has an about topic'
         @{ Cmd = 'Register-AffineImage'; Param = 'Initial'; Expected = 'CentersOfMass' }
         @{ Cmd = 'Register-SynImage'; Param = 'Radius'; Expected = '2 (3D); 4 (2D); Dipy: 4' }
         @{ Cmd = 'Register-SynImage'; Param = 'StepScaling'; Expected = 'LevelMaximum (Dipy: EachIteration)' }
+        @{ Cmd = 'Register-SynImage'; Param = 'ImageLevelInterpolation'; Expected = 'BSpline (Dipy: Linear)' }
         @{ Cmd = 'Register-SynImage'; Param = 'Preset'; Expected = 'Default' }
         @{ Cmd = 'Register-SynImage'; Param = 'StepLength'; Expected = '0.25' }
         @{ Cmd = 'Register-SynImage'; Param = 'LevelIterations'; Expected = '20, 20, 4 (3D); 30, 40, 40 (2D); Dipy: 100, 100, 25' }

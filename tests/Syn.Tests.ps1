@@ -76,6 +76,9 @@ Describe 'Register-SynImage' {
         $r2.IterationsPerLevel | Should -Be 4, 3
         $r3 = Register-SynImage -Static $Circle -Moving $C -StepScaling EachIteration -LevelIterations 4, 3
         $r3.Options.StepScaling | Should -Be 'EachIteration'
+        $Map.Options.ImageLevelInterpolation | Should -Be 'BSpline'
+        $d.Options.ImageLevelInterpolation | Should -Be 'Linear'
+        (Register-SynImage -Static $Circle -Moving $C -ImageLevelInterpolation Linear -LevelIterations 4, 3).Options.ImageLevelInterpolation | Should -Be 'Linear'
         $r3.Options.Preset | Should -Be 'Default'
         (Register-SynImage -Static $Circle -Moving $C -Preset Dipy -StepScaling LevelMaximum -LevelIterations 4, 3).Options.StepScaling | Should -Be 'LevelMaximum'
     }

@@ -418,6 +418,9 @@ public sealed class SynComparison : IComparison
         T("invert 128-bit path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("invert scalar path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
+        var coefImg = RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads);
+        T("warp cubic B-spline", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(coefImg, img, grid, Matrix4.Identity, a, fg, img2, threads));
+        T("B-spline prefilter", () => RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads));
         T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));

@@ -38,6 +38,98 @@ internal static class FieldWarp
         SliceIterator.Run(g.Rows, new Rows(img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, a, d, g.NX, g.NY, dst, path), maxDegree);
     }
 
+    /// <summary>
+    /// <see cref="Warp"/> with cubic B-spline interpolation: <paramref name="coefficients"/> are the image's B-spline
+    /// coefficients (<see cref="Filters.BSplinePrefilter.Coefficients"/>), <paramref name="img"/> its samples. Inside the
+    /// box [0, n-1] on every axis the interpolant passes through the samples (mirror-symmetric taps at the edges); beyond
+    /// it the point falls back to the zero-padded trilinear rule of <see cref="Warp"/>, which agrees with the spline on
+    /// the box's faces. The sample points are <see cref="Warp"/>'s scalar path's, in double. Removes the trilinear
+    /// rule's dependence on where a point falls between voxels: SyN samples the image this way on the image level
+    /// (see <see cref="Registration.SynOptions.ImageLevelInterpolation"/>).
+    /// </summary>
+    public static void WarpCubic(float[] coefficients, float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree)
+    {
+        var M = imgGrid.WorldToGrid * worldMap;
+        var A = M * g.Grid.GridToWorld;
+        var a = new[] { A[0, 0], A[0, 1], A[0, 2], A[0, 3], A[1, 0], A[1, 1], A[1, 2], A[1, 3], A[2, 0], A[2, 1], A[2, 2], A[2, 3],
+            M[0, 0], M[0, 1], M[0, 2], M[1, 0], M[1, 1], M[1, 2], M[2, 0], M[2, 1], M[2, 2] };
+        SliceIterator.Run(g.Rows, new CubicRows(coefficients, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, imgGrid.Dimension == 2, a, d, g.NX, g.NY, dst), maxDegree);
+    }
+
+    private readonly struct CubicRows(float[] coef, float[] img, int sx, int sy, int sz, bool twoD, double[] a, float[] d, int nx, int ny, float[] dst) : IRowOperation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public unsafe void Invoke(int r)
+        {
+            double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+            double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+            int j = r % ny, k = r / ny;
+            double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+            int o = r * nx;
+            fixed (float* pc = coef, ps = img)
+            {
+                if (twoD)
+                {
+                    var spline = new Metrics.CubicBSpline2(pc, ps, sx, sy);
+                    for (int i = 0; i < nx; i++, o++)
+                    {
+                        double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+                        double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+                        double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+                        double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+                        // a 2D image: points off its plane are outside, as the trilinear rule has them
+                        dst[o] = z > -1 && z < 1 ? (float)((1 - Math.Abs(z)) * spline.Value(x, y, 0)) : 0f;
+                    }
+                }
+                else
+                {
+                    var spline = new Metrics.CubicBSpline3(pc, ps, sx, sy, sz);
+                    long plane = (long)sx * sy;
+                    for (int i = 0; i < nx; i++, o++)
+                    {
+                        double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+                        double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+                        double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+                        double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+                        if (x >= 1 && y >= 1 && z >= 1 && x < sx - 2 && y < sy - 2 && z < sz - 2)
+                        {
+                            // all 4x4x4 taps inside: the 4 x-taps of each (y, z) row are contiguous. Each z plane's 4 rows are
+                            // summed with the y weights, the planes with the z weights, as 4-lane float vectors (products,
+                            // then sums: the same bits on every platform), and the result dotted with the x weights.
+                            int ix = (int)x, iy = (int)y, iz = (int)z;
+                            SplineWeights((float)(y - iy), out float y0, out float y1, out float y2, out float y3);
+                            SplineWeights((float)(z - iz), out float z0, out float z1, out float z2, out float z3);
+                            SplineWeights((float)(x - ix), out float x0, out float x1, out float x2, out float x3);
+                            var vy0 = Vector128.Create(y0); var vy1 = Vector128.Create(y1); var vy2 = Vector128.Create(y2); var vy3 = Vector128.Create(y3);
+                            float* p0 = pc + (iz - 1) * plane + (long)(iy - 1) * sx + (ix - 1);
+                            var acc = Plane(p0, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z0)
+                                + Plane(p0 + plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z1)
+                                + Plane(p0 + 2 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z2)
+                                + Plane(p0 + 3 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z3);
+                            var t = acc * Vector128.Create(x0, x1, x2, x3);
+                            dst[o] = (t.GetElement(0) + t.GetElement(1)) + (t.GetElement(2) + t.GetElement(3));
+                        }
+                        else dst[o] = (float)spline.Value(x, y, z);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The cubic B-spline weights of the taps at offsets -1..2 for a point t in [0, 1) past the second tap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SplineWeights(float t, out float w0, out float w1, out float w2, out float w3)
+    {
+        float u = 1 - t, t2 = t * t, t3 = t2 * t;
+        const float sixth = 1f / 6;
+        w0 = u * u * u * sixth; w1 = (3 * t3 - 6 * t2 + 4) * sixth; w2 = (-3 * t3 + 3 * t2 + 3 * t + 1) * sixth; w3 = t3 * sixth;
+    }
+
+    /// <summary>The 4 rows (4 contiguous x-taps each, row stride sx) of one z plane, weighted by the y weights and summed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector128<float> Plane(float* p, int sx, Vector128<float> w0, Vector128<float> w1, Vector128<float> w2, Vector128<float> w3)
+        => Vector128.Load(p) * w0 + Vector128.Load(p + sx) * w1 + Vector128.Load(p + 2 * sx) * w2 + Vector128.Load(p + 3 * sx) * w3;
+
     private readonly struct Rows(float[] img, int sx, int sy, int sz, double[] a, float[] d, int nx, int ny, float[] dst, VectorPath path) : IRowOperation
     {
         public void Invoke(int r) => Row(r, img, sx, sy, sz, a, d, nx, ny, dst, path);

@@ -614,7 +614,60 @@ internal readonly unsafe struct CubicBSpline3 : IMovingSampler
         return Math.Clamp(i, 0, n - 1);
     }
 
-    public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
+    /// <summary>
+    /// The value alone (SyN's cubic warp), with <see cref="ValueGradient"/>'s operations for it in the same order, so it
+    /// is that value bit for bit, at a third of the work.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public double Value(double x, double y, double z)
+    {
+        if (!(x >= 0 && y >= 0 && z >= 0 && x <= _nx - 1 && y <= _ny - 1 && z <= _nz - 1))
+            return _outside.Value(x, y, z);
+        int i = (int)x, j = (int)y, k = (int)z;
+        double tx = x - i, ty = y - j, tz = z - k;
+        Weights(tx, out var wx0, out var wx1, out var wx2, out var wx3);
+        Weights(ty, out var wy0, out var wy1, out var wy2, out var wy3);
+        Weights(tz, out var wz0, out var wz1, out var wz2, out var wz3);
+        long plane = (long)_nx * _ny;
+        if (Vector256.IsHardwareAccelerated && i >= 1 && j >= 1 && k >= 1 && i + 2 < _nx && j + 2 < _ny && k + 2 < _nz)
+        {
+            float* p0 = _c + (k - 1) * plane + (long)(j - 1) * _nx + (i - 1);
+            var sv = Vector256<double>.Zero;
+            for (int q = 0; q < 4; q++)
+            {
+                double wz = q == 0 ? wz0 : q == 1 ? wz1 : q == 2 ? wz2 : wz3;
+                float* pq = p0 + q * plane;
+                for (int r = 0; r < 4; r++)
+                {
+                    double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+                    var c4 = Vector128.Load(pq + (long)r * _nx);
+                    var cd = Vector256.Create(Vector128.WidenLower(c4), Vector128.WidenUpper(c4));
+                    sv += cd * Vector256.Create(wy * wz);
+                }
+            }
+            return Vector256.Sum(sv * Vector256.Create(wx0, wx1, wx2, wx3));
+        }
+        Taps(i, _nx, out int xa, out int xb, out int xc, out int xd);
+        Taps(j, _ny, out int ya, out int yb, out int yc, out int yd);
+        Taps(k, _nz, out int za, out int zb, out int zc, out int zd);
+        double v = 0;
+        for (int q = 0; q < 4; q++)
+        {
+            int kk = q == 0 ? za : q == 1 ? zb : q == 2 ? zc : zd;
+            double wz = q == 0 ? wz0 : q == 1 ? wz1 : q == 2 ? wz2 : wz3;
+            double pv = 0;
+            for (int r = 0; r < 4; r++)
+            {
+                int jj = r == 0 ? ya : r == 1 ? yb : r == 2 ? yc : yd;
+                double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+                float* row = _c + kk * plane + (long)jj * _nx;
+                double c0 = row[xa], c1 = row[xb], c2 = row[xc], c3 = row[xd];
+                pv += wy * (wx0 * c0 + wx1 * c1 + wx2 * c2 + wx3 * c3);
+            }
+            v += wz * pv;
+        }
+        return v;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)
@@ -701,7 +754,29 @@ internal readonly unsafe struct CubicBSpline2 : IMovingSampler
         _c = coefficients; _outside = new Bilinear(samples, nx, ny); _nx = nx; _ny = ny;
     }
 
-    public double Value(double x, double y, double z) => ValueGradient(x, y, z, out _, out _, out _);
+    /// <summary>The value alone, with <see cref="ValueGradient"/>'s operations for it in the same order (the same bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public double Value(double x, double y, double z)
+    {
+        if (!(x >= 0 && y >= 0 && x <= _nx - 1 && y <= _ny - 1))
+            return _outside.Value(x, y, z);
+        int i = (int)x, j = (int)y;
+        double tx = x - i, ty = y - j;
+        CubicBSpline3.Weights(tx, out var wx0, out var wx1, out var wx2, out var wx3);
+        CubicBSpline3.Weights(ty, out var wy0, out var wy1, out var wy2, out var wy3);
+        CubicBSpline3.Taps(i, _nx, out int xa, out int xb, out int xc, out int xd);
+        CubicBSpline3.Taps(j, _ny, out int ya, out int yb, out int yc, out int yd);
+        double v = 0;
+        for (int r = 0; r < 4; r++)
+        {
+            int jj = r == 0 ? ya : r == 1 ? yb : r == 2 ? yc : yd;
+            double wy = r == 0 ? wy0 : r == 1 ? wy1 : r == 2 ? wy2 : wy3;
+            float* row = _c + (long)jj * _nx;
+            double c0 = row[xa], c1 = row[xb], c2 = row[xc], c3 = row[xd];
+            v += wy * (wx0 * c0 + wx1 * c1 + wx2 * c2 + wx3 * c3);
+        }
+        return v;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public double ValueGradient(double x, double y, double z, out double gx, out double gy, out double gz)

@@ -84,6 +84,7 @@ public sealed record PipelineSettings
                 $"syn.stepLength={N(s.StepLength)}",
                 $"syn.stepScaling={s.StepScaling}",
                 $"syn.smoothingTruncate={N(s.SmoothingTruncate)}",
+                $"syn.imageLevelInterpolation={s.ImageLevelInterpolation}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

@@ -58,6 +58,14 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
     public SynStepScaling? StepScaling { get; set; }
 
     /// <summary>
+    /// How the images are sampled while the image level itself is optimised: BSpline (default: cubic B-splines, more
+    /// accurate on the finest grid) or Linear (DIPY).
+    /// </summary>
+    [Parameter]
+    [ValidateSet("Linear", "BSpline")]
+    public string? ImageLevelInterpolation { get; set; }
+
+    /// <summary>
     /// 3D: pyramid levels whose voxels are finer than this many mm along every axis are not optimised (default 1.5: a
     /// 1 mm image is optimised down to its 2 mm level); 0 optimises every level (DIPY's preset).
     /// </summary>
@@ -87,6 +95,8 @@ public sealed class RegisterSynImageCommand : RegistrationCmdlet
             LevelIterations = LevelIterations ?? defaults.LevelIterations,
             StepLength = StepLength ?? defaults.StepLength,
             StepScaling = StepScaling ?? defaults.StepScaling,
+            ImageLevelInterpolation = ImageLevelInterpolation is null ? defaults.ImageLevelInterpolation
+                : Enum.Parse<RegPS.Engine.Resampling.Interpolation>(ImageLevelInterpolation, ignoreCase: true),
             MinimumOptimizedSpacing = MinimumOptimizedSpacing ?? defaults.MinimumOptimizedSpacing,
             MaxDegreeOfParallelism = MaxDegreeOfParallelism,
         };

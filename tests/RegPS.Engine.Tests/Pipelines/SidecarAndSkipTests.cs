@@ -72,6 +72,7 @@ public class SidecarAndSkipTests : IDisposable
         Assert.NotEqual(a.ParameterHash, (a with { Syn = SynOptions.Dipy with { LevelIterations = a.Syn.LevelIterations, Radius = a.Syn.Radius } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { StepScaling = SynStepScaling.EachIteration } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { SmoothingTruncate = 4 } }).ParameterHash);
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { ImageLevelInterpolation = RegPS.Engine.Resampling.Interpolation.Linear } }).ParameterHash);
         // no LevelIterations or Radius (the default) hashes as the 3D values they stand for
         Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { LevelIterations = new[] { 20, 20, 4 } } }).ParameterHash);
         Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { Radius = 2 } }).ParameterHash);

@@ -14,7 +14,7 @@ namespace RegPS.Engine.Registration;
 /// Two half-way maps are optimised on the reference (static) grid of each pyramid level: the static side
 /// (forward fS, backward bS = fS^-1) and the moving side (fM, bM = fM^-1, with the prealign P applied after it).
 /// Each iteration warps both smoothed full-resolution images to the reference grid, wS(x) = I(x + bS(x)) and
-/// wM(x) = J(P(x + bM(x))), takes the metric's forward and backward steps, zeroes them on the faces, scales each
+/// wM(x) = J(P(x + bM(x))) (trilinear, or on the image level with RegPS's default cubic B-splines), takes the metric's forward and backward steps, zeroes them on the faces, scales each
 /// (DIPY: to 1 voxel at its longest, every iteration; RegPS's default: by the longest update so far on this level, so
 /// steps shrink as the images align), composes fS += t u(x + fS(x)) and fM += t v(x + fM(x)) (t = step length), and re-inverts
 /// bS, bM, then fS, fM (warm-started fixed-point inversion). Levels stop after their iteration count or, with
@@ -109,6 +109,14 @@ public static class SynRegistration
                 FieldExpansion.Expand(fM, prev, fg, factors, u, deg); (fM, u) = (u, fM);
                 FieldExpansion.Expand(bM, prev, fg, factors, u, deg); (bM, u) = (u, bM);
             }
+            // on the image level the images are sampled with cubic B-splines (RegPS's default; coarser levels sample the
+            // smoothed images between their voxels' spacing, where trilinear measured as good)
+            float[]? coefS = null, coefM = null;
+            if (L == 0 && options.ImageLevelInterpolation == Resampling.Interpolation.BSpline)
+            {
+                coefS = BSplinePrefilter.Coefficients(smS, sGrid.NX, sGrid.NY, sGrid.NZ, deg);
+                coefM = BSplinePrefilter.Coefficients(smM, mGrid.NX, mGrid.NY, mGrid.NZ, deg);
+            }
             int maxIter = iterations[li];
             progress?.Report(new RegistrationProgress("syn", li, levels, 0, maxIter, double.NaN) { Message = $"Optimizing level {L}" });
             var levelEnergies = new List<double>();
@@ -119,8 +127,16 @@ public static class SynRegistration
             while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                FieldWarp.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
-                FieldWarp.Warp(smM, mGrid, P, bM, fg, wM, deg);
+                if (coefS is not null)
+                {
+                    FieldWarp.WarpCubic(coefS, smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
+                    FieldWarp.WarpCubic(coefM!, smM, mGrid, P, bM, fg, wM, deg);
+                }
+                else
+                {
+                    FieldWarp.Warp(smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
+                    FieldWarp.Warp(smM, mGrid, P, bM, fg, wM, deg);
+                }
                 double e = metric.ComputeSteps(wS, wM, fg, u, v, deg);
                 Step(fS, u, fg, options.StepLength, options.StepScaling, ref largestS, rowMax, deg);
                 Step(fM, v, fg, options.StepLength, options.StepScaling, ref largestM, rowMax, deg);

@@ -21,6 +21,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal((4, 4), (d.RadiusFor(3), d.RadiusFor(2)));
         Assert.Equal(SynStepScaling.EachIteration, d.StepScaling);
         Assert.Equal(4.0, d.SmoothingTruncate);
+        Assert.Equal(RegPS.Engine.Resampling.Interpolation.Linear, d.ImageLevelInterpolation);
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(3));
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(2));
         var r = new SynOptions();
@@ -31,6 +32,9 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal((5.0, 0.25, false, 1.5), (r.SigmaDiff, r.StepLength, r.StopAtConvergence, r.MinimumOptimizedSpacing));
         Assert.Equal(SynStepScaling.LevelMaximum, r.StepScaling);
         Assert.Equal(3.0, r.SmoothingTruncate);
+        Assert.Equal(RegPS.Engine.Resampling.Interpolation.BSpline, r.ImageLevelInterpolation);
+        Assert.Throws<ArgumentException>(() => SynRegistration.Register(SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1),
+            SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1), null, r with { ImageLevelInterpolation = RegPS.Engine.Resampling.Interpolation.Lanczos }));
         Assert.Equal(new[] { 20, 20, 4 }, r.IterationsFor(3));
         Assert.Equal(new[] { 30, 40, 40 }, r.IterationsFor(2));
         Assert.Equal(new[] { 7, 3 }, (r with { LevelIterations = new[] { 7, 3 } }).IterationsFor(3));
