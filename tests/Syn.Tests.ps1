@@ -87,7 +87,7 @@ Describe 'Register-SynImage' {
         $Map | Should -BeOfType ([RegPS.Engine.Registration.DiffeomorphicMap])
         $before = Get-Correlation $Circle $C
         $after = Get-Correlation $Circle $Map.Transform($C)
-        # measured 0.705 (0.623 unwarped): the default's shrinking steps and smoother updates are more accurate on brain
+        # measured 0.700 (0.623 unwarped): the default's shrinking steps and smoother updates are more accurate on brain
         # images but move this very large 64x64 deformation less far than DIPY's settings (0.906, tested below)
         $after | Should -BeGreaterThan 0.68
         $after | Should -BeGreaterThan ($before + 0.06)
