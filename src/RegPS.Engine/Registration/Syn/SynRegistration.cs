@@ -101,9 +101,7 @@ public static class SynRegistration
             }
             else
             {
-                // DIPY's expand factors: spacing of this level over spacing of the coarser one (0.5 per axis).
-                var factors = new double[3];
-                for (int a = 0; a < 3; a++) factors[a] = a < dim ? sPyr[L].Scaling[a] / sPyr[L + 1].Scaling[a] : 1;
+                var factors = ExpandFactors(sPyr, L, L + 1, dim);
                 FieldExpansion.Expand(fS, prev, fg, factors, u, deg); (fS, u) = (u, fS);
                 FieldExpansion.Expand(bS, prev, fg, factors, u, deg); (bS, u) = (u, bS);
                 FieldExpansion.Expand(fM, prev, fg, factors, u, deg); (fM, u) = (u, fM);
@@ -163,8 +161,7 @@ public static class SynRegistration
         FieldComposition.Compose(fM, bS, fgOpt, 1.0, v, null, null, deg);
         if (lowest > 0)
         {
-            var factors = new double[3];
-            for (int a = 0; a < 3; a++) factors[a] = a < dim ? sPyr[0].Scaling[a] / sPyr[lowest].Scaling[a] : 1;
+            var factors = ExpandFactors(sPyr, 0, lowest, dim);
             var fg0 = new FieldGrid(sGrid);
             // fS, fM are not needed any more: their arrays would be too small, so the full-size fields are new
             fS = fM = bS = bM = null!;
@@ -198,6 +195,17 @@ public static class SynRegistration
     }
 
     internal sealed record Level(Grid Grid, double[] Scaling, double[] Sigmas);
+
+    /// <summary>
+    /// DIPY's expand factors from a coarser pyramid level to a finer one: the finer level's scaling over the coarser
+    /// one's per axis (0.5 between neighbouring levels), 1 on axes the image does not have.
+    /// </summary>
+    private static double[] ExpandFactors(Level[] pyramid, int fine, int coarse, int dim)
+    {
+        var factors = new double[3];
+        for (int a = 0; a < 3; a++) factors[a] = a < dim ? pyramid[fine].Scaling[a] / pyramid[coarse].Scaling[a] : 1;
+        return factors;
+    }
 
     /// <summary>
     /// The finest pyramid level (0 = the image) that is optimised: in 3D, levels whose voxels are finer than
