@@ -43,7 +43,7 @@ namespace RegPS.Benchmarks;
 ///        compare syn --one CASEDIR [--threads N] [Preset=Dipy] [NAME=VALUE ...]
 ///                                   (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON;
 ///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5)
-///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost)
+///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost; FILTER=TEXT in the environment times only the kernels whose names contain TEXT)
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -399,6 +399,7 @@ public sealed class SynComparison : IComparison
         var cc = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ);
         void T(string name, Action act)
         {
+            if (Environment.GetEnvironmentVariable("FILTER") is { } flt && !name.Contains(flt, StringComparison.Ordinal)) return;
             act();
             var p = Process.GetCurrentProcess();
             var c0 = p.TotalProcessorTime; var sw = Stopwatch.StartNew();
@@ -420,9 +421,12 @@ public sealed class SynComparison : IComparison
         T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
         var coefImg = RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads);
         T("warp cubic B-spline", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(coefImg, img, grid, Matrix4.Identity, a, fg, img2, threads));
+        T("warp cubic one by one", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(coefImg, img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("B-spline prefilter", () => RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads));
         T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
+        var c2 = (float[])c.Clone();
+        T("smooth u,v s=5 t=3", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, mz == 1 ? new double[] { 5, 5, 0 } : new double[] { 5, 5, 5 }, threads, 3));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         if (mz > 1)
         {

@@ -186,6 +186,26 @@ internal static class FieldSmoothing
             int vc = Vector<float>.Count;
             var wc = new Vector<float>(w[r]);
             int oc = offs[r];
+            // four blocks at a time: four independent accumulation chains (one chain alone waits on its fused
+            // multiply-adds' latency), each tap's weight and offsets read once for the four
+            for (; m + 4 * vc <= n; m += 4 * vc)
+            {
+                var a0 = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m));
+                var a1 = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m + vc));
+                var a2 = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m + 2 * vc));
+                var a3 = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m + 3 * vc));
+                for (int t = 0; t < r; t++)
+                {
+                    var wt = new Vector<float>(w[t]);
+                    ref float lo = ref Unsafe.Add(ref s0, offs[t] + m);
+                    ref float hi = ref Unsafe.Add(ref s0, offs[taps - 1 - t] + m);
+                    a0 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo) + Vector.LoadUnsafe(ref hi), a0);
+                    a1 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)vc) + Vector.LoadUnsafe(ref hi, (nuint)vc), a1);
+                    a2 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(2 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(2 * vc)), a2);
+                    a3 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(3 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(3 * vc)), a3);
+                }
+                a0.CopyTo(dst.Slice(m)); a1.CopyTo(dst.Slice(m + vc)); a2.CopyTo(dst.Slice(m + 2 * vc)); a3.CopyTo(dst.Slice(m + 3 * vc));
+            }
             for (; m + vc <= n; m += vc)
             {
                 var acc = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m));

@@ -45,18 +45,21 @@ internal static class FieldWarp
     /// it the point falls back to the zero-padded trilinear rule of <see cref="Warp"/>, which agrees with the spline on
     /// the box's faces. The sample points are <see cref="Warp"/>'s scalar path's, in double. Removes the trilinear
     /// rule's dependence on where a point falls between voxels: SyN samples the image this way on the image level
-    /// (see <see cref="Registration.SynOptions.ImageLevelInterpolation"/>).
+    /// (see <see cref="Registration.SynOptions.ImageLevelInterpolation"/>). 3D rows go 4 voxels at a time where the
+    /// hardware has 128-bit vectors, with the bits of the voxel-at-a-time code (<see cref="VectorPath.Scalar"/> forces
+    /// that code; the tests compare the two).
     /// </summary>
-    public static void WarpCubic(float[] coefficients, float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree)
+    public static void WarpCubic(float[] coefficients, float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, VectorPath path = VectorPath.Widest)
     {
         var M = imgGrid.WorldToGrid * worldMap;
         var A = M * g.Grid.GridToWorld;
         var a = new[] { A[0, 0], A[0, 1], A[0, 2], A[0, 3], A[1, 0], A[1, 1], A[1, 2], A[1, 3], A[2, 0], A[2, 1], A[2, 2], A[2, 3],
             M[0, 0], M[0, 1], M[0, 2], M[1, 0], M[1, 1], M[1, 2], M[2, 0], M[2, 1], M[2, 2] };
-        SliceIterator.Run(g.Rows, new CubicRows(coefficients, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, imgGrid.Dimension == 2, a, d, g.NX, g.NY, dst), maxDegree);
+        bool groups = path != VectorPath.Scalar && Vector128.IsHardwareAccelerated;
+        SliceIterator.Run(g.Rows, new CubicRows(coefficients, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, imgGrid.Dimension == 2, a, d, g.NX, g.NY, dst, groups), maxDegree);
     }
 
-    private readonly struct CubicRows(float[] coef, float[] img, int sx, int sy, int sz, bool twoD, double[] a, float[] d, int nx, int ny, float[] dst) : IRowOperation
+    private readonly struct CubicRows(float[] coef, float[] img, int sx, int sy, int sz, bool twoD, double[] a, float[] d, int nx, int ny, float[] dst, bool groups) : IRowOperation
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public unsafe void Invoke(int r)
@@ -66,7 +69,7 @@ internal static class FieldWarp
             int j = r % ny, k = r / ny;
             double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
             int o = r * nx;
-            fixed (float* pc = coef, ps = img)
+            fixed (float* pc = coef, ps = img, pd = d, pdst = dst)
             {
                 if (twoD)
                 {
@@ -84,37 +87,172 @@ internal static class FieldWarp
                 else
                 {
                     var spline = new Metrics.CubicBSpline3(pc, ps, sx, sy, sz);
+                    var one = new CubicVoxel(a, j, k, sx, sy, sz);
                     long plane = (long)sx * sy;
-                    for (int i = 0; i < nx; i++, o++)
+                    int i = 0;
+                    if (groups)
                     {
-                        double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
-                        double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
-                        double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
-                        double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
-                        if (x >= 1 && y >= 1 && z >= 1 && x < sx - 2 && y < sy - 2 && z < sz - 2)
+                        // 4 voxels at a time: points, tap offsets and weights computed in lanes with the operations of
+                        // the voxel-at-a-time code below (same bits); a group with a point near or beyond an edge goes
+                        // through that code voxel by voxel
+                        var g = new CubicGroup(a, j, k, sx, sy, sz);
+                        float* wts = stackalloc float[48];
+                        long* offs = stackalloc long[4];
+                        for (; i + 4 <= nx && 3L * (o + 4) + 1 <= d.Length; i += 4, o += 4)
                         {
-                            // all 4x4x4 taps inside: the 4 x-taps of each (y, z) row are contiguous. Each z plane's 4 rows are
-                            // summed with the y weights, the planes with the z weights, as 4-lane float vectors (products,
-                            // then sums: the same bits on every platform), and the result dotted with the x weights.
-                            int ix = (int)x, iy = (int)y, iz = (int)z;
-                            SplineWeights((float)(y - iy), out float y0, out float y1, out float y2, out float y3);
-                            SplineWeights((float)(z - iz), out float z0, out float z1, out float z2, out float z3);
-                            SplineWeights((float)(x - ix), out float x0, out float x1, out float x2, out float x3);
-                            var vy0 = Vector128.Create(y0); var vy1 = Vector128.Create(y1); var vy2 = Vector128.Create(y2); var vy3 = Vector128.Create(y3);
-                            float* p0 = pc + (iz - 1) * plane + (long)(iy - 1) * sx + (ix - 1);
-                            var acc = Plane(p0, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z0)
-                                + Plane(p0 + plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z1)
-                                + Plane(p0 + 2 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z2)
-                                + Plane(p0 + 3 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z3);
-                            var t = acc * Vector128.Create(x0, x1, x2, x3);
-                            dst[o] = (t.GetElement(0) + t.GetElement(1)) + (t.GetElement(2) + t.GetElement(3));
+                            if (g.Prepare(pd + 3 * o, i, wts, offs))
+                                Vector128.Store(g.Sum(pc, plane, sx, wts, offs), pdst + o);
+                            else
+                                for (int l = 0; l < 4; l++) pdst[o + l] = one.Value(pc, plane, spline, pd + 3 * (o + l), i + l);
                         }
-                        else dst[o] = (float)spline.Value(x, y, z);
                     }
+                    for (; i < nx; i++, o++) pdst[o] = one.Value(pc, plane, spline, pd + 3 * o, i);
                 }
             }
         }
     }
+
+    /// <summary>One voxel of <see cref="CubicRows"/>' 3D rows: its sample point in double, then the float taps inside or the edge sampler.</summary>
+    private readonly struct CubicVoxel(double[] a, int j, int k, int sx, int sy, int sz)
+    {
+        private readonly double _a00 = a[0], _a10 = a[4], _a20 = a[8];
+        private readonly double _m00 = a[12], _m01 = a[13], _m02 = a[14], _m10 = a[15], _m11 = a[16], _m12 = a[17], _m20 = a[18], _m21 = a[19], _m22 = a[20];
+        private readonly double _bx = a[1] * j + a[2] * k + a[3], _by = a[5] * j + a[6] * k + a[7], _bz = a[9] * j + a[10] * k + a[11];
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe float Value(float* pc, long plane, in Metrics.CubicBSpline3 spline, float* d, int i)
+        {
+            double dx = d[0], dy = d[1], dz = d[2];
+            double x = _bx + _a00 * i + _m00 * dx + _m01 * dy + _m02 * dz;
+            double y = _by + _a10 * i + _m10 * dx + _m11 * dy + _m12 * dz;
+            double z = _bz + _a20 * i + _m20 * dx + _m21 * dy + _m22 * dz;
+            if (x >= 1 && y >= 1 && z >= 1 && x < sx - 2 && y < sy - 2 && z < sz - 2)
+            {
+                // all 4x4x4 taps inside: the 4 x-taps of each (y, z) row are contiguous. Each z plane's 4 rows are
+                // summed with the y weights, the planes with the z weights, as 4-lane float vectors (products,
+                // then sums: the same bits on every platform), and the result dotted with the x weights.
+                int ix = (int)x, iy = (int)y, iz = (int)z;
+                SplineWeights((float)(y - iy), out float y0, out float y1, out float y2, out float y3);
+                SplineWeights((float)(z - iz), out float z0, out float z1, out float z2, out float z3);
+                SplineWeights((float)(x - ix), out float x0, out float x1, out float x2, out float x3);
+                float* p0 = pc + (iz - 1) * plane + (long)(iy - 1) * sx + (ix - 1);
+                var acc = Taps(p0, plane, sx, Vector128.Create(y0), Vector128.Create(y1), Vector128.Create(y2), Vector128.Create(y3), z0, z1, z2, z3);
+                var t = acc * Vector128.Create(x0, x1, x2, x3);
+                return (t.GetElement(0) + t.GetElement(1)) + (t.GetElement(2) + t.GetElement(3));
+            }
+            return (float)spline.Value(x, y, z);
+        }
+    }
+
+    /// <summary>
+    /// The lane work of <see cref="CubicRows"/> for 4 consecutive voxels of a row: the sample points (two 2-lane
+    /// double halves, the products and sums of the voxel-at-a-time line in its order), the test that all 4 have every
+    /// tap inside, the first tap's offset and the 12 spline weights (4-lane floats, the same operations as
+    /// <see cref="SplineWeights"/>).
+    /// </summary>
+    private readonly struct CubicGroup
+    {
+        private readonly Vector128<double> _a00, _a10, _a20, _m00, _m01, _m02, _m10, _m11, _m12, _m20, _m21, _m22, _bx, _by, _bz, _hiX, _hiY, _hiZ;
+        private readonly double _plane, _sx;
+
+        public CubicGroup(double[] a, int j, int k, int sx, int sy, int sz)
+        {
+            _a00 = Vector128.Create(a[0]); _a10 = Vector128.Create(a[4]); _a20 = Vector128.Create(a[8]);
+            _m00 = Vector128.Create(a[12]); _m01 = Vector128.Create(a[13]); _m02 = Vector128.Create(a[14]);
+            _m10 = Vector128.Create(a[15]); _m11 = Vector128.Create(a[16]); _m12 = Vector128.Create(a[17]);
+            _m20 = Vector128.Create(a[18]); _m21 = Vector128.Create(a[19]); _m22 = Vector128.Create(a[20]);
+            _bx = Vector128.Create(a[1] * j + a[2] * k + a[3]);
+            _by = Vector128.Create(a[5] * j + a[6] * k + a[7]);
+            _bz = Vector128.Create(a[9] * j + a[10] * k + a[11]);
+            _hiX = Vector128.Create((double)(sx - 2)); _hiY = Vector128.Create((double)(sy - 2)); _hiZ = Vector128.Create((double)(sz - 2));
+            _plane = (double)sx * sy; _sx = sx;
+        }
+
+        /// <summary>
+        /// For the voxels i..i+3 whose displacements start at d: false when a point is not strictly inside (or is NaN);
+        /// else the first taps' offsets in offs and the weights in w (y0..y3, z0..z3, x0..x3, 4 voxels each).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe bool Prepare(float* d, int i, float* w, long* offs)
+        {
+            Transpose(Vector128.Load(d), Vector128.Load(d + 3), Vector128.Load(d + 6), Vector128.Load(d + 9), out var fdx, out var fdy, out var fdz);
+            var one = Vector128.Create(1.0);
+            var ix = Vector128.Create((double)i, i + 1);
+            var iy = Vector128.Create((double)(i + 2), i + 3);
+            Point(ix, Vector128.WidenLower(fdx), Vector128.WidenLower(fdy), Vector128.WidenLower(fdz), out var x0, out var y0, out var z0);
+            Point(iy, Vector128.WidenUpper(fdx), Vector128.WidenUpper(fdy), Vector128.WidenUpper(fdz), out var x1, out var y1, out var z1);
+            var inside = Vector128.GreaterThanOrEqual(x0, one) & Vector128.GreaterThanOrEqual(y0, one) & Vector128.GreaterThanOrEqual(z0, one)
+                & Vector128.LessThan(x0, _hiX) & Vector128.LessThan(y0, _hiY) & Vector128.LessThan(z0, _hiZ)
+                & Vector128.GreaterThanOrEqual(x1, one) & Vector128.GreaterThanOrEqual(y1, one) & Vector128.GreaterThanOrEqual(z1, one)
+                & Vector128.LessThan(x1, _hiX) & Vector128.LessThan(y1, _hiY) & Vector128.LessThan(z1, _hiZ);
+            if (!Vector128.EqualsAll(inside.AsInt64(), Vector128<long>.AllBitsSet)) return false;
+            // inside the points are at least 1, so their floors are the integer casts of the voxel-at-a-time code
+            var fx0 = Vector128.Floor(x0); var fy0 = Vector128.Floor(y0); var fz0 = Vector128.Floor(z0);
+            var fx1 = Vector128.Floor(x1); var fy1 = Vector128.Floor(y1); var fz1 = Vector128.Floor(z1);
+            var pl = Vector128.Create(_plane); var sxv = Vector128.Create(_sx);
+            // (iz - 1) plane + (iy - 1) sx + (ix - 1): integers far below 2^53, exact in double
+            var o0 = Vector128.ConvertToInt64((fz0 - one) * pl + (fy0 - one) * sxv + (fx0 - one));
+            var o1 = Vector128.ConvertToInt64((fz1 - one) * pl + (fy1 - one) * sxv + (fx1 - one));
+            offs[0] = o0.GetElement(0); offs[1] = o0.GetElement(1); offs[2] = o1.GetElement(0); offs[3] = o1.GetElement(1);
+            Weights(Vector128.Narrow(y0 - fy0, y1 - fy1), w);
+            Weights(Vector128.Narrow(z0 - fz0, z1 - fz1), w + 16);
+            Weights(Vector128.Narrow(x0 - fx0, x1 - fx1), w + 32);
+            return true;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Point(Vector128<double> i, Vector128<double> dx, Vector128<double> dy, Vector128<double> dz,
+            out Vector128<double> x, out Vector128<double> y, out Vector128<double> z)
+        {
+            x = _bx + _a00 * i + _m00 * dx + _m01 * dy + _m02 * dz;
+            y = _by + _a10 * i + _m10 * dx + _m11 * dy + _m12 * dz;
+            z = _bz + _a20 * i + _m20 * dx + _m21 * dy + _m22 * dz;
+        }
+
+        /// <summary><see cref="SplineWeights"/> of 4 points, stored as w[0..3] (first tap of each), w[4..7], w[8..11], w[12..15].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe void Weights(Vector128<float> t, float* w)
+        {
+            var u = Vector128<float>.One - t;
+            var t2 = t * t; var t3 = t2 * t;
+            var sixth = Vector128.Create(1f / 6);
+            (u * u * u * sixth).Store(w);
+            ((Vector128.Create(3f) * t3 - Vector128.Create(6f) * t2 + Vector128.Create(4f)) * sixth).Store(w + 4);
+            ((Vector128.Create(-3f) * t3 + Vector128.Create(3f) * t2 + Vector128.Create(3f) * t + Vector128<float>.One) * sixth).Store(w + 8);
+            (t3 * sixth).Store(w + 12);
+        }
+
+        /// <summary>
+        /// The 4 voxels' values from their prepared offsets and weights: each voxel's taps summed over y and z as in
+        /// the voxel-at-a-time code; the 4 sums transposed so that the x weights (already one lane per voxel) multiply
+        /// them in place, and the products added in that code's order, (x0 + x1) + (x2 + x3).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public unsafe Vector128<float> Sum(float* pc, long plane, int sx, float* w, long* offs)
+        {
+            var s0 = Voxel(pc + offs[0], plane, sx, w, 0);
+            var s1 = Voxel(pc + offs[1], plane, sx, w, 1);
+            var s2 = Voxel(pc + offs[2], plane, sx, w, 2);
+            var s3 = Voxel(pc + offs[3], plane, sx, w, 3);
+            var t0 = UnpackLow(s0, s1); var t1 = UnpackLow(s2, s3); var t2 = UnpackHigh(s0, s1); var t3 = UnpackHigh(s2, s3);
+            var c0 = MoveLowToHigh(t0, t1); var c1 = MoveHighToLow(t1, t0); var c2 = MoveLowToHigh(t2, t3); var c3 = MoveHighToLow(t3, t2);
+            return (c0 * Vector128.Load(w + 32) + c1 * Vector128.Load(w + 36)) + (c2 * Vector128.Load(w + 40) + c3 * Vector128.Load(w + 44));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe Vector128<float> Voxel(float* p0, long plane, int sx, float* w, int l)
+            => Taps(p0, plane, sx, Vector128.Create(w[l]), Vector128.Create(w[4 + l]), Vector128.Create(w[8 + l]), Vector128.Create(w[12 + l]),
+                w[16 + l], w[20 + l], w[24 + l], w[28 + l]);
+    }
+
+    /// <summary>The 4x4x4 taps from p0: each z plane's rows weighted by y and summed (<see cref="Plane"/>), the planes weighted by z and summed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector128<float> Taps(float* p0, long plane, int sx, Vector128<float> vy0, Vector128<float> vy1, Vector128<float> vy2, Vector128<float> vy3,
+        float z0, float z1, float z2, float z3)
+        => Plane(p0, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z0)
+            + Plane(p0 + plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z1)
+            + Plane(p0 + 2 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z2)
+            + Plane(p0 + 3 * plane, sx, vy0, vy1, vy2, vy3) * Vector128.Create(z3);
 
     /// <summary>The cubic B-spline weights of the taps at offsets -1..2 for a point t in [0, 1) past the second tap.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

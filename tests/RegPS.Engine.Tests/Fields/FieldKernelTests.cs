@@ -178,6 +178,37 @@ public class FieldKernelTests
     }
 
     /// <summary>
+    /// The cubic warp's 4-voxel groups (points, offsets and weights in lanes) give the voxel-at-a-time path's bits: a
+    /// random field of up to 3 voxels on an oblique grid with a prealign, so that groups fall inside, across the faces
+    /// and outside, at 1 and 2 threads, on a row length that leaves a tail of 3 voxels.
+    /// </summary>
+    [Fact]
+    public void CubicWarpGroupsGiveTheVoxelAtATimeBits()
+    {
+        var g = new Grid(23, 19, 15, Matrix4.Translation(5, -3, 2) * Matrix4.FromRows(new[]
+        {
+            new[] { 1.99, -0.2, 0, 0 }, new[] { 0.15, 1.49, 0, 0 }, new[] { 0, 0, 2.5, 0 }, new double[] { 0, 0, 0, 1 },
+        }), 3);
+        var fg = new FieldGrid(g);
+        var rnd = new Random(11);
+        var img = new float[g.VoxelCount];
+        for (int q = 0; q < img.Length; q++) img[q] = (float)rnd.NextDouble();
+        var d = new float[3 * g.VoxelCount];
+        for (int q = 0; q < d.Length; q++) d[q] = (float)(6 * (rnd.NextDouble() - 0.5));
+        var coef = RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, g.NX, g.NY, g.NZ, 1);
+        var P = Matrix4.Translation(1.5, -0.5, 0.25);
+        var scalar = new float[g.VoxelCount]; var groups1 = new float[g.VoxelCount]; var groups2 = new float[g.VoxelCount];
+        FieldWarp.WarpCubic(coef, img, g, P, d, fg, scalar, 1, VectorPath.Scalar);
+        FieldWarp.WarpCubic(coef, img, g, P, d, fg, groups1, 1);
+        FieldWarp.WarpCubic(coef, img, g, P, d, fg, groups2, 2);
+        Assert.Equal(scalar, groups1);
+        Assert.Equal(scalar, groups2);
+        // the field reaches both the interior (where groups are used) and the outside (zero)
+        Assert.Contains(scalar, v => v == 0f);
+        Assert.True(scalar.Count(v => v != 0f) > g.VoxelCount / 2);
+    }
+
+    /// <summary>
     /// The affine's cubic samplers answer Value (SyN's warp near the edges) with the operations ValueGradient uses for
     /// the value, in the same order: the same bits, inside, near the faces and outside, in 3D and 2D.
     /// </summary>
