@@ -419,9 +419,10 @@ public sealed class SynComparison : IComparison
         T("invert 128-bit path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("invert scalar path", () => RegPS.Engine.Fields.FieldInversion.Invert(a, fg, 1, 0, 0, c, b, rs, rm, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("warp", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads));
-        var coefImg = RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads);
-        T("warp cubic B-spline", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(coefImg, img, grid, Matrix4.Identity, a, fg, img2, threads));
-        T("warp cubic one by one", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(coefImg, img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
+        var cubicImg = RegPS.Engine.Fields.CubicImage.Create(img, grid, threads);
+        T("warp cubic B-spline", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(cubicImg, Matrix4.Identity, a, fg, img2, threads));
+        T("warp cubic one by one", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(cubicImg, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
+        T("cubic image (prefilter, pad)", () => RegPS.Engine.Fields.CubicImage.Create(img, grid, threads));
         T("B-spline prefilter", () => RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads));
         T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));

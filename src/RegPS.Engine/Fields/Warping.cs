@@ -39,40 +39,42 @@ internal static class FieldWarp
     }
 
     /// <summary>
-    /// <see cref="Warp"/> with cubic B-spline interpolation: <paramref name="coefficients"/> are the image's B-spline
-    /// coefficients (<see cref="Filters.BSplinePrefilter.Coefficients"/>), <paramref name="img"/> its samples. Inside the
-    /// box [0, n-1] on every axis the interpolant passes through the samples (mirror-symmetric taps at the edges); beyond
-    /// it the point falls back to the zero-padded trilinear rule of <see cref="Warp"/>, which agrees with the spline on
-    /// the box's faces. The sample points are <see cref="Warp"/>'s scalar path's, in double. Removes the trilinear
-    /// rule's dependence on where a point falls between voxels: SyN samples the image this way on the image level
-    /// (see <see cref="Registration.SynOptions.ImageLevelInterpolation"/>). 3D rows go 4 voxels at a time where the
-    /// hardware has 128-bit vectors, with the bits of the voxel-at-a-time code (<see cref="VectorPath.Scalar"/> forces
-    /// that code; the tests compare the two).
+    /// <see cref="Warp"/> with cubic B-spline interpolation of <paramref name="image"/> (<see cref="CubicImage"/>: its
+    /// samples and B-spline coefficients). Inside the box [0, n-1] on every axis the interpolant passes through the
+    /// samples (mirror-symmetric taps at the edges); beyond it the point falls back to the zero-padded trilinear rule of
+    /// <see cref="Warp"/>, which agrees with the spline on the box's faces. The sample points are <see cref="Warp"/>'s
+    /// scalar path's, in double. Removes the trilinear rule's dependence on where a point falls between voxels: SyN
+    /// samples the image this way on the image level (see <see cref="Registration.SynOptions.ImageLevelInterpolation"/>).
+    /// In 3D every point of the box sums its 4x4x4 taps as float vectors (the coefficients are stored with their mirrored
+    /// taps), 4 voxels at a time where the hardware has 128-bit vectors, with the bits of the voxel-at-a-time code
+    /// (<see cref="VectorPath.Scalar"/> forces that code; the tests compare the two).
     /// </summary>
-    public static void WarpCubic(float[] coefficients, float[] img, Grid imgGrid, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, VectorPath path = VectorPath.Widest)
+    public static void WarpCubic(CubicImage image, Matrix4 worldMap, float[] d, FieldGrid g, float[] dst, int maxDegree, VectorPath path = VectorPath.Widest)
     {
+        var imgGrid = image.Grid;
         var M = imgGrid.WorldToGrid * worldMap;
         var A = M * g.Grid.GridToWorld;
         var a = new[] { A[0, 0], A[0, 1], A[0, 2], A[0, 3], A[1, 0], A[1, 1], A[1, 2], A[1, 3], A[2, 0], A[2, 1], A[2, 2], A[2, 3],
             M[0, 0], M[0, 1], M[0, 2], M[1, 0], M[1, 1], M[1, 2], M[2, 0], M[2, 1], M[2, 2] };
         bool groups = path != VectorPath.Scalar && Vector128.IsHardwareAccelerated;
-        SliceIterator.Run(g.Rows, new CubicRows(coefficients, img, imgGrid.NX, imgGrid.NY, imgGrid.NZ, imgGrid.Dimension == 2, a, d, g.NX, g.NY, dst, groups), maxDegree);
+        SliceIterator.Run(g.Rows, new CubicRows(image, a, d, g.NX, g.NY, dst, groups), maxDegree);
     }
 
-    private readonly struct CubicRows(float[] coef, float[] img, int sx, int sy, int sz, bool twoD, double[] a, float[] d, int nx, int ny, float[] dst, bool groups) : IRowOperation
+    private readonly struct CubicRows(CubicImage image, double[] a, float[] d, int nx, int ny, float[] dst, bool groups) : IRowOperation
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public unsafe void Invoke(int r)
         {
-            double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
-            double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
             int j = r % ny, k = r / ny;
-            double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
             int o = r * nx;
-            fixed (float* pc = coef, ps = img, pd = d, pdst = dst)
+            int sx = image.Grid.NX, sy = image.Grid.NY, sz = image.Grid.NZ;
+            fixed (float* pc = image.Coefficients, ps = image.Samples, pd = d, pdst = dst)
             {
-                if (twoD)
+                if (image.Grid.Dimension == 2)
                 {
+                    double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+                    double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+                    double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
                     var spline = new Metrics.CubicBSpline2(pc, ps, sx, sy);
                     for (int i = 0; i < nx; i++, o++)
                     {
@@ -86,61 +88,64 @@ internal static class FieldWarp
                 }
                 else
                 {
-                    var spline = new Metrics.CubicBSpline3(pc, ps, sx, sy, sz);
+                    var outside = new Metrics.Trilinear(ps, sx, sy, sz);
                     var one = new CubicVoxel(a, j, k, sx, sy, sz);
-                    long plane = (long)sx * sy;
+                    int px = image.PaddedNX;
+                    long plane = (long)px * image.PaddedNY;
                     int i = 0;
                     if (groups)
                     {
                         // 4 voxels at a time: points, tap offsets and weights computed in lanes with the operations of
-                        // the voxel-at-a-time code below (same bits); a group with a point near or beyond an edge goes
-                        // through that code voxel by voxel
-                        var g = new CubicGroup(a, j, k, sx, sy, sz);
+                        // the voxel-at-a-time code below (same bits); a group with a point outside the box goes through
+                        // that code voxel by voxel
+                        var g = new CubicGroup(a, j, k, sx, sy, sz, px, plane);
                         float* wts = stackalloc float[48];
                         long* offs = stackalloc long[4];
                         for (; i + 4 <= nx && 3L * (o + 4) + 1 <= d.Length; i += 4, o += 4)
                         {
                             if (g.Prepare(pd + 3 * o, i, wts, offs))
-                                Vector128.Store(g.Sum(pc, plane, sx, wts, offs), pdst + o);
+                                Vector128.Store(CubicGroup.Sum(pc, plane, px, wts, offs), pdst + o);
                             else
-                                for (int l = 0; l < 4; l++) pdst[o + l] = one.Value(pc, plane, spline, pd + 3 * (o + l), i + l);
+                                for (int l = 0; l < 4; l++) pdst[o + l] = one.Value(pc, plane, px, outside, pd + 3 * (o + l), i + l);
                         }
                     }
-                    for (; i < nx; i++, o++) pdst[o] = one.Value(pc, plane, spline, pd + 3 * o, i);
+                    for (; i < nx; i++, o++) pdst[o] = one.Value(pc, plane, px, outside, pd + 3 * o, i);
                 }
             }
         }
     }
 
-    /// <summary>One voxel of <see cref="CubicRows"/>' 3D rows: its sample point in double, then the float taps inside or the edge sampler.</summary>
+    /// <summary>One voxel of <see cref="CubicRows"/>' 3D rows: its sample point in double, then the float taps in the box or the trilinear rule beyond it.</summary>
     private readonly struct CubicVoxel(double[] a, int j, int k, int sx, int sy, int sz)
     {
         private readonly double _a00 = a[0], _a10 = a[4], _a20 = a[8];
         private readonly double _m00 = a[12], _m01 = a[13], _m02 = a[14], _m10 = a[15], _m11 = a[16], _m12 = a[17], _m20 = a[18], _m21 = a[19], _m22 = a[20];
         private readonly double _bx = a[1] * j + a[2] * k + a[3], _by = a[5] * j + a[6] * k + a[7], _bz = a[9] * j + a[10] * k + a[11];
 
+        /// <summary>The value at voxel i of the row whose displacement starts at d; pc: the padded coefficients (px per row, plane per slice).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public unsafe float Value(float* pc, long plane, in Metrics.CubicBSpline3 spline, float* d, int i)
+        public unsafe float Value(float* pc, long plane, int px, in Metrics.Trilinear outside, float* d, int i)
         {
             double dx = d[0], dy = d[1], dz = d[2];
             double x = _bx + _a00 * i + _m00 * dx + _m01 * dy + _m02 * dz;
             double y = _by + _a10 * i + _m10 * dx + _m11 * dy + _m12 * dz;
             double z = _bz + _a20 * i + _m20 * dx + _m21 * dy + _m22 * dz;
-            if (x >= 1 && y >= 1 && z >= 1 && x < sx - 2 && y < sy - 2 && z < sz - 2)
+            if (x >= 0 && y >= 0 && z >= 0 && x <= sx - 1 && y <= sy - 1 && z <= sz - 1)
             {
-                // all 4x4x4 taps inside: the 4 x-taps of each (y, z) row are contiguous. Each z plane's 4 rows are
-                // summed with the y weights, the planes with the z weights, as 4-lane float vectors (products,
-                // then sums: the same bits on every platform), and the result dotted with the x weights.
+                // the 4 x-taps of each (y, z) row are contiguous (mirrored ones included). Each z plane's 4 rows are
+                // summed with the y weights, the planes with the z weights, as 4-lane float vectors (products, then
+                // sums: the same bits on every platform), and the result dotted with the x weights.
                 int ix = (int)x, iy = (int)y, iz = (int)z;
                 SplineWeights((float)(y - iy), out float y0, out float y1, out float y2, out float y3);
                 SplineWeights((float)(z - iz), out float z0, out float z1, out float z2, out float z3);
                 SplineWeights((float)(x - ix), out float x0, out float x1, out float x2, out float x3);
-                float* p0 = pc + (iz - 1) * plane + (long)(iy - 1) * sx + (ix - 1);
-                var acc = Taps(p0, plane, sx, Vector128.Create(y0), Vector128.Create(y1), Vector128.Create(y2), Vector128.Create(y3), z0, z1, z2, z3);
+                // the tap at offset -1 of (ix, iy, iz) is padded voxel (ix, iy, iz)
+                float* p0 = pc + iz * plane + (long)iy * px + ix;
+                var acc = Taps(p0, plane, px, Vector128.Create(y0), Vector128.Create(y1), Vector128.Create(y2), Vector128.Create(y3), z0, z1, z2, z3);
                 var t = acc * Vector128.Create(x0, x1, x2, x3);
                 return (t.GetElement(0) + t.GetElement(1)) + (t.GetElement(2) + t.GetElement(3));
             }
-            return (float)spline.Value(x, y, z);
+            return (float)outside.Value(x, y, z);
         }
     }
 
@@ -153,9 +158,10 @@ internal static class FieldWarp
     private readonly struct CubicGroup
     {
         private readonly Vector128<double> _a00, _a10, _a20, _m00, _m01, _m02, _m10, _m11, _m12, _m20, _m21, _m22, _bx, _by, _bz, _hiX, _hiY, _hiZ;
-        private readonly double _plane, _sx;
+        private readonly double _plane, _px;
 
-        public CubicGroup(double[] a, int j, int k, int sx, int sy, int sz)
+        /// <summary>For row (j, k) of an image of sx x sy x sz voxels whose padded coefficients have px per row and plane per slice.</summary>
+        public CubicGroup(double[] a, int j, int k, int sx, int sy, int sz, int px, long plane)
         {
             _a00 = Vector128.Create(a[0]); _a10 = Vector128.Create(a[4]); _a20 = Vector128.Create(a[8]);
             _m00 = Vector128.Create(a[12]); _m01 = Vector128.Create(a[13]); _m02 = Vector128.Create(a[14]);
@@ -164,35 +170,35 @@ internal static class FieldWarp
             _bx = Vector128.Create(a[1] * j + a[2] * k + a[3]);
             _by = Vector128.Create(a[5] * j + a[6] * k + a[7]);
             _bz = Vector128.Create(a[9] * j + a[10] * k + a[11]);
-            _hiX = Vector128.Create((double)(sx - 2)); _hiY = Vector128.Create((double)(sy - 2)); _hiZ = Vector128.Create((double)(sz - 2));
-            _plane = (double)sx * sy; _sx = sx;
+            _hiX = Vector128.Create((double)(sx - 1)); _hiY = Vector128.Create((double)(sy - 1)); _hiZ = Vector128.Create((double)(sz - 1));
+            _plane = plane; _px = px;
         }
 
         /// <summary>
-        /// For the voxels i..i+3 whose displacements start at d: false when a point is not strictly inside (or is NaN);
+        /// For the voxels i..i+3 whose displacements start at d: false when a point is outside the box (or is NaN);
         /// else the first taps' offsets in offs and the weights in w (y0..y3, z0..z3, x0..x3, 4 voxels each).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public unsafe bool Prepare(float* d, int i, float* w, long* offs)
         {
             Transpose(Vector128.Load(d), Vector128.Load(d + 3), Vector128.Load(d + 6), Vector128.Load(d + 9), out var fdx, out var fdy, out var fdz);
-            var one = Vector128.Create(1.0);
+            var zero = Vector128<double>.Zero;
             var ix = Vector128.Create((double)i, i + 1);
             var iy = Vector128.Create((double)(i + 2), i + 3);
             Point(ix, Vector128.WidenLower(fdx), Vector128.WidenLower(fdy), Vector128.WidenLower(fdz), out var x0, out var y0, out var z0);
             Point(iy, Vector128.WidenUpper(fdx), Vector128.WidenUpper(fdy), Vector128.WidenUpper(fdz), out var x1, out var y1, out var z1);
-            var inside = Vector128.GreaterThanOrEqual(x0, one) & Vector128.GreaterThanOrEqual(y0, one) & Vector128.GreaterThanOrEqual(z0, one)
-                & Vector128.LessThan(x0, _hiX) & Vector128.LessThan(y0, _hiY) & Vector128.LessThan(z0, _hiZ)
-                & Vector128.GreaterThanOrEqual(x1, one) & Vector128.GreaterThanOrEqual(y1, one) & Vector128.GreaterThanOrEqual(z1, one)
-                & Vector128.LessThan(x1, _hiX) & Vector128.LessThan(y1, _hiY) & Vector128.LessThan(z1, _hiZ);
+            var inside = Vector128.GreaterThanOrEqual(x0, zero) & Vector128.GreaterThanOrEqual(y0, zero) & Vector128.GreaterThanOrEqual(z0, zero)
+                & Vector128.LessThanOrEqual(x0, _hiX) & Vector128.LessThanOrEqual(y0, _hiY) & Vector128.LessThanOrEqual(z0, _hiZ)
+                & Vector128.GreaterThanOrEqual(x1, zero) & Vector128.GreaterThanOrEqual(y1, zero) & Vector128.GreaterThanOrEqual(z1, zero)
+                & Vector128.LessThanOrEqual(x1, _hiX) & Vector128.LessThanOrEqual(y1, _hiY) & Vector128.LessThanOrEqual(z1, _hiZ);
             if (!Vector128.EqualsAll(inside.AsInt64(), Vector128<long>.AllBitsSet)) return false;
-            // inside the points are at least 1, so their floors are the integer casts of the voxel-at-a-time code
+            // in the box the points are not negative, so their floors are the integer casts of the voxel-at-a-time code
             var fx0 = Vector128.Floor(x0); var fy0 = Vector128.Floor(y0); var fz0 = Vector128.Floor(z0);
             var fx1 = Vector128.Floor(x1); var fy1 = Vector128.Floor(y1); var fz1 = Vector128.Floor(z1);
-            var pl = Vector128.Create(_plane); var sxv = Vector128.Create(_sx);
-            // (iz - 1) plane + (iy - 1) sx + (ix - 1): integers far below 2^53, exact in double
-            var o0 = Vector128.ConvertToInt64((fz0 - one) * pl + (fy0 - one) * sxv + (fx0 - one));
-            var o1 = Vector128.ConvertToInt64((fz1 - one) * pl + (fy1 - one) * sxv + (fx1 - one));
+            var pl = Vector128.Create(_plane); var pxv = Vector128.Create(_px);
+            // the padded offset iz plane + iy px + ix: integers far below 2^53, exact in double
+            var o0 = Vector128.ConvertToInt64(fz0 * pl + fy0 * pxv + fx0);
+            var o1 = Vector128.ConvertToInt64(fz1 * pl + fy1 * pxv + fx1);
             offs[0] = o0.GetElement(0); offs[1] = o0.GetElement(1); offs[2] = o1.GetElement(0); offs[3] = o1.GetElement(1);
             Weights(Vector128.Narrow(y0 - fy0, y1 - fy1), w);
             Weights(Vector128.Narrow(z0 - fz0, z1 - fz1), w + 16);
@@ -228,7 +234,7 @@ internal static class FieldWarp
         /// them in place, and the products added in that code's order, (x0 + x1) + (x2 + x3).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public unsafe Vector128<float> Sum(float* pc, long plane, int sx, float* w, long* offs)
+        public static unsafe Vector128<float> Sum(float* pc, long plane, int sx, float* w, long* offs)
         {
             var s0 = Voxel(pc + offs[0], plane, sx, w, 0);
             var s1 = Voxel(pc + offs[1], plane, sx, w, 1);

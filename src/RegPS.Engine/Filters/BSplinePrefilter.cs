@@ -14,6 +14,8 @@ namespace RegPS.Engine.Filters;
 /// until z^k is below 1e-12. Every recursion runs many lines at once in float32 SIMD lanes (<see cref="Vector{T}"/>, so
 /// x64 and arm64 both vectorise): y and z on whole rows or blocks of a slice, x on blocks of 8 rows copied into lanes. Each coefficient is the same arithmetic whichever lane or thread computes it: the result does not depend on the
 /// thread count or the vector width. The recursion is stable (|z| &lt; 1), so float32 loses only float32 rounding.
+/// After each axis, subnormal coefficients (below 1.2e-38, the recursions' decaying tails in a zero background) are set
+/// to zero: arithmetic on them is very slow on x64 (<see cref="Lanes.FlushSubnormals"/>).
 /// </summary>
 public static class BSplinePrefilter
 {
@@ -93,5 +95,7 @@ public static class BSplinePrefilter
         Lanes.Scale(last, last, f);
         for (int k = n - 2; k >= 0; k--)
             Lanes.AntiCausal(span.Slice((int)(start + k * step), width), span.Slice((int)(start + (k + 1) * step), width), z);
+        for (int k = 0; k < n; k++)
+            Lanes.FlushSubnormals(span.Slice((int)(start + k * step), width));
     }
 }

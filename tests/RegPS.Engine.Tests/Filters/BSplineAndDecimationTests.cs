@@ -73,6 +73,47 @@ public class BSplineAndDecimationTests
         Assert.Equal(one, two);
     }
 
+    /// <summary>
+    /// A bright cube in a wide zero background: the recursions' tails decay through float's subnormal range (about
+    /// 1e-38 to 1e-45) on the way to zero. No coefficient is left subnormal, and the coefficients still reproduce every
+    /// sample (the sum over the 4x4x4 taps, in double, as CoefficientsReproduceEverySample).
+    /// </summary>
+    [Fact]
+    public void CoefficientsHaveNoSubnormalValues()
+    {
+        int nx = 120, ny = 9, nz = 7;
+        var data = new float[nx * ny * nz];
+        for (int k = 2; k < 5; k++) for (int j = 3; j < 6; j++) for (int i = 0; i < 6; i++) data[(k * ny + j) * nx + i] = 1000f;
+        var c = BSplinePrefilter.Coefficients(data, nx, ny, nz, 2);
+        Assert.DoesNotContain(c, v => v != 0 && Math.Abs(v) < 1.17549435e-38f);
+        // the tails did pass through the range: values of 1e-30 and below exist before the zeros
+        Assert.Contains(c, v => v != 0 && Math.Abs(v) < 1e-30f);
+        for (int k = 0; k < nz; k++)
+            for (int j = 0; j < ny; j++)
+                for (int i = 0; i < nx; i++)
+                {
+                    double sum = 0;
+                    for (int dk = -1; dk <= 1; dk++)
+                        for (int dj = -1; dj <= 1; dj++)
+                            for (int di = -1; di <= 1; di++)
+                                sum += Beta3(di) * Beta3(dj) * Beta3(dk) * c[(Mirror(k + dk, nz) * ny + Mirror(j + dj, ny)) * nx + Mirror(i + di, nx)];
+                    Near(data[(k * ny + j) * nx + i], sum, 1e-2);
+                }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(19)]
+    public void FlushSubnormalsZeroesExactlyTheSubnormalValues(int length)
+    {
+        var values = new[] { 1e-39f, -1e-40f, float.Epsilon, -float.Epsilon, 1.17549435e-38f, -1.17549435e-38f, 0f, 1f, -2.5e-30f, 3e38f };
+        var c = Enumerable.Range(0, length).Select(q => values[q % values.Length]).ToArray();
+        var expected = c.Select(v => Math.Abs(v) < 1.17549435e-38f ? 0f : v).ToArray();
+        Lanes.FlushSubnormals(c);
+        Assert.Equal(expected, c);
+    }
+
     [PythonFact("scipy")]
     public void CoefficientsEqualScipysMirrorSplineFilter()
     {

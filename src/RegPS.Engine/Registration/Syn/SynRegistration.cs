@@ -109,11 +109,11 @@ public static class SynRegistration
             }
             // on the image level the images are sampled with cubic B-splines (RegPS's default; coarser levels sample the
             // smoothed images between their voxels' spacing, where trilinear measured as good)
-            float[]? coefS = null, coefM = null;
+            CubicImage? cubicS = null, cubicM = null;
             if (L == 0 && options.ImageLevelInterpolation == Resampling.Interpolation.BSpline)
             {
-                coefS = BSplinePrefilter.Coefficients(smS, sGrid.NX, sGrid.NY, sGrid.NZ, deg);
-                coefM = BSplinePrefilter.Coefficients(smM, mGrid.NX, mGrid.NY, mGrid.NZ, deg);
+                cubicS = CubicImage.Create(smS, sGrid, deg);
+                cubicM = CubicImage.Create(smM, mGrid, deg);
             }
             int maxIter = iterations[li];
             progress?.Report(new RegistrationProgress("syn", li, levels, 0, maxIter, double.NaN) { Message = $"Optimizing level {L}" });
@@ -125,10 +125,10 @@ public static class SynRegistration
             while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (coefS is not null)
+                if (cubicS is not null)
                 {
-                    FieldWarp.WarpCubic(coefS, smS, sGrid, Matrix4.Identity, bS, fg, wS, deg);
-                    FieldWarp.WarpCubic(coefM!, smM, mGrid, P, bM, fg, wM, deg);
+                    FieldWarp.WarpCubic(cubicS, Matrix4.Identity, bS, fg, wS, deg);
+                    FieldWarp.WarpCubic(cubicM!, P, bM, fg, wM, deg);
                 }
                 else
                 {
