@@ -423,6 +423,15 @@ public sealed class SynComparison : IComparison
         T("warp cubic B-spline", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(cubicImg, Matrix4.Identity, a, fg, img2, threads));
         T("warp cubic one by one", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(cubicImg, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         T("cubic image (prefilter, pad)", () => RegPS.Engine.Fields.CubicImage.Create(img, grid, threads));
+        // a head-like image: random values inside an ellipsoid, zero around it (the prefilter's tails run into the zeros)
+        var head = new float[n];
+        for (int k = 0; k < mz; k++) for (int j = 0; j < my; j++) for (int i = 0; i < mx; i++)
+        {
+            double ex = (i - mx / 2.0) / (0.35 * mx), ey = (j - my / 2.0) / (0.35 * my), ez = mz == 1 ? 0 : (k - mz / 2.0) / (0.35 * mz);
+            if (ex * ex + ey * ey + ez * ez < 1) head[(k * my + j) * mx + i] = img[(k * my + j) * mx + i];
+        }
+        var cubicHead = RegPS.Engine.Fields.CubicImage.Create(head, grid, threads);
+        T("warp cubic, zero background", () => RegPS.Engine.Fields.FieldWarp.WarpCubic(cubicHead, Matrix4.Identity, a, fg, img2, threads));
         T("B-spline prefilter", () => RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, mx, my, mz, threads));
         T("warp 128-bit path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Vector128));
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
@@ -440,6 +449,9 @@ public sealed class SynComparison : IComparison
         var sums = new double[5 * n];
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
+        var ccDefault = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3);
+        T("cc steps r2 s5 t3", () => ccDefault.ComputeSteps(img, img2, fg, b, c, threads));
+        T("box sums r=2", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 2, sums, threads));
         var cc128 = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Vector128 };
         var ccScalar = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Scalar };
         T("cc steps 128-bit path", () => cc128.ComputeSteps(img, img2, fg, b, c, threads));

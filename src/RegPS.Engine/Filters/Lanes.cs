@@ -56,25 +56,18 @@ internal static class Lanes
         for (; i < c.Length; i++) c[i] = (next[i] - c[i]) * z;
     }
 
-    /// <summary>
-    /// Sets the subnormal values of <paramref name="c"/> (magnitude below float's smallest normal, about 1.2e-38) to zero.
-    /// The prefilter's recursions leave such tails where a line runs from the head into the zero background, and
-    /// arithmetic on them takes about a hundred cycles per operation on x64: as coefficients they made SyN's cubic warp
-    /// 1.6x slower on a real T1 (6% of its coefficients were subnormal). What they stood for is far below float's
-    /// resolution of any sample.
-    /// </summary>
-    public static void FlushSubnormals(Span<float> c)
+    /// <summary>Sets the values of <paramref name="c"/> whose magnitude is below <paramref name="tau"/> to zero.</summary>
+    public static void FlushBelow(Span<float> c, float tau)
     {
-        const float MinNormal = 1.17549435e-38f; // 2^-126
         int i = 0;
         if (Vector.IsHardwareAccelerated)
         {
             var vc = MemoryMarshal.Cast<float, Vector<float>>(c);
-            var min = new Vector<float>(MinNormal);
-            for (int v = 0; v < vc.Length; v++) vc[v] = Vector.AndNot(vc[v], Vector.LessThan(Vector.Abs(vc[v]), min).As<int, float>());
+            var vt = new Vector<float>(tau);
+            for (int v = 0; v < vc.Length; v++) vc[v] = Vector.AndNot(vc[v], Vector.LessThan(Vector.Abs(vc[v]), vt).As<int, float>());
             i = vc.Length * Vector<float>.Count;
         }
-        for (; i < c.Length; i++) if (Math.Abs(c[i]) < MinNormal) c[i] = 0;
+        for (; i < c.Length; i++) if (Math.Abs(c[i]) < tau) c[i] = 0;
     }
 
     /// <summary>
