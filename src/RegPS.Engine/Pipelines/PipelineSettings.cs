@@ -85,6 +85,7 @@ public sealed record PipelineSettings
                 $"syn.stepScaling={s.StepScaling}",
                 $"syn.smoothingTruncate={N(s.SmoothingTruncate)}",
                 $"syn.imageLevelInterpolation={s.ImageLevelInterpolation}",
+                $"syn.reinversion={s.ReinversionFor(3)}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

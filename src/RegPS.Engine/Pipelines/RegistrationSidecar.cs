@@ -122,6 +122,8 @@ public sealed class SidecarParameters
     public double? SynStepLength { get; set; }
     /// <summary>How SyN scaled its updates: LevelMaximum (RegPS's default) or EachIteration (DIPY's).</summary>
     public string? SynStepScaling { get; set; }
+    /// <summary>When SyN inverted its forward half-maps back: ImageLevelLast (RegPS's 3D default) or EveryIteration (DIPY's).</summary>
+    public string? SynReinversion { get; set; }
 
     /// <summary>Engine threads used for this subject (does not change the result).</summary>
     public int MaxDegreeOfParallelism { get; set; }
@@ -150,6 +152,7 @@ public sealed class SidecarParameters
             SynSigmaDiff = syn ? s.Syn.SigmaDiff : null,
             SynStepLength = syn ? s.Syn.StepLength : null,
             SynStepScaling = syn ? s.Syn.StepScaling.ToString() : null,
+            SynReinversion = syn ? s.Syn.ReinversionFor(3).ToString() : null,
             MaxDegreeOfParallelism = s.MaxDegreeOfParallelism,
         };
     }

@@ -26,6 +26,24 @@ public enum SynStepScaling
     LevelMaximum,
 }
 
+/// <summary>
+/// When the forward half-maps are inverted again. Each SyN iteration composes the steps into the two forward half-maps,
+/// inverts them (their backward half-maps), then inverts those back into the forward ones, so that each pair is
+/// consistent in both directions.
+/// </summary>
+public enum SynReinversion
+{
+    /// <summary>DIPY's algorithm: the forward half-maps are inverted back after every iteration on every level.</summary>
+    EveryIteration,
+    /// <summary>
+    /// As DIPY's on the coarser levels; on the image level (level 0, when it is optimised) only after its last
+    /// iteration. Measured on three known warps of a 2x2x3 mm T1: the same accuracy (0.1251 against 0.1247 mm), for a
+    /// quarter less inversion work on that level (2 of its 4 inversions in 3 of its 4 iterations). Not for 2D images:
+    /// there the image level runs 40 iterations, and skipping measured less accurate (0.0495 against 0.0454 mm).
+    /// </summary>
+    ImageLevelLast,
+}
+
 /// <summary>Named sets of SyN settings.</summary>
 public enum SynPreset
 {
@@ -36,7 +54,8 @@ public enum SynPreset
     /// iteration counts per level with no early stop (3D 20, 20, 4; 2D 30, 40, 40), and in 3D no optimisation on levels
     /// whose voxels are all finer than 1.5 mm (at 1 mm the map found at 2 mm is expanded to the image grid, as ANTs'
     /// antsRegistrationSyNQuick leaves its finest level at 0 iterations). 2D images keep DIPY's radius 4, which
-    /// measured better there and on large deformations. Everything else is DIPY's algorithm.
+    /// measured better there and on large deformations. In 3D the image level inverts its forward half-maps back only
+    /// after its last iteration (<see cref="SynReinversion.ImageLevelLast"/>). Everything else is DIPY's algorithm.
     /// </summary>
     Default,
     /// <summary>
@@ -61,6 +80,7 @@ public sealed record SynOptions
         Preset = SynPreset.Dipy, Radius = 4, SigmaDiff = 2, LevelIterations = new[] { 100, 100, 25 },
         StopAtConvergence = true, MinimumOptimizedSpacing = 0, StepScaling = SynStepScaling.EachIteration,
         SmoothingTruncate = 4, ImageLevelInterpolation = Resampling.Interpolation.Linear,
+        Reinversion = SynReinversion.EveryIteration,
     };
 
     /// <summary>The settings of a preset (RegPS's default or DIPY's).</summary>
@@ -100,6 +120,12 @@ public sealed record SynOptions
     /// <see cref="Resampling.Interpolation.Linear"/>. Coarser levels always sample trilinearly. Linear or BSpline.
     /// </summary>
     public Resampling.Interpolation ImageLevelInterpolation { get; init; } = Resampling.Interpolation.BSpline;
+    /// <summary>
+    /// When the forward half-maps are inverted back from the backward ones (<see cref="SynReinversion"/>). Null (RegPS's
+    /// default) takes <see cref="ReinversionFor"/>: <see cref="SynReinversion.ImageLevelLast"/> in 3D,
+    /// <see cref="SynReinversion.EveryIteration"/> in 2D. DIPY: EveryIteration.
+    /// </summary>
+    public SynReinversion? Reinversion { get; init; }
     /// <summary>Pyramid smoothing: level L is smoothed with sigma = factor * (2^L - 1) voxels.</summary>
     public double SsSigmaFactor { get; init; } = 0.2;
     /// <summary>
@@ -130,6 +156,9 @@ public sealed record SynOptions
     /// <summary>The CC window radius used for an image of this dimension (2 or 3).</summary>
     public int RadiusFor(int dimension) => Radius ?? (dimension == 2 ? 4 : 2);
 
+    /// <summary>The re-inversion rule used for an image of this dimension (2 or 3).</summary>
+    public SynReinversion ReinversionFor(int dimension) => Reinversion ?? (dimension == 2 ? SynReinversion.EveryIteration : SynReinversion.ImageLevelLast);
+
     /// <summary>The iteration counts per level (coarsest first) used for an image of this dimension (2 or 3).</summary>
     public int[] IterationsFor(int dimension) => LevelIterations ?? (dimension == 2 ? new[] { 30, 40, 40 } : new[] { 20, 20, 4 });
 
@@ -143,6 +172,7 @@ public sealed record SynOptions
         if (ImageLevelInterpolation is not (Resampling.Interpolation.Linear or Resampling.Interpolation.BSpline))
             throw new ArgumentException("ImageLevelInterpolation must be Linear or BSpline.");
         if (!Enum.IsDefined(StepScaling)) throw new ArgumentException("StepScaling must be EachIteration or LevelMaximum.");
+        if (Reinversion is { } ri && !Enum.IsDefined(ri)) throw new ArgumentException("Reinversion must be EveryIteration or ImageLevelLast.");
         if (!(SmoothingTruncate >= 1) || double.IsPositiveInfinity(SmoothingTruncate)) throw new ArgumentException("SmoothingTruncate must be at least 1 (sigmas).");
         if (!(SsSigmaFactor >= 0)) throw new ArgumentException("SsSigmaFactor must be zero or positive.");
         if (InvIter < 0 || !(InvTol >= 0) || !(OptTol >= 0)) throw new ArgumentException("InvIter, InvTol and OptTol must not be negative.");

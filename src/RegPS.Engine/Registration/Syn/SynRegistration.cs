@@ -58,6 +58,7 @@ public static class SynRegistration
         var sw = Stopwatch.StartNew();
         int deg = options.MaxDegreeOfParallelism;
         var iterations = options.IterationsFor(dim);
+        var reinversion = options.ReinversionFor(dim);
         int levels = iterations.Length;
         var sGrid = @static.Grid;
         var mGrid = moving.Grid;
@@ -122,6 +123,7 @@ public static class SynRegistration
             int niter = 0;
             // the longest update so far on this level, per side (StepScaling.LevelMaximum)
             double largestS = 0, largestM = 0;
+            bool pendingReinversion = false;
             while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -144,10 +146,22 @@ public static class SynRegistration
                 // the steps u and v are spent: they serve as the inversions' scratch
                 FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, u, rowSum, rowMax, deg);
                 FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, v, rowSum, rowMax, deg);
-                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
-                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
+                // the forward half-maps inverted back from the new backward ones (on the image level, with
+                // ImageLevelLast, only after its last iteration)
+                pendingReinversion = reinversion == SynReinversion.ImageLevelLast && L == 0 && niter + 1 < maxIter;
+                if (!pendingReinversion)
+                {
+                    FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
+                    FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
+                }
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));
+            }
+            if (pendingReinversion)
+            {
+                // the level stopped early (StopAtConvergence) after an iteration that left its re-inversion for later
+                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
+                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
             }
             itersPerLevel[li] = niter;
             energyTrace.AddRange(levelEnergies);
