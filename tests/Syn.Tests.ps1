@@ -81,6 +81,12 @@ Describe 'Register-SynImage' {
         (Register-SynImage -Static $Circle -Moving $C -ImageLevelInterpolation Linear -LevelIterations 4, 3).Options.ImageLevelInterpolation | Should -Be 'Linear'
         $r3.Options.Preset | Should -Be 'Default'
         (Register-SynImage -Static $Circle -Moving $C -Preset Dipy -StepScaling LevelMaximum -LevelIterations 4, 3).Options.StepScaling | Should -Be 'LevelMaximum'
+        # the re-inversion rule: by dimension in the default (the view says so), DIPY's in its preset
+        $Map.Options.Reinversion | Should -BeNullOrEmpty
+        $Map.Options.ReinversionFor(3) | Should -Be 'ImageLevelLast'
+        $Map.Options.ReinversionFor(2) | Should -Be 'EveryIteration'
+        $d.Options.Reinversion | Should -Be 'EveryIteration'
+        ($Map.Options | Format-List | Out-String) | Should -Match 'Reinversion\s*:\s*3D: ImageLevelLast; 2D: EveryIteration'
     }
 
     It 'warps the C into the circle' {
