@@ -14,13 +14,6 @@ namespace RegPS.Engine.Filters;
 /// until z^k is below 1e-12. Every recursion runs many lines at once in float32 SIMD lanes (<see cref="Vector{T}"/>, so
 /// x64 and arm64 both vectorise): y and z on whole rows or blocks of a slice, x on blocks of 8 rows copied into lanes. Each coefficient is the same arithmetic whichever lane or thread computes it: the result does not depend on the
 /// thread count or the vector width. The recursion is stable (|z| &lt; 1), so float32 loses only float32 rounding.
-/// After each axis, coefficients below 2^-40 (about 1e-12) of the largest sample's magnitude are set to zero. The
-/// recursions leave such tails wherever a line runs from the head into a zero background, decaying by the pole's
-/// factor 0.27 per voxel down through float's subnormal range (below 1.2e-38), and they made interpolation slow: x64
-/// takes about a hundred cycles for an operation whose input or result is subnormal. On a real T1 (2x2x3 mm) 6% of
-/// the coefficients were subnormal, and 3% of SyN's cubic-warped values came out subnormal from the smallest normal
-/// ones; zeroing made the warp 1.6x faster again. Every interpolated value is a sum of coefficients with weights that
-/// sum to 1, so it moves by less than 2^-40 of the largest sample, 2^-16 of a float step at that sample.
 /// </summary>
 public static class BSplinePrefilter
 {
@@ -31,7 +24,6 @@ public static class BSplinePrefilter
     public static float[] Coefficients(float[] data, int nx, int ny, int nz, int maxDegree = 0)
     {
         var c = (float[])data.Clone();
-        float tau = FlushThreshold(data);
         long plane = (long)nx * ny;
         if (nx > 1)
         {
@@ -45,14 +37,14 @@ public static class BSplinePrefilter
                 try
                 {
                     Lanes.RowsToLanes(c, (long)r0 * nx, nx, rows, t, R);
-                    Lines(t, 0, nx, R, R, tau);
+                    Lines(t, 0, nx, R, R);
                     Lanes.LanesToRows(t, nx, rows, c, (long)r0 * nx, R);
                 }
                 finally { ArrayPool<float>.Shared.Return(t); }
             });
         }
         if (ny > 1)
-            SliceIterator.For(nz, maxDegree, k => Lines(c, k * plane, ny, nx, nx, tau));
+            SliceIterator.For(nz, maxDegree, k => Lines(c, k * plane, ny, nx, nx));
         if (nz > 1)
         {
             // Columns along z in blocks of 2048 neighbouring (x, y) positions.
@@ -61,18 +53,10 @@ public static class BSplinePrefilter
             SliceIterator.For(blocks, maxDegree, b =>
             {
                 long start = (long)b * block;
-                Lines(c, start, nz, plane, (int)Math.Min(block, plane - start), tau);
+                Lines(c, start, nz, plane, (int)Math.Min(block, plane - start));
             });
         }
         return c;
-    }
-
-    /// <summary>2^-40 of the largest sample magnitude, and at least float's smallest normal (2^-126; that alone when the largest is infinite).</summary>
-    internal static float FlushThreshold(float[] data)
-    {
-        float max = 0;
-        foreach (var v in data) { float a = Math.Abs(v); if (a > max) max = a; }
-        return float.IsFinite(max) ? Math.Max(max * 9.094947e-13f, 1.17549435e-38f) : 1.17549435e-38f;
     }
 
     /// <summary>
@@ -80,7 +64,7 @@ public static class BSplinePrefilter
     /// start + k * step + w, filtered in place, all lines advancing together (float32 lanes).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Lines(float[] a, long start, int n, long step, int width, float tau)
+    private static void Lines(float[] a, long start, int n, long step, int width)
     {
         const float z = (float)Pole;
         const float gain = (float)((1 - Pole) * (1 - 1 / Pole));
@@ -109,7 +93,5 @@ public static class BSplinePrefilter
         Lanes.Scale(last, last, f);
         for (int k = n - 2; k >= 0; k--)
             Lanes.AntiCausal(span.Slice((int)(start + k * step), width), span.Slice((int)(start + (k + 1) * step), width), z);
-        for (int k = 0; k < n; k++)
-            Lanes.FlushBelow(span.Slice((int)(start + k * step), width), tau);
     }
 }

@@ -56,20 +56,6 @@ internal static class Lanes
         for (; i < c.Length; i++) c[i] = (next[i] - c[i]) * z;
     }
 
-    /// <summary>Sets the values of <paramref name="c"/> whose magnitude is below <paramref name="tau"/> to zero.</summary>
-    public static void FlushBelow(Span<float> c, float tau)
-    {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var vc = MemoryMarshal.Cast<float, Vector<float>>(c);
-            var vt = new Vector<float>(tau);
-            for (int v = 0; v < vc.Length; v++) vc[v] = Vector.AndNot(vc[v], Vector.LessThan(Vector.Abs(vc[v]), vt).As<int, float>());
-            i = vc.Length * Vector<float>.Count;
-        }
-        for (; i < c.Length; i++) if (Math.Abs(c[i]) < tau) c[i] = 0;
-    }
-
     /// <summary>
     /// Copies <paramref name="rows"/> consecutive rows of <paramref name="n"/> values (from <paramref name="start"/>)
     /// into lanes: dst[x * width + r] = src[start + r * n + x]; lanes past <paramref name="rows"/> are zeroed.

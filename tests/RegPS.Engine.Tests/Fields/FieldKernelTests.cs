@@ -209,6 +209,40 @@ public class FieldKernelTests
     }
 
     /// <summary>
+    /// A bright block in a wide zero background: the prefilter's tails decay by 0.27 per voxel, through float's subnormal
+    /// range (below 1.2e-38) on the way to zero. The cubic image stores none of them below 2^-40 of the largest sample
+    /// (the tails did reach that far: the raw coefficients hold such values, subnormal ones among them), keeps every
+    /// other coefficient, mirrored taps included, and the warp through a zero field still returns every sample.
+    /// </summary>
+    [Fact]
+    public void CubicImageStoresNoCoefficientTailsBelowTheFlushThreshold()
+    {
+        var g = Grid.Create3D(120, 9, 7);
+        int nx = g.NX, ny = g.NY, nz = g.NZ;
+        var img = new float[g.VoxelCount];
+        for (int k = 2; k < 5; k++) for (int j = 3; j < 6; j++) for (int i = 0; i < 6; i++) img[g.Index(i, j, k)] = 1000f;
+        float tau = 1000f * MathF.Pow(2, -40);
+        Assert.Equal(tau, CubicImage.FlushThreshold(img, 2));
+        var raw = RegPS.Engine.Filters.BSplinePrefilter.Coefficients(img, nx, ny, nz, 1);
+        Assert.Contains(raw, v => v != 0 && Math.Abs(v) < 1.17549435e-38f);
+        var image = CubicImage.Create(img, g, 2);
+        Assert.DoesNotContain(image.Coefficients, v => v != 0 && Math.Abs(v) < tau);
+        for (int pk = 0; pk < nz + 3; pk++)
+            for (int pj = 0; pj < ny + 3; pj++)
+                for (int pi = 0; pi < nx + 3; pi++)
+                {
+                    float c = raw[(CubicImage.Mirror(pk - 1, nz) * ny + CubicImage.Mirror(pj - 1, ny)) * nx + CubicImage.Mirror(pi - 1, nx)];
+                    Assert.Equal(Math.Abs(c) < tau ? 0f : c, image.Coefficients[(pk * (ny + 3) + pj) * (nx + 3) + pi]);
+                }
+        var back = new float[g.VoxelCount];
+        FieldWarp.WarpCubic(image, Matrix4.Identity, new float[3 * g.VoxelCount], new FieldGrid(g), back, 1);
+        for (int q = 0; q < img.Length; q++) Assert.True(Math.Abs(back[q] - img[q]) < 1e-2, $"voxel {q}: {back[q]} vs {img[q]}");
+        // the bound never goes below float's smallest normal, and an infinite sample does not make it infinite
+        Assert.Equal(1.17549435e-38f, CubicImage.FlushThreshold(img.Select(v => v * 1e-30f).ToArray(), 1));
+        Assert.Equal(1.17549435e-38f, CubicImage.FlushThreshold(new[] { float.PositiveInfinity, 1f }, 1));
+    }
+
+    /// <summary>
     /// Near the faces the cubic warp reads its mirrored taps from the padded coefficients (<see cref="CubicImage"/>):
     /// it agrees there, and everywhere, with the affine's double cubic sampler, which mirrors each tap index itself, to
     /// float rounding. Points within one voxel of a face are counted, so the rim is really tested.

@@ -73,53 +73,6 @@ public class BSplineAndDecimationTests
         Assert.Equal(one, two);
     }
 
-    /// <summary>
-    /// A bright cube in a wide zero background: the recursions' tails decay by 0.27 per voxel, through float's subnormal
-    /// range (below 1.2e-38) on the way to zero. No coefficient is left between zero and 2^-40 of the largest sample,
-    /// the flush reached the tails (values near that bound exist just above it), and the coefficients still reproduce
-    /// every sample (the sum over the 3x3x3 taps with the B-spline's values at the integers, in double).
-    /// </summary>
-    [Fact]
-    public void CoefficientsHaveNoTailsBelowTheFlushThreshold()
-    {
-        int nx = 120, ny = 9, nz = 7;
-        var data = new float[nx * ny * nz];
-        for (int k = 2; k < 5; k++) for (int j = 3; j < 6; j++) for (int i = 0; i < 6; i++) data[(k * ny + j) * nx + i] = 1000f;
-        var c = BSplinePrefilter.Coefficients(data, nx, ny, nz, 2);
-        float tau = 1000f * MathF.Pow(2, -40);
-        Assert.Equal(tau, BSplinePrefilter.FlushThreshold(data));
-        Assert.DoesNotContain(c, v => v != 0 && Math.Abs(v) < tau);
-        Assert.Contains(c, v => v != 0 && Math.Abs(v) < 10 * tau);
-        for (int k = 0; k < nz; k++)
-            for (int j = 0; j < ny; j++)
-                for (int i = 0; i < nx; i++)
-                {
-                    double sum = 0;
-                    for (int dk = -1; dk <= 1; dk++)
-                        for (int dj = -1; dj <= 1; dj++)
-                            for (int di = -1; di <= 1; di++)
-                                sum += Beta3(di) * Beta3(dj) * Beta3(dk) * c[(Mirror(k + dk, nz) * ny + Mirror(j + dj, ny)) * nx + Mirror(i + di, nx)];
-                    Near(data[(k * ny + j) * nx + i], sum, 1e-2);
-                }
-        // the bound never goes below float's smallest normal, and an infinite sample does not make it infinite
-        Assert.Equal(1.17549435e-38f, BSplinePrefilter.FlushThreshold(data.Select(v => v * 1e-30f).ToArray()));
-        Assert.Equal(1.17549435e-38f, BSplinePrefilter.FlushThreshold(new[] { float.PositiveInfinity, 1f }));
-    }
-
-    [Theory]
-    [InlineData(0, 1.17549435e-38f)]
-    [InlineData(5, 1.17549435e-38f)]
-    [InlineData(19, 1.17549435e-38f)]
-    [InlineData(19, 1e-30f)]
-    public void FlushBelowZeroesExactlyTheValuesBelowTheBound(int length, float tau)
-    {
-        var values = new[] { 1e-39f, -1e-40f, float.Epsilon, -float.Epsilon, 1.17549435e-38f, -1.17549435e-38f, 0f, 1f, -2.5e-30f, 3e38f, 5e-31f, -1e-30f };
-        var c = Enumerable.Range(0, length).Select(q => values[q % values.Length]).ToArray();
-        var expected = c.Select(v => Math.Abs(v) < tau ? 0f : v).ToArray();
-        Lanes.FlushBelow(c, tau);
-        Assert.Equal(expected, c);
-    }
-
     [PythonFact("scipy")]
     public void CoefficientsEqualScipysMirrorSplineFilter()
     {
