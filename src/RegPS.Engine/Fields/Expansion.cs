@@ -1,11 +1,6 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
-using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
-using RegPS.Engine.Resampling;
-using static RegPS.Engine.Simd.XyzLanes;
 
 namespace RegPS.Engine.Fields;
 
