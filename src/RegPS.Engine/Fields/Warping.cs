@@ -151,9 +151,9 @@ internal static class FieldWarp
 
     /// <summary>
     /// The lane work of <see cref="CubicRows"/> for 4 consecutive voxels of a row: the sample points (two 2-lane
-    /// double halves, the products and sums of the voxel-at-a-time line in its order), the test that all 4 have every
-    /// tap inside, the first tap's offset and the 12 spline weights (4-lane floats, the same operations as
-    /// <see cref="SplineWeights"/>).
+    /// double halves, the products and sums of the voxel-at-a-time line in its order), the test that all 4 lie in the
+    /// box [0, n-1], the first taps' offsets in the padded coefficients and the 12 spline weights (4-lane floats, the
+    /// same operations as <see cref="SplineWeights"/>).
     /// </summary>
     private readonly struct CubicGroup
     {
@@ -234,24 +234,24 @@ internal static class FieldWarp
         /// them in place, and the products added in that code's order, (x0 + x1) + (x2 + x3).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static unsafe Vector128<float> Sum(float* pc, long plane, int sx, float* w, long* offs)
+        public static unsafe Vector128<float> Sum(float* pc, long plane, int px, float* w, long* offs)
         {
-            var s0 = Voxel(pc + offs[0], plane, sx, w, 0);
-            var s1 = Voxel(pc + offs[1], plane, sx, w, 1);
-            var s2 = Voxel(pc + offs[2], plane, sx, w, 2);
-            var s3 = Voxel(pc + offs[3], plane, sx, w, 3);
+            var s0 = Voxel(pc + offs[0], plane, px, w, 0);
+            var s1 = Voxel(pc + offs[1], plane, px, w, 1);
+            var s2 = Voxel(pc + offs[2], plane, px, w, 2);
+            var s3 = Voxel(pc + offs[3], plane, px, w, 3);
             var t0 = UnpackLow(s0, s1); var t1 = UnpackLow(s2, s3); var t2 = UnpackHigh(s0, s1); var t3 = UnpackHigh(s2, s3);
             var c0 = MoveLowToHigh(t0, t1); var c1 = MoveHighToLow(t1, t0); var c2 = MoveLowToHigh(t2, t3); var c3 = MoveHighToLow(t3, t2);
             return (c0 * Vector128.Load(w + 32) + c1 * Vector128.Load(w + 36)) + (c2 * Vector128.Load(w + 40) + c3 * Vector128.Load(w + 44));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static unsafe Vector128<float> Voxel(float* p0, long plane, int sx, float* w, int l)
-            => Taps(p0, plane, sx, Vector128.Create(w[l]), Vector128.Create(w[4 + l]), Vector128.Create(w[8 + l]), Vector128.Create(w[12 + l]),
+        private static unsafe Vector128<float> Voxel(float* p0, long plane, int px, float* w, int l)
+            => Taps(p0, plane, px, Vector128.Create(w[l]), Vector128.Create(w[4 + l]), Vector128.Create(w[8 + l]), Vector128.Create(w[12 + l]),
                 w[16 + l], w[20 + l], w[24 + l], w[28 + l]);
     }
 
-    /// <summary>The 4x4x4 taps from p0: each z plane's rows weighted by y and summed (<see cref="Plane"/>), the planes weighted by z and summed.</summary>
+    /// <summary>The 4x4x4 taps from p0 (rows sx apart, planes plane apart): each z plane's rows weighted by y and summed (<see cref="Plane"/>), the planes weighted by z and summed.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe Vector128<float> Taps(float* p0, long plane, int sx, Vector128<float> vy0, Vector128<float> vy1, Vector128<float> vy2, Vector128<float> vy3,
         float z0, float z1, float z2, float z3)

@@ -67,6 +67,15 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
             SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1), null, new SynOptions { MinimumOptimizedSpacing = -1 }));
     }
 
+    /// <summary>A 48x44x36 phantom at 2x2x3 mm and its copy warped by 4 known bumps of up to 6 mm (sigma 20 mm).</summary>
+    private static (Image Static, Image Moving, Bumps Warp) WarpedPhantom2x2x3()
+    {
+        var grid = Grid.Create3D(48, 44, 36, 2, 2, 3);
+        var st = SynTestData.Phantom(grid, 13, 30);
+        var e = Bumps.Random(29, grid, 4, 3 * 2, 10 * 2);
+        return (st, SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity), e);
+    }
+
     /// <summary>
     /// The two step-scaling rules on a 3D phantom warped by known bumps, the last level run for 4, 5 and 6 iterations:
     /// DIPY's rule (every update rescaled to the step length) keeps moving the map by a sizeable amount from one
@@ -75,10 +84,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void LevelMaximumStepsLetTheMapSettle_EachIterationStepsKeepItMoving()
     {
-        var grid = Grid.Create3D(48, 44, 36, 2, 2, 3);
-        var st = SynTestData.Phantom(grid, 13, 30);
-        var e = Bumps.Random(29, grid, 4, 3 * 2, 10 * 2);
-        var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
+        var (st, mv, e) = WarpedPhantom2x2x3();
         var moves = new Dictionary<SynStepScaling, double>();
         foreach (var scaling in new[] { SynStepScaling.LevelMaximum, SynStepScaling.EachIteration })
         {
@@ -115,10 +121,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public void ImageLevelLastReinversion_KeepsTheAccuracyAndTheInverse()
     {
-        var grid = Grid.Create3D(48, 44, 36, 2, 2, 3);
-        var st = SynTestData.Phantom(grid, 13, 30);
-        var e = Bumps.Random(29, grid, 4, 3 * 2, 10 * 2);
-        var mv = SynTestData.WarpedCopy(st, grid, e, Matrix4.Identity);
+        var (st, mv, e) = WarpedPhantom2x2x3();
         var every = SynRegistration.Register(st, mv, null, new SynOptions { Reinversion = SynReinversion.EveryIteration });
         var last = SynRegistration.Register(st, mv, null, new SynOptions());
         double errEvery = SynTestData.MedianResidualVoxels(every, st, e), errLast = SynTestData.MedianResidualVoxels(last, st, e);
