@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using RegPS.Engine.Filters;
 using RegPS.Engine.Images;
 using RegPS.Engine.Parallel;
@@ -65,11 +67,22 @@ internal sealed class CubicImage
 
     private readonly struct MaxChunks(float[] a, int chunk, float[] maxima) : IRowOperation
     {
+        // run once or twice per registration: compiled optimised at once (tiered compilation would start it unoptimised)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Invoke(int c)
         {
             int start = c * chunk, end = Math.Min(a.Length, start + chunk);
+            var span = a.AsSpan(start, end - start);
             float m = 0;
-            for (int i = start; i < end; i++) { float v = Math.Abs(a[i]); if (v > m) m = v; }
+            int i = 0;
+            if (Vector.IsHardwareAccelerated && span.Length >= Vector<float>.Count)
+            {
+                var vm = Vector<float>.Zero;
+                for (; i + Vector<float>.Count <= span.Length; i += Vector<float>.Count)
+                    vm = Vector.Max(vm, Vector.Abs(new Vector<float>(span.Slice(i))));
+                for (int l = 0; l < Vector<float>.Count; l++) if (vm[l] > m) m = vm[l];
+            }
+            for (; i < span.Length; i++) { float v = Math.Abs(span[i]); if (v > m) m = v; }
             maxima[c] = m;
         }
     }
@@ -85,6 +98,7 @@ internal sealed class CubicImage
 
     private readonly struct PadSlices(float[] coef, float[] padded, int nx, int ny, int nz, float tau) : IRowOperation
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Invoke(int pk)
         {
             int px = nx + 3, py = ny + 3;
@@ -92,9 +106,21 @@ internal sealed class CubicImage
             for (int pj = 0; pj < py; pj++)
             {
                 int j = Mirror(pj - 1, ny);
-                long src = ((long)k * ny + j) * nx, dst = ((long)pk * py + pj) * px;
+                int src = (k * ny + j) * nx, dst = (pk * py + pj) * px;
                 padded[dst] = Flushed(coef[src + Mirror(-1, nx)]);
-                for (int i = 0; i < nx; i++) padded[dst + 1 + i] = Flushed(coef[src + i]);
+                var from = coef.AsSpan(src, nx);
+                var to = padded.AsSpan(dst + 1, nx);
+                int i = 0;
+                if (Vector.IsHardwareAccelerated)
+                {
+                    var vt = new Vector<float>(tau);
+                    for (; i + Vector<float>.Count <= nx; i += Vector<float>.Count)
+                    {
+                        var c = new Vector<float>(from.Slice(i));
+                        Vector.AndNot(c, Vector.LessThan(Vector.Abs(c), vt).As<int, float>()).CopyTo(to.Slice(i));
+                    }
+                }
+                for (; i < nx; i++) to[i] = Flushed(from[i]);
                 padded[dst + nx + 1] = Flushed(coef[src + Mirror(nx, nx)]);
                 padded[dst + nx + 2] = Flushed(coef[src + Mirror(nx + 1, nx)]);
             }
