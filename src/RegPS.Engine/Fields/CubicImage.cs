@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using RegPS.Engine.Filters;
 using RegPS.Engine.Images;
+using RegPS.Engine.Metrics;
 using RegPS.Engine.Parallel;
 
 namespace RegPS.Engine.Fields;
@@ -10,7 +11,7 @@ namespace RegPS.Engine.Fields;
 /// An image prepared for <see cref="FieldWarp.WarpCubic"/>: its samples (the zero-padded trilinear rule beyond the box
 /// [0, n-1] reads them) and its cubic B-spline coefficients (<see cref="BSplinePrefilter.Coefficients"/>). A 3D image's
 /// coefficients are stored padded with their mirrored taps, one plane before and two after on every axis (the
-/// whole-sample mirror of the prefilter and of <see cref="Metrics.CubicBSpline3"/>: index -1 holds index 1, n holds
+/// whole-sample mirror of the prefilter and of <see cref="CubicBSpline3"/>: index -1 holds index 1, n holds
 /// n - 2, n + 1 holds n - 3), so that every point of the box reads its 4x4x4 taps from one block, without tests, and
 /// coefficients below <see cref="FlushThreshold"/> stored as zero. A 2D image keeps its coefficients as they are.
 /// </summary>
@@ -87,27 +88,18 @@ internal sealed class CubicImage
         }
     }
 
-    /// <summary>Whole-sample mirror of index i (from -1 to n + 1) into [0, n - 1], as <see cref="Metrics.CubicBSpline3"/>'s taps.</summary>
-    internal static int Mirror(int i, int n)
-    {
-        if (n == 1) return 0;
-        if (i < 0) i = -i;
-        if (i >= n) i = 2 * (n - 1) - i;
-        return Math.Clamp(i, 0, n - 1);
-    }
-
     private readonly struct PadSlices(float[] coef, float[] padded, int nx, int ny, int nz, float tau) : IRowOperation
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Invoke(int pk)
         {
             int px = nx + 3, py = ny + 3;
-            int k = Mirror(pk - 1, nz);
+            int k = CubicBSpline3.Mirror(pk - 1, nz);
             for (int pj = 0; pj < py; pj++)
             {
-                int j = Mirror(pj - 1, ny);
+                int j = CubicBSpline3.Mirror(pj - 1, ny);
                 int src = (k * ny + j) * nx, dst = (pk * py + pj) * px;
-                padded[dst] = Flushed(coef[src + Mirror(-1, nx)]);
+                padded[dst] = Flushed(coef[src + CubicBSpline3.Mirror(-1, nx)]);
                 var from = coef.AsSpan(src, nx);
                 var to = padded.AsSpan(dst + 1, nx);
                 int i = 0;
@@ -121,8 +113,8 @@ internal sealed class CubicImage
                     }
                 }
                 for (; i < nx; i++) to[i] = Flushed(from[i]);
-                padded[dst + nx + 1] = Flushed(coef[src + Mirror(nx, nx)]);
-                padded[dst + nx + 2] = Flushed(coef[src + Mirror(nx + 1, nx)]);
+                padded[dst + nx + 1] = Flushed(coef[src + CubicBSpline3.Mirror(nx, nx)]);
+                padded[dst + nx + 2] = Flushed(coef[src + CubicBSpline3.Mirror(nx + 1, nx)]);
             }
         }
 

@@ -605,8 +605,9 @@ internal readonly unsafe struct CubicBSpline3 : IMovingSampler
         a = Mirror(i - 1, n); b = Mirror(i, n); c = Mirror(i + 1, n); d = Mirror(i + 2, n);
     }
 
+    /// <summary>Whole-sample mirror of index i (from -1 to n + 1) into [0, n - 1], as the prefilter's boundary.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Mirror(int i, int n)
+    internal static int Mirror(int i, int n)
     {
         if (n == 1) return 0;
         if (i < 0) i = -i;

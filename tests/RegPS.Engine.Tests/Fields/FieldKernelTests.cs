@@ -231,7 +231,7 @@ public class FieldKernelTests
             for (int pj = 0; pj < ny + 3; pj++)
                 for (int pi = 0; pi < nx + 3; pi++)
                 {
-                    float c = raw[(CubicImage.Mirror(pk - 1, nz) * ny + CubicImage.Mirror(pj - 1, ny)) * nx + CubicImage.Mirror(pi - 1, nx)];
+                    float c = raw[(WholeSampleMirror(pk - 1, nz) * ny + WholeSampleMirror(pj - 1, ny)) * nx + WholeSampleMirror(pi - 1, nx)];
                     Assert.Equal(Math.Abs(c) < tau ? 0f : c, image.Coefficients[(pk * (ny + 3) + pj) * (nx + 3) + pi]);
                 }
         var back = new float[g.VoxelCount];
@@ -240,6 +240,13 @@ public class FieldKernelTests
         // the bound never goes below float's smallest normal, and an infinite sample does not make it infinite
         Assert.Equal(1.17549435e-38f, CubicImage.FlushThreshold(img.Select(v => v * 1e-30f).ToArray(), 1));
         Assert.Equal(1.17549435e-38f, CubicImage.FlushThreshold(new[] { float.PositiveInfinity, 1f }, 1));
+        // d c b | a b c d | c b a: the prefilter's boundary, written out here rather than taken from the code under test
+        static int WholeSampleMirror(int i, int n)
+        {
+            int p = 2 * n - 2;
+            i = ((i % p) + p) % p;
+            return i < n ? i : p - i;
+        }
     }
 
     /// <summary>
