@@ -39,11 +39,13 @@ namespace RegPS.Benchmarks;
 /// minimum Jacobian determinant over the mask (elastix: transformix -jac all; RegPS, DIPY: det(I + Df) from the field
 /// by central differences); the global correlation of the warped moving image with the static one.</para>
 /// Usage: compare syn [--data DIR] [--cases a,b] [--big] [--rounds N] [--threads N] [--no-dipy] [--rerun-dipy [a,b]] [--reuse-dipy]
-///        [--no-elastix] [--no-pwsh] [--no-dipy-preset] [--module DIR]
-///        compare syn --one CASEDIR [--threads N] [Preset=Dipy] [NAME=VALUE ...]
+///        [--no-elastix] [--no-pwsh] [--no-dipy-preset] [--no-again] [--module DIR]
+///        compare syn --one CASEDIR [--threads N] [--again] [Preset=Dipy] [NAME=VALUE ...]
 ///                                   (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON;
-///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5)
-///        compare syn --micro | --micro2d [--threads N]  (per-kernel cost; FILTER=TEXT in the environment times only the kernels whose names contain TEXT)
+///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5;
+///                                    --again registers the pair a second time and reports that time too)
+///        compare syn --micro | --micro2d | --micro-size WxHxD [--threads N]  (per-kernel cost; FILTER=TEXT in the environment times only the kernels whose names contain TEXT)
+///        compare syn --jit-cost     (how long the JIT compiler takes for each of the engine's fully optimised kernels)
 /// </summary>
 public sealed class SynComparison : IComparison
 {
@@ -57,9 +59,15 @@ public sealed class SynComparison : IComparison
     {
         int threadsN = int.Parse(Option(args, "--threads") ?? "2", CultureInfo.InvariantCulture);
         string threads = threadsN.ToString(CultureInfo.InvariantCulture);
+        if (args.Contains("--jit-cost")) return JitCost();
+        if (Option(args, "--micro-size") is { } size)
+        {
+            var sz = size.Split('x').Select(int.Parse).ToArray();
+            return Micro(threadsN, sz[0], sz[1], sz[2]);
+        }
         if (args.Contains("--micro")) { Micro(threadsN, 128, 128, 62); return Micro(threadsN, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threadsN, 181, 217, 1);
-        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)), Option(args, "--out") ?? "regps");
+        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)), Option(args, "--out") ?? "regps", args.Contains("--again"));
 
         string data = Option(args, "--data") ?? Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "regps-syn-bench2");
         bool big = args.Contains("--big");
@@ -69,7 +77,7 @@ public sealed class SynComparison : IComparison
         int rr = Array.IndexOf(args, "--rerun-dipy");
         var rerunOnly = rr >= 0 && rr + 1 < args.Length && !args[rr + 1].StartsWith("--", StringComparison.Ordinal) ? args[rr + 1].Split(',') : null;
         bool reuseDipy = args.Contains("--reuse-dipy");
-        bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh");
+        bool runDipy = !args.Contains("--no-dipy"), runElastix = !args.Contains("--no-elastix"), runPwsh = !args.Contains("--no-pwsh"), runAgain = !args.Contains("--no-again");
         bool runDipyPreset = !args.Contains("--no-dipy-preset");
         string script = FindFile("tests/bench/syn_dipy.py", orCurrentDirectory: true);
         string paramFile = FindFile("tests/bench/elastix_bspline.txt", orCurrentDirectory: true);
@@ -110,7 +118,7 @@ public sealed class SynComparison : IComparison
             bool is2D = st.Dimension == 2;
             string dipyCache = Path.Combine(dir, "dipy_runs.json");
             bool dipyLive = runDipy && !reuseDipy && (rr >= 0 && (rerunOnly is null || rerunOnly.Contains(c)) || !File.Exists(dipyCache) || !File.Exists(Path.Combine(dir, "dipy_forward.raw")));
-            var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["RegPS -Preset Dipy"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new() };
+            var m = new Dictionary<string, List<Measured>> { ["RegPS"] = new(), ["RegPS -Preset Dipy"] = new(), ["elastix"] = new(), ["DIPY"] = new(), ["RegPS in pwsh"] = new(), ["RegPS again"] = new() };
             string elastixOut = Path.Combine(dir, "elastix");
             string? pwshJson = null;
 
@@ -123,6 +131,17 @@ public sealed class SynComparison : IComparison
                 r.Inner = json.GetProperty("seconds").GetDouble();
                 r.Note = json.GetProperty("iterations").GetString();
                 m[name].Add(r);
+            }
+            void RunRegPSAgain()
+            {
+                // a process that registers the pair twice: the second time is what each subject after the first costs
+                // in a session (compiled code; the first includes the JIT compiler's work); only its times are used
+                var r = Measure(self, selfArgs.Concat(new[] { "compare", "syn", "--one", dir, "--threads", threads, "--out", "regpsagain", "--again" }), null);
+                var json = JsonDocument.Parse(LastLine(r.Stdout)).RootElement;
+                r.Inner = json.GetProperty("seconds_again").GetDouble();
+                r.Extra = json.GetProperty("seconds").GetDouble();
+                r.Jit = json.GetProperty("jit_seconds").GetDouble();
+                m["RegPS again"].Add(r);
             }
             void RunElastix()
             {
@@ -160,6 +179,7 @@ public sealed class SynComparison : IComparison
             }
 
             var tools = new List<(string Name, Action Run)> { ("RegPS", RunRegPS) };
+            if (runAgain) tools.Add(("RegPS again", RunRegPSAgain));
             if (runDipyPreset) tools.Add(("RegPS -Preset Dipy", RunRegPSDipy));
             if (runElastix) tools.Add(("elastix", RunElastix));
             if (runPwsh && File.Exists(Path.Combine(dir, "static.nii.gz"))) tools.Add(("RegPS in pwsh", RunPwsh));
@@ -228,6 +248,9 @@ public sealed class SynComparison : IComparison
                 });
                 Console.WriteLine(string.Join(" | ", rows[^1]));
             }
+            if (m["RegPS again"] is { Count: > 0 } again)
+                notes.Add($"{c}: RegPS registering the pair a second time in the same process took {Range(again, x => x.Inner, "0.00")} s; its first registration "
+                    + $"there {Range(again, x => x.Extra, "0.00")} s, during which the JIT compiler used {Range(again, x => x.Jit, "0.00")} s of CPU.");
             if (m["RegPS in pwsh"].Count > 0)
                 notes.Add($"{c}: the pwsh process's affine took {Range(m["RegPS in pwsh"], x => x.Extra, "0.00")} s before the SyN.");
             var truth = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "truth.json"))).RootElement;
@@ -248,18 +271,56 @@ public sealed class SynComparison : IComparison
         return 0;
     }
 
+    /// <summary>
+    /// The JIT compiler's time for each engine method marked AggressiveOptimization (compiled fully optimised at its
+    /// first call, which a registration's first run waits for), slowest first.
+    /// </summary>
+    private static int JitCost()
+    {
+        var asm = typeof(SynRegistration).Assembly;
+        var rows = new List<(double, string)>();
+        foreach (var t in asm.GetTypes())
+        {
+            if (t.ContainsGenericParameters) continue;
+            foreach (var m in t.GetMethods(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.DeclaredOnly))
+            {
+                if (m.ContainsGenericParameters || m.IsAbstract) continue;
+                if ((m.MethodImplementationFlags & System.Reflection.MethodImplAttributes.AggressiveOptimization) == 0) continue;
+                var sw = Stopwatch.StartNew();
+                try { System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod(m.MethodHandle); } catch { continue; }
+                rows.Add((sw.Elapsed.TotalMilliseconds, t.FullName + "." + m.Name));
+            }
+        }
+        foreach (var (ms, n) in rows.OrderByDescending(r => r.Item1).Take(60)) Console.WriteLine($"{ms,8:0.0} ms {n}");
+        Console.WriteLine($"total {rows.Sum(r => r.Item1):0} ms over {rows.Count} methods");
+        return 0;
+    }
+
     /// <summary>One RegPS run on a case folder: read the NIfTI files, register (the default, or Preset=Dipy and other NAME=VALUE settings), write WHO_forward.raw, print JSON.</summary>
-    private static int RunOne(string dir, int threads, IEnumerable<string> settings, string who)
+    private static int RunOne(string dir, int threads, IEnumerable<string> settings, string who, bool registerAgain)
     {
         var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
         var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
+        var jit0 = System.Runtime.JitInfo.GetCompilationTime();
         var sw = Stopwatch.StartNew();
         var map = SynRegistration.Register(st, mv, null, WithSettings(new SynOptions { MaxDegreeOfParallelism = threads }, settings));
         sw.Stop();
+        double jit = (System.Runtime.JitInfo.GetCompilationTime() - jit0).TotalSeconds;
+        double? again = null;
+        if (registerAgain)
+        {
+            // the same registration once more in this process: what every subject after the first costs in a session
+            // (the code is compiled by then; the first run's time includes the JIT compiler's, jit_seconds of CPU)
+            var sw2 = Stopwatch.StartNew();
+            SynRegistration.Register(st, mv, null, WithSettings(new SynOptions { MaxDegreeOfParallelism = threads }, settings));
+            again = sw2.Elapsed.TotalSeconds;
+        }
         WriteField(Path.Combine(dir, who + "_forward.raw"), map.Forward);
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             seconds = sw.Elapsed.TotalSeconds,
+            seconds_again = again,
+            jit_seconds = jit,
             iterations = string.Join("+", map.IterationsPerLevel),
             final_cc = map.FinalCorrelation,
             round_trip_mean_vox = MeanRoundTrip(map, st),
@@ -327,6 +388,7 @@ public sealed class SynComparison : IComparison
         public double Inner { get; set; }
         public double Extra { get; set; }
         public double UserPeakMb { get; set; }
+        public double Jit { get; set; }
         public string? Note { get; set; }
         public string? When { get; set; }
         [System.Text.Json.Serialization.JsonIgnore] public string Stdout { get; set; } = "";
@@ -437,6 +499,9 @@ public sealed class SynComparison : IComparison
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         var c2 = (float[])c.Clone();
         T("smooth u,v s=5 t=3", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, mz == 1 ? new double[] { 5, 5, 0 } : new double[] { 5, 5, 5 }, threads, 3));
+        T("smooth u,v x only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 0, 0 }, threads, 3));
+        T("smooth u,v xy", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 5, 0 }, threads, 3));
+        T("smooth u,v z only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 0, 0, 5 }, threads, 3));
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         if (mz > 1)
         {
