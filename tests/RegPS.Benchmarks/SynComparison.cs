@@ -516,6 +516,13 @@ public sealed class SynComparison : IComparison
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
         var ccDefault = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3);
         T("cc steps r2 s5 t3", () => ccDefault.ComputeSteps(img, img2, fg, b, c, threads));
+        if (mz > 1)
+        {
+            var ccStream = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3) { StreamSlices = true };
+            var ccWhole = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3) { StreamSlices = false };
+            T("cc steps r2 s5 t3 streamed", () => ccStream.ComputeSteps(img, img2, fg, b, c, threads));
+            T("cc steps r2 s5 t3 whole volume", () => ccWhole.ComputeSteps(img, img2, fg, b, c, threads));
+        }
         T("box sums r=2", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 2, sums, threads));
         var cc128 = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Vector128 };
         var ccScalar = new RegPS.Engine.Metrics.CrossCorrelationMetric(4, 2, grid.NY * grid.NZ) { Path = RegPS.Engine.Simd.VectorPath.Scalar };

@@ -30,7 +30,7 @@ internal interface ISynStepMetric
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
 /// Large 3D volumes are streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
-/// 2r+2 slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
+/// 2r+1+<see cref="StreamBatch"/> slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
 /// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 /// The per-voxel arithmetic is written once (<see cref="CcFormula{T}"/>) and run on 4 or 2 voxels at a time in double
 /// vector lanes and on one voxel in the scalar loop, so every path gives the same bits.
@@ -64,11 +64,11 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     /// <summary>
-    /// 3D volumes of more than <see cref="StreamAbove"/> voxels stream along z: the x and y window sums of one slice at a
-    /// time go into a ring of 2r+2 slices, a running z sum adds the slice entering the window and subtracts the one
-    /// leaving it, and each slice's steps are taken from that running sum while it is in cache. Smaller volumes (the
-    /// coarse levels) take whole-volume passes instead: 4 parallel loops per iteration rather than 3 per slice, and the
-    /// 5 doubles per voxel are little memory there. Both do the same additions in the same order (the same bits).
+    /// 3D volumes of more than <see cref="StreamAbove"/> voxels stream along z: the x and y window sums of a few slices at
+    /// a time go into a ring of 2r+1+<see cref="StreamBatch"/> slices, a running z sum adds the slice entering the window
+    /// and subtracts the one leaving it, and each slice's steps are taken from that running sum while it is in cache.
+    /// Smaller volumes (the coarse levels) take whole-volume passes instead: 4 parallel loops per iteration rather than 2
+    /// per batch of slices, and the 5 doubles per voxel are little memory there. Both do the same additions in the same order (the same bits).
     /// True or false forces one way (for tests).
     /// </summary>
     internal bool? StreamSlices { get; init; }
@@ -392,51 +392,61 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     }
 
     /// <summary>
-    /// The 3D steps slice by slice (see <see cref="StreamSlices"/>): window sums of slice t in ring slot t mod (2r+2),
-    /// the running z sum for slice p in acc, updated row by row right before that row's steps. Mirrors RunLines' z pass:
-    /// acc starts as the sum of slices 0..r-1; slice p adds slice p+r (if any) and subtracts slice p-r-1 (if any).
+    /// The 3D steps slice by slice (see <see cref="StreamSlices"/>), <see cref="StreamBatch"/> output slices at a time:
+    /// one parallel loop computes the window sums (x, then y) of the slices entering the z window, one task per slice,
+    /// into ring slot t mod (2r+1+batch); a second one takes the batch's steps, one task per y row, each task running
+    /// through the batch's slices in order, updating the row of the running z sum in acc right before that row's steps.
+    /// Mirrors RunLines' z pass: acc starts as the sum of slices 0..r-1; slice p adds slice p+r (if any) and subtracts
+    /// slice p-r-1 (if any). Two parallel loops per batch of slices, where one per slice would wait on many small loops.
     /// </summary>
     private void StreamSteps(float[] I, float[] J, FieldGrid g, float[] u, float[] v, int maxDegree)
     {
-        const int block = 64;
-        int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius, slots = 2 * r + 2;
-        int slice = 5 * nx * ny, nb = (nx + block - 1) / block;
+        int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius, batch = StreamBatch, slots = 2 * r + 1 + batch;
+        int slice = 5 * nx * ny;
         var ring = Grow(ref _ring, (long)slots * slice);
         var acc = Grow(ref _acc, slice);
         Array.Clear(acc, 0, slice);
         var w = g.W;
         var energy = _rowEnergy;
         var simd = Path;
-        void SliceSums(int t)
+        // the window sums of slices [from, to): each slice's x sums row by row, then its y sums in place
+        void SliceSums(int from, int to)
         {
-            int off = (t % slots) * slice;
-            SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) => BoxRowX(I, J, nx, t * ny + j, r, ring, off + 5 * j * nx));
-            SliceIterator.For(nb, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (b) =>
+            if (to <= from) return;
+            SliceIterator.For(to - from, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (q) =>
             {
-                int x0 = b * block;
-                RunLines(ring, off + 5 * x0, 5 * nx, ny, 5 * Math.Min(block, nx - x0), r);
+                int t = from + q, off = (t % slots) * slice;
+                for (int j = 0; j < ny; j++) BoxRowX(I, J, nx, t * ny + j, r, ring, off + 5 * j * nx);
+                RunLines(ring, off, 5 * nx, ny, 5 * nx, r);
             });
         }
-        for (int t = 0; t < Math.Min(r, nz); t++)
+        int first = Math.Min(r, nz);
+        SliceSums(0, first);
+        SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) =>
         {
-            SliceSums(t);
-            int off = (t % slots) * slice;
-            SliceIterator.For(ny, maxDegree, j => AddTo(acc.AsSpan(5 * j * nx, 5 * nx), ring.AsSpan(off + 5 * j * nx, 5 * nx)));
-        }
-        for (int p = 0; p < nz; p++)
+            for (int t = 0; t < first; t++) AddTo(acc.AsSpan(5 * j * nx, 5 * nx), ring.AsSpan((t % slots) * slice + 5 * j * nx, 5 * nx));
+        });
+        for (int p0 = 0; p0 < nz; p0 += batch)
         {
-            int add = p + r, sub = p - r - 1, k = p;
-            if (add < nz) SliceSums(add);
-            int addOff = (add % slots) * slice, subOff = sub >= 0 ? (sub % slots) * slice : 0;
+            int p1 = Math.Min(nz, p0 + batch);
+            // slices p0+r .. p1-1+r enter the window of this batch's output slices
+            SliceSums(Math.Min(nz, p0 + r), Math.Min(nz, p1 + r));
             SliceIterator.For(ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (j) =>
             {
                 var row = acc.AsSpan(5 * j * nx, 5 * nx);
-                if (add < nz) AddTo(row, ring.AsSpan(addOff + 5 * j * nx, 5 * nx));
-                if (sub >= 0) SubtractFrom(row, ring.AsSpan(subOff + 5 * j * nx, 5 * nx));
-                StepRow(k * ny + j, I, J, acc, 5 * k * nx * ny, w, nx, ny, nz, r, false, simd, u, v, energy);
+                for (int p = p0; p < p1; p++)
+                {
+                    int add = p + r, sub = p - r - 1;
+                    if (add < nz) AddTo(row, ring.AsSpan((add % slots) * slice + 5 * j * nx, 5 * nx));
+                    if (sub >= 0) SubtractFrom(row, ring.AsSpan((sub % slots) * slice + 5 * j * nx, 5 * nx));
+                    StepRow(p * ny + j, I, J, acc, 5 * p * nx * ny, w, nx, ny, nz, r, false, simd, u, v, energy);
+                }
             });
         }
     }
+
+    /// <summary>Output slices per batch of <see cref="StreamSteps"/> (a ring of 2r+1+batch slices of window sums).</summary>
+    internal const int StreamBatch = 4;
 
     /// <summary>acc += src, element-wise (SIMD, scalar tail).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
