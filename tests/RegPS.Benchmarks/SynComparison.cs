@@ -287,7 +287,9 @@ public sealed class SynComparison : IComparison
                 if (m.ContainsGenericParameters || m.IsAbstract) continue;
                 if ((m.MethodImplementationFlags & System.Reflection.MethodImplAttributes.AggressiveOptimization) == 0) continue;
                 var sw = Stopwatch.StartNew();
-                try { System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod(m.MethodHandle); } catch { continue; }
+                // methods the runtime cannot prepare on their own (for example those of ref structs) are left out
+                try { System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod(m.MethodHandle); }
+                catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException or TypeLoadException) { continue; }
                 rows.Add((sw.Elapsed.TotalMilliseconds, t.FullName + "." + m.Name));
             }
         }

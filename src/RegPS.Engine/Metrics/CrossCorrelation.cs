@@ -30,8 +30,8 @@ internal interface ISynStepMetric
 /// from the two images, the y and z passes run in place with a ring of r+1 saved lines, each position adding the line
 /// entering the window and subtracting the one leaving it. Cost: O(1) per voxel per axis whatever the radius.
 /// Large 3D volumes are streamed along z (<see cref="StreamSlices"/>): each slice's x and y sums go into a ring of
-/// 2r+1+<see cref="StreamBatch"/> slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are never stored for the
-/// whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
+/// 2r+1+<see cref="StreamBatch"/> slices and a running z sum feeds that slice's steps, so the 5 doubles per voxel are
+/// never stored for the whole volume. All sums and the NCC arithmetic are double (float window sums of I^2 cancel).
 /// The per-voxel arithmetic is written once (<see cref="CcFormula{T}"/>) and run on 4 or 2 voxels at a time in double
 /// vector lanes and on one voxel in the scalar loop, so every path gives the same bits.
 ///
@@ -68,7 +68,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     /// a time go into a ring of 2r+1+<see cref="StreamBatch"/> slices, a running z sum adds the slice entering the window
     /// and subtracts the one leaving it, and each slice's steps are taken from that running sum while it is in cache.
     /// Smaller volumes (the coarse levels) take whole-volume passes instead: 4 parallel loops per iteration rather than 2
-    /// per batch of slices, and the 5 doubles per voxel are little memory there. Both do the same additions in the same order (the same bits).
+    /// per batch of slices, and the 5 doubles per voxel are little memory there. Both do the same additions in the same
+    /// order (the same bits).
     /// True or false forces one way (for tests).
     /// </summary>
     internal bool? StreamSlices { get; init; }
