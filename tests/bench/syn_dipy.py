@@ -5,9 +5,11 @@ run with /usr/bin/python3 (DIPY 1.6, nibabel, scipy).
   syn_dipy.py prepare DIR [--big]       write every case under DIR/<case>/: static.nii, moving.nii (float32; .nii.gz
                                         copies for the module's own reader), mask.nii (the brain, or the head in 2D)
                                         and truth.json (the known warp)
-  syn_dipy.py prepare-seeds DIR         write three more cases for choosing settings without fitting one draw: ITK's
+  syn_dipy.py prepare-seeds DIR [--more]
+                                        write three more cases for choosing settings without fitting one draw: ITK's
                                         T1 under two other random warps (t1_3d_s2, t1_3d_s3; seeds 1002, 1003) and the
-                                        2D slice under another (brain2d_s2; seed 1002), drawn as t1_3d and brain2d are
+                                        2D slice under another (brain2d_s2; seed 1002), drawn as t1_3d and brain2d are;
+                                        --more adds six more T1 warps (t1_3d_s4 .. t1_3d_s9; seeds 1004-1009)
   syn_dipy.py dipy DIR CASE [N]         run DIPY SymmetricDiffeomorphicRegistration(CCMetric(dim)) at its defaults N
                                         times (default 1) in this process on the case's NIfTI files; write
                                         DIR/CASE/dipy_forward.raw (last run) and print JSON (seconds = median of the
@@ -195,7 +197,7 @@ def prepare(root, big):
     print(json.dumps({'cases': cases}))
 
 
-def prepare_seeds(root):
+def prepare_seeds(root, more=False):
     """The extra draws the README's settings table averages over (see the module docstring)."""
     import nibabel as nib
     from skimage import io
@@ -203,7 +205,7 @@ def prepare_seeds(root):
     t1 = nib.load(ITK + 'KmeansTest_T1UCharRaw.nii.gz')
     vol = np.asarray(t1.dataobj, dtype=np.float32)
     brain = (np.asarray(nib.load(ITK + 'KmeansTest_T1RawSkullStrip.nii.gz').dataobj) > 0).astype(np.float32)
-    for seed in (2, 3):
+    for seed in (2, 3) + ((4, 5, 6, 7, 8, 9) if more else ()):
         rng = np.random.default_rng(1000 + seed)
         add_case(root, 't1_3d_s%d' % seed, vol, t1.affine, brain, make_bumps(rng, vol.shape, t1.affine, 8, 4.0, 16.0))
     img = io.imread(ITK + 'BrainProtonDensitySlice.png').astype(np.float32).T
@@ -351,7 +353,7 @@ if __name__ == '__main__':
     if cmd == 'prepare':
         prepare(sys.argv[2], '--big' in sys.argv)
     elif cmd == 'prepare-seeds':
-        prepare_seeds(sys.argv[2])
+        prepare_seeds(sys.argv[2], '--more' in sys.argv[3:])
     elif cmd == 'dipy':
         run_dipy(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     elif cmd == 'elastix':
