@@ -387,6 +387,7 @@ Describe 'Help says the defaults, explains every example and has an about topic'
         $about | Should -Match 'Register-SynImage -Preset Default'
         $about | Should -Match 'CHAINING TRANSFORMS'
         $about | Should -Match 'WORKING WITH RESULTS IN POWERSHELL'
+        $about | Should -Match 'THREADS AND TIMING'
         Test-Path (Join-Path $ModuleDir 'en-US/about_RegPS.help.txt') | Should -BeTrue
     }
 }
