@@ -504,6 +504,9 @@ public sealed class SynComparison : IComparison
         T("smooth u,v x only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 0, 0 }, threads, 3));
         T("smooth u,v xy", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 5, 0 }, threads, 3));
         T("smooth u,v z only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 0, 0, 5 }, threads, 3));
+        var imgCopy = (float[])img.Clone();
+        T("image smoothing 0.6,0.6,0.33", () => { Array.Copy(img, imgCopy, n); RegPS.Engine.Filters.Gaussian.SmoothInPlace(imgCopy, mx, my, mz, new[] { 0.6, 0.6, 0.33 }, threads); });
+        T("image smoothing 0.2,0.2,0.07", () => { Array.Copy(img, imgCopy, n); RegPS.Engine.Filters.Gaussian.SmoothInPlace(imgCopy, mx, my, mz, new[] { 0.2, 0.2, 0.0667 }, threads); });
         T("smooth field s=2", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(c, 3, mx, my, mz, mz == 1 ? new double[] { 2, 2, 0 } : new double[] { 2, 2, 2 }, threads));
         if (mz > 1)
         {

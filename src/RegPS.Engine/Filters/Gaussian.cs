@@ -121,7 +121,10 @@ public static class Gaussian
         var line = ArrayPool<double>.Shared.Rent(len + 2 * r);
         try
         {
-            for (int t = -r; t < len + r; t++) line[t + r] = data[start + Reflect(t, len)];
+            // the interior widened in one loop; only the 2r padding positions are reflected
+            for (int t = 0; t < len; t++) line[t + r] = data[start + t];
+            for (int t = -r; t < 0; t++) line[t + r] = data[start + Reflect(t, len)];
+            for (int t = len; t < len + r; t++) line[t + r] = data[start + Reflect(t, len)];
             int m = 0;
             fixed (double* pl = line, pk = kernel)
             fixed (float* pd = data)

@@ -98,7 +98,10 @@ public static class SynRegistration
             SmoothedNormalised(moving, mPyr[L].Sigmas, smM, deg);
             if (prev is null)
             {
-                Array.Clear(fS); Array.Clear(bS); Array.Clear(fM); Array.Clear(bM);
+                // the coarsest level starts from the identity: only its own part of the full-size arrays (clearing all
+                // of them, 48 bytes per voxel of the finest level, took 30 ms at 2x2x3 mm)
+                int used = 3 * fg.Count;
+                Array.Clear(fS, 0, used); Array.Clear(bS, 0, used); Array.Clear(fM, 0, used); Array.Clear(bM, 0, used);
             }
             else
             {
