@@ -126,8 +126,10 @@ public static class SynRegistration
             int niter = 0;
             // the longest update so far on this level, per side (StepScaling.LevelMaximum)
             double largestS = 0, largestM = 0;
-            bool pendingReinversion = false;
-            while (niter < maxIter && (!options.StopAtConvergence || options.OptTol < derivative))
+            // whether the level runs another iteration after `done` of them (its count; with StopAtConvergence, DIPY's
+            // test of the energy slope)
+            bool Continues(int done) => done < maxIter && (!options.StopAtConvergence || options.OptTol < derivative);
+            while (Continues(niter))
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (cubicS is not null)
@@ -150,21 +152,14 @@ public static class SynRegistration
                 FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, u, rowSum, rowMax, deg);
                 FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, v, rowSum, rowMax, deg);
                 // the forward half-maps inverted back from the new backward ones (on the image level, with
-                // ImageLevelLast, only after its last iteration)
-                pendingReinversion = reinversion == SynReinversion.ImageLevelLast && L == 0 && niter + 1 < maxIter;
-                if (!pendingReinversion)
+                // ImageLevelLast, only after its last iteration, early stop included)
+                if (reinversion != SynReinversion.ImageLevelLast || L != 0 || !Continues(niter + 1))
                 {
                     FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
                     FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
                 }
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));
-            }
-            if (pendingReinversion)
-            {
-                // the level stopped early (StopAtConvergence) after an iteration that left its re-inversion for later
-                FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
-                FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
             }
             itersPerLevel[li] = niter;
             energyTrace.AddRange(levelEnergies);
