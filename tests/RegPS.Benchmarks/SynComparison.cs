@@ -499,6 +499,11 @@ public sealed class SynComparison : IComparison
         T("warp scalar path", () => RegPS.Engine.Fields.FieldWarp.Warp(img, grid, Matrix4.Identity, a, fg, img2, threads, RegPS.Engine.Simd.VectorPath.Scalar));
         var c2 = (float[])c.Clone();
         T("smooth u,v s=5 t=3", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, mz == 1 ? new double[] { 5, 5, 0 } : new double[] { 5, 5, 5 }, threads, 3));
+        if (mz > 1)
+        {
+            var decimated = new RegPS.Engine.Fields.DecimatedSmoothing();
+            T("smooth u,v s=5 interpolated", () => decimated.Smooth(new[] { c, c2 }, mx, my, mz, new double[] { 5, 5, 5 }, 3, threads));
+        }
         T("smooth u,v x only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 0, 0 }, threads, 3));
         T("smooth u,v xy", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 5, 5, 0 }, threads, 3));
         T("smooth u,v z only", () => RegPS.Engine.Fields.FieldSmoothing.Smooth(new[] { c, c2 }, 3, mx, my, mz, new double[] { 0, 0, 5 }, threads, 3));

@@ -94,7 +94,7 @@ internal static class FieldSmoothing
     /// <summary>x pass of one row: a reflect-padded copy of the row, convolved back into place.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit] // the stack buffers are written before they are read
-    private static void SmoothXRow(float[] f, int comps, int nx, int row, float[] w, Span<float> dst)
+    internal static void SmoothXRow(float[] f, int comps, int nx, int row, float[] w, Span<float> dst)
     {
         int rowLen = nx * comps;
         int r = w.Length / 2;

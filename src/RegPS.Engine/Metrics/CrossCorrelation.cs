@@ -44,7 +44,9 @@ internal interface ISynStepMetric
 /// which round-off rarely meets exactly. Gradients are central differences in voxel units taken to world axes
 /// with W^T (numpy.gradient then DIPY's spacing and direction for orthonormal directions). u and v are then smoothed
 /// with a Gaussian of sigma_diff voxels (reflect), as DIPY's compute_forward/compute_backward do (kernel radius
-/// round(truncate sigma_diff): DIPY's scipy truncates at 4, RegPS's default at 3).
+/// round(truncate sigma_diff): DIPY's scipy truncates at 4, RegPS's default at 3). With interpolated smoothing (RegPS's
+/// default in 3D, for sigma_diff of at least <see cref="DecimatedSmoothing.MinimumSigma"/> voxels) the Gaussian is
+/// computed on every second slice and row and interpolated between them (<see cref="DecimatedSmoothing"/>).
 /// </summary>
 internal sealed class CrossCorrelationMetric : ISynStepMetric
 {
@@ -53,14 +55,18 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
     private readonly double[] _rowEnergy;
     // whole-image window sums (2D), or the ring of slice sums and the running z sum (3D); grown as levels get finer
     private double[]? _sums, _ring, _acc;
+    // set when the 3D steps are smoothed on every second slice and row and interpolated between them
+    private readonly DecimatedSmoothing? _decimated;
 
-    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityRows, double truncate = Filters.Gaussian.Truncate)
+    public CrossCorrelationMetric(int radius, double sigmaDiff, int capacityRows, double truncate = Filters.Gaussian.Truncate,
+        bool interpolatedSmoothing = false)
     {
         if (radius < 1) throw new ArgumentOutOfRangeException(nameof(radius), "The CC radius must be at least 1.");
         _radius = radius;
         _sigmaDiff = sigmaDiff;
         _truncate = truncate;
         _rowEnergy = new double[capacityRows];
+        if (interpolatedSmoothing && sigmaDiff >= DecimatedSmoothing.MinimumSigma) _decimated = new DecimatedSmoothing();
     }
 
     /// <summary>
@@ -490,7 +496,8 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
         double total = 0;
         for (int q = 0; q < g.Rows; q++) total += energy[q];
         var sig = new[] { _sigmaDiff, _sigmaDiff, twoD ? 0 : _sigmaDiff };
-        FieldSmoothing.Smooth(new[] { u, v }, 3, nx, ny, nz, sig, maxDegree, _truncate);
+        if (_decimated is not null && !twoD) _decimated.Smooth(new[] { u, v }, nx, ny, nz, sig, _truncate, maxDegree);
+        else FieldSmoothing.Smooth(new[] { u, v }, 3, nx, ny, nz, sig, maxDegree, _truncate);
         return total;
     }
 }

@@ -86,6 +86,7 @@ public sealed record PipelineSettings
                 $"syn.smoothingTruncate={N(s.SmoothingTruncate)}",
                 $"syn.imageLevelInterpolation={s.ImageLevelInterpolation}",
                 $"syn.reinversion={s.ReinversionFor(3)}",
+                $"syn.stepSmoothing={s.StepSmoothing}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

@@ -44,6 +44,20 @@ public enum SynReinversion
     ImageLevelLast,
 }
 
+/// <summary>How the CC metric's steps are smoothed (the Gaussian of sigma <see cref="SynOptions.SigmaDiff"/> voxels).</summary>
+public enum SynStepSmoothing
+{
+    /// <summary>DIPY's: scipy's gaussian_filter at every voxel.</summary>
+    Exact,
+    /// <summary>
+    /// 3D volumes, sigma of at least 3 voxels: the same Gaussian computed exactly on every second slice and every second
+    /// row, and interpolated between them (4-point midpoint interpolation along y, then z), for a third of the
+    /// arithmetic. At sigma 5 the interpolation is off by about 1e-3 of the smoothed field; measured on nine known warps
+    /// of a 2x2x3 mm T1: the same mean error as Exact. 2D images and smaller sigmas are smoothed exactly.
+    /// </summary>
+    Interpolated,
+}
+
 /// <summary>Named sets of SyN settings.</summary>
 public enum SynPreset
 {
@@ -80,7 +94,7 @@ public sealed record SynOptions
         Preset = SynPreset.Dipy, Radius = 4, SigmaDiff = 2, LevelIterations = new[] { 100, 100, 25 },
         StopAtConvergence = true, MinimumOptimizedSpacing = 0, StepScaling = SynStepScaling.EachIteration,
         SmoothingTruncate = 4, ImageLevelInterpolation = Resampling.Interpolation.Linear,
-        Reinversion = SynReinversion.EveryIteration,
+        Reinversion = SynReinversion.EveryIteration, StepSmoothing = SynStepSmoothing.Exact,
     };
 
     /// <summary>The settings of a preset (RegPS's default or DIPY's).</summary>
@@ -106,6 +120,11 @@ public sealed record SynOptions
     /// Gaussian's mass beyond 3 sigma is 0.3%: measured the same accuracy for 3/4 of the work), DIPY 4 (scipy's default).
     /// </summary>
     public double SmoothingTruncate { get; init; } = 3;
+    /// <summary>
+    /// How the CC steps are smoothed: RegPS <see cref="SynStepSmoothing.Interpolated"/> (3D, sigma at least 3 voxels:
+    /// exact on every second slice and row, interpolated between them), DIPY <see cref="SynStepSmoothing.Exact"/>.
+    /// </summary>
+    public SynStepSmoothing StepSmoothing { get; init; } = SynStepSmoothing.Interpolated;
     /// <summary>Length in voxels of the largest update (see <see cref="StepScaling"/>); 0.25 in both presets.</summary>
     public double StepLength { get; init; } = 0.25;
     /// <summary>
@@ -172,6 +191,7 @@ public sealed record SynOptions
         if (ImageLevelInterpolation is not (Resampling.Interpolation.Linear or Resampling.Interpolation.BSpline))
             throw new ArgumentException("ImageLevelInterpolation must be Linear or BSpline.");
         if (!Enum.IsDefined(StepScaling)) throw new ArgumentException("StepScaling must be EachIteration or LevelMaximum.");
+        if (!Enum.IsDefined(StepSmoothing)) throw new ArgumentException("StepSmoothing must be Exact or Interpolated.");
         if (Reinversion is { } ri && !Enum.IsDefined(ri)) throw new ArgumentException("Reinversion must be EveryIteration or ImageLevelLast.");
         if (!(SmoothingTruncate >= 1) || double.IsPositiveInfinity(SmoothingTruncate)) throw new ArgumentException("SmoothingTruncate must be at least 1 (sigmas).");
         if (!(SsSigmaFactor >= 0)) throw new ArgumentException("SsSigmaFactor must be zero or positive.");

@@ -82,7 +82,7 @@ public static class SynRegistration
         var smS = new float[sGrid.VoxelCount]; var smM = new float[mGrid.VoxelCount];
         var rowSum = new double[rows0]; var rowMax = new double[rows0];
         ISynStepMetric metric = options.Metric == SynMetric.CC
-            ? new CrossCorrelationMetric(radius, options.SigmaDiff, rows0, options.SmoothingTruncate)
+            ? new CrossCorrelationMetric(radius, options.SigmaDiff, rows0, options.SmoothingTruncate, options.StepSmoothing == SynStepSmoothing.Interpolated)
             : new SumOfSquaredDifferencesMetric(options.SsdSmooth, rows0, options.SmoothingTruncate);
 
         var energyTrace = new List<double>();

@@ -23,6 +23,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(4.0, d.SmoothingTruncate);
         Assert.Equal(RegPS.Engine.Resampling.Interpolation.Linear, d.ImageLevelInterpolation);
         Assert.Equal((SynReinversion.EveryIteration, SynReinversion.EveryIteration), (d.ReinversionFor(3), d.ReinversionFor(2)));
+        Assert.Equal(SynStepSmoothing.Exact, d.StepSmoothing);
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(3));
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(2));
         var r = new SynOptions();
@@ -35,6 +36,9 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(3.0, r.SmoothingTruncate);
         Assert.Equal(RegPS.Engine.Resampling.Interpolation.BSpline, r.ImageLevelInterpolation);
         Assert.Null(r.Reinversion);
+        Assert.Equal(SynStepSmoothing.Interpolated, r.StepSmoothing);
+        Assert.Throws<ArgumentException>(() => SynRegistration.Register(SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1),
+            SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1), null, r with { StepSmoothing = (SynStepSmoothing)5 }));
         Assert.Equal((SynReinversion.ImageLevelLast, SynReinversion.EveryIteration), (r.ReinversionFor(3), r.ReinversionFor(2)));
         Assert.Equal(SynReinversion.ImageLevelLast, (r with { Reinversion = SynReinversion.ImageLevelLast }).ReinversionFor(2));
         Assert.Throws<ArgumentException>(() => SynRegistration.Register(SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1),
