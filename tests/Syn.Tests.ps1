@@ -87,6 +87,9 @@ Describe 'Register-SynImage' {
         $Map.Options.ReinversionFor(2) | Should -Be 'EveryIteration'
         $d.Options.Reinversion | Should -Be 'EveryIteration'
         ($Map.Options | Format-List | Out-String) | Should -Match 'Reinversion\s*:\s*3D: ImageLevelLast; 2D: EveryIteration'
+        $Map.Options.StepSmoothing | Should -Be 'Interpolated'
+        $d.Options.StepSmoothing | Should -Be 'Exact'
+        ($Map.Options | Format-List | Out-String) | Should -Match 'StepSmoothing\s*:\s*3D: Interpolated; 2D: Exact'
     }
 
     It 'warps the C into the circle' {
