@@ -90,6 +90,10 @@ Describe 'Register-SynImage' {
         $Map.Options.StepSmoothing | Should -Be 'Interpolated'
         $d.Options.StepSmoothing | Should -Be 'Exact'
         ($Map.Options | Format-List | Out-String) | Should -Match 'StepSmoothing\s*:\s*3D: Interpolated; 2D: Exact'
+        $Map.Options.InversionSteps | Should -BeNullOrEmpty
+        $Map.Options.InversionStepsFor(3) | Should -Be 'OneOnFinerLevels'
+        $d.Options.InversionSteps | Should -Be 'UntilConverged'
+        ($Map.Options | Format-List | Out-String) | Should -Match 'InversionSteps\s*:\s*3D: OneOnFinerLevels; 2D: UntilConverged'
     }
 
     It 'warps the C into the circle' {

@@ -87,6 +87,7 @@ public sealed record PipelineSettings
                 $"syn.imageLevelInterpolation={s.ImageLevelInterpolation}",
                 $"syn.reinversion={s.ReinversionFor(3)}",
                 $"syn.stepSmoothing={s.StepSmoothing}",
+                $"syn.inversionSteps={s.InversionStepsFor(3)}",
                 $"syn.ssSigmaFactor={N(s.SsSigmaFactor)}",
                 $"syn.optTol={N(s.OptTol)}",
                 $"syn.invIter={s.InvIter}",

@@ -76,6 +76,8 @@ public class SidecarAndSkipTests : IDisposable
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { Reinversion = SynReinversion.EveryIteration } }).ParameterHash);
         Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { Reinversion = SynReinversion.ImageLevelLast } }).ParameterHash);
         Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { StepSmoothing = SynStepSmoothing.Exact } }).ParameterHash);
+        Assert.NotEqual(a.ParameterHash, (a with { Syn = a.Syn with { InversionSteps = SynInversionSteps.UntilConverged } }).ParameterHash);
+        Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { InversionSteps = SynInversionSteps.OneOnFinerLevels } }).ParameterHash);
         // no LevelIterations or Radius (the default) hashes as the 3D values they stand for
         Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { LevelIterations = new[] { 20, 20, 4 } } }).ParameterHash);
         Assert.Equal((a with { Syn = new SynOptions() }).ParameterHash, (a with { Syn = new SynOptions { Radius = 2 } }).ParameterHash);

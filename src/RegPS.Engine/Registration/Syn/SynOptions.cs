@@ -44,6 +44,24 @@ public enum SynReinversion
     ImageLevelLast,
 }
 
+/// <summary>How many fixed-point iterations each field inversion of an iteration takes.</summary>
+public enum SynInversionSteps
+{
+    /// <summary>DIPY's: every inversion iterates until the mean residual is at most InvTol voxels (or the largest at most
+    /// 0.1 voxel), at most InvIter times.</summary>
+    UntilConverged,
+    /// <summary>
+    /// As DIPY's on the coarsest level; on every finer level each inversion takes one fixed-point iteration from the
+    /// previous iteration's inverse (its warm start), so the inverses track the maps as they change instead of being
+    /// converged anew each time. The coarsest level starts from the identity with the largest steps and keeps
+    /// UntilConverged (one step there measured less accurate at 1 mm: 0.0343 against 0.0304 mm). Measured: nine known
+    /// 2x2x3 mm warps 0.1292 against 0.1301 mm, Colin27 at 1 mm 0.0306 against 0.0304, the final maps' round trip
+    /// unchanged (0.0018 voxel), for a third less inversion work on the 2 mm level and half on the image level. 2D images
+    /// keep UntilConverged (measured 0.0459 against 0.0454 mm on two slices).
+    /// </summary>
+    OneOnFinerLevels,
+}
+
 /// <summary>How the CC metric's steps are smoothed (the Gaussian of sigma <see cref="SynOptions.SigmaDiff"/> voxels).</summary>
 public enum SynStepSmoothing
 {
@@ -95,6 +113,7 @@ public sealed record SynOptions
         StopAtConvergence = true, MinimumOptimizedSpacing = 0, StepScaling = SynStepScaling.EachIteration,
         SmoothingTruncate = 4, ImageLevelInterpolation = Resampling.Interpolation.Linear,
         Reinversion = SynReinversion.EveryIteration, StepSmoothing = SynStepSmoothing.Exact,
+        InversionSteps = SynInversionSteps.UntilConverged,
     };
 
     /// <summary>The settings of a preset (RegPS's default or DIPY's).</summary>
@@ -161,8 +180,14 @@ public sealed record SynOptions
     public double MinimumOptimizedSpacing { get; init; } = 1.5;
     /// <summary>With <see cref="StopAtConvergence"/>: a level stops when the slope of the fitted energy profile is at most this.</summary>
     public double OptTol { get; init; } = 1e-5;
-    /// <summary>Fixed-point iterations per field inversion.</summary>
+    /// <summary>Fixed-point iterations per field inversion, at most (see <see cref="InversionSteps"/>).</summary>
     public int InvIter { get; init; } = 20;
+    /// <summary>
+    /// How many fixed-point iterations each inversion takes (<see cref="SynInversionSteps"/>). Null (RegPS's default)
+    /// takes <see cref="InversionStepsFor"/>: <see cref="SynInversionSteps.OneOnFinerLevels"/> in 3D,
+    /// <see cref="SynInversionSteps.UntilConverged"/> in 2D. DIPY: UntilConverged.
+    /// </summary>
+    public SynInversionSteps? InversionSteps { get; init; }
     /// <summary>Inversion stops when the mean residual is at most this (voxels).</summary>
     public double InvTol { get; init; } = 1e-3;
     /// <summary>Number of recent energies the convergence test fits.</summary>
@@ -178,6 +203,9 @@ public sealed record SynOptions
     /// <summary>The re-inversion rule used for an image of this dimension (2 or 3).</summary>
     public SynReinversion ReinversionFor(int dimension) => Reinversion ?? (dimension == 2 ? SynReinversion.EveryIteration : SynReinversion.ImageLevelLast);
 
+    /// <summary>The inversion rule used for an image of this dimension (2 or 3).</summary>
+    public SynInversionSteps InversionStepsFor(int dimension) => InversionSteps ?? (dimension == 2 ? SynInversionSteps.UntilConverged : SynInversionSteps.OneOnFinerLevels);
+
     /// <summary>The iteration counts per level (coarsest first) used for an image of this dimension (2 or 3).</summary>
     public int[] IterationsFor(int dimension) => LevelIterations ?? (dimension == 2 ? new[] { 30, 40, 40 } : new[] { 20, 20, 4 });
 
@@ -191,6 +219,7 @@ public sealed record SynOptions
         if (ImageLevelInterpolation is not (Resampling.Interpolation.Linear or Resampling.Interpolation.BSpline))
             throw new ArgumentException("ImageLevelInterpolation must be Linear or BSpline.");
         if (!Enum.IsDefined(StepScaling)) throw new ArgumentException("StepScaling must be EachIteration or LevelMaximum.");
+        if (InversionSteps is { } isx && !Enum.IsDefined(isx)) throw new ArgumentException("InversionSteps must be UntilConverged or OneOnFinerLevels.");
         if (!Enum.IsDefined(StepSmoothing)) throw new ArgumentException("StepSmoothing must be Exact or Interpolated.");
         if (Reinversion is { } ri && !Enum.IsDefined(ri)) throw new ArgumentException("Reinversion must be EveryIteration or ImageLevelLast.");
         if (!(SmoothingTruncate >= 1) || double.IsPositiveInfinity(SmoothingTruncate)) throw new ArgumentException("SmoothingTruncate must be at least 1 (sigmas).");

@@ -17,7 +17,8 @@ namespace RegPS.Engine.Registration;
 /// wM(x) = J(P(x + bM(x))) (trilinear, or on the image level with RegPS's default cubic B-splines), takes the metric's forward and backward steps, zeroes them on the faces, scales each
 /// (DIPY: to 1 voxel at its longest, every iteration; RegPS's default: by the longest update so far on this level, so
 /// steps shrink as the images align), composes fS += t u(x + fS(x)) and fM += t v(x + fM(x)) (t = step length), and re-inverts
-/// bS, bM, then fS, fM (warm-started fixed-point inversion). Levels stop after their iteration count or, with
+/// bS, bM, then fS, fM (fixed-point inversion warm-started from the previous inverse: DIPY iterates each until
+/// converged; RegPS's 3D default takes one iteration per inversion on the levels after the coarsest). Levels stop after their iteration count or, with
 /// StopAtConvergence (DIPY), when the slope of a quadratic fitted to the last 12 energies is at most opt_tol. The final
 /// static -> moving field is f(y) = fS(y) + bM(y + fS(y)) and the inverse g(z') = fM(z') + bS(z' + fM(z')), composed
 /// on the finest optimised level: with MinimumOptimizedSpacing (RegPS: 1.5 mm, 3D) a 1 mm image is optimised down to
@@ -59,6 +60,7 @@ public static class SynRegistration
         int deg = options.MaxDegreeOfParallelism;
         var iterations = options.IterationsFor(dim);
         var reinversion = options.ReinversionFor(dim);
+        var inversionSteps = options.InversionStepsFor(dim);
         int levels = iterations.Length;
         var sGrid = @static.Grid;
         var mGrid = moving.Grid;
@@ -120,6 +122,9 @@ public static class SynRegistration
                 cubicM = CubicImage.Create(smM, mGrid, deg);
             }
             int maxIter = iterations[li];
+            // fixed-point iterations per inversion on this level: one from the warm start after the coarsest level
+            // (OneOnFinerLevels), else up to InvIter until converged
+            int invIter = inversionSteps == SynInversionSteps.OneOnFinerLevels && prev is not null ? Math.Min(1, options.InvIter) : options.InvIter;
             progress?.Report(new RegistrationProgress("syn", li, levels, 0, maxIter, double.NaN) { Message = $"Optimizing level {L}" });
             var levelEnergies = new List<double>();
             double derivative = double.PositiveInfinity;
@@ -149,14 +154,14 @@ public static class SynRegistration
                     derivative = EnergyDerivative(levelEnergies, options.EnergyWindow);
                 levelEnergies.Add(2 * e);
                 // the steps u and v are spent: they serve as the inversions' scratch
-                FieldInversion.Invert(fS, fg, options.InvIter, options.InvTol, 0.1, bS, u, rowSum, rowMax, deg);
-                FieldInversion.Invert(fM, fg, options.InvIter, options.InvTol, 0.1, bM, v, rowSum, rowMax, deg);
+                FieldInversion.Invert(fS, fg, invIter, options.InvTol, 0.1, bS, u, rowSum, rowMax, deg);
+                FieldInversion.Invert(fM, fg, invIter, options.InvTol, 0.1, bM, v, rowSum, rowMax, deg);
                 // the forward half-maps inverted back from the new backward ones (on the image level, with
                 // ImageLevelLast, only after its last iteration, early stop included)
                 if (reinversion != SynReinversion.ImageLevelLast || L != 0 || !Continues(niter + 1))
                 {
-                    FieldInversion.Invert(bS, fg, options.InvIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
-                    FieldInversion.Invert(bM, fg, options.InvIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
+                    FieldInversion.Invert(bS, fg, invIter, options.InvTol, 0.1, fS, u, rowSum, rowMax, deg);
+                    FieldInversion.Invert(bM, fg, invIter, options.InvTol, 0.1, fM, v, rowSum, rowMax, deg);
                 }
                 niter++;
                 progress?.Report(new RegistrationProgress("syn", li, levels, niter, maxIter, 2 * e));

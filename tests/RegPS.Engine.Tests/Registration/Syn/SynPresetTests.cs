@@ -24,6 +24,7 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(RegPS.Engine.Resampling.Interpolation.Linear, d.ImageLevelInterpolation);
         Assert.Equal((SynReinversion.EveryIteration, SynReinversion.EveryIteration), (d.ReinversionFor(3), d.ReinversionFor(2)));
         Assert.Equal(SynStepSmoothing.Exact, d.StepSmoothing);
+        Assert.Equal((SynInversionSteps.UntilConverged, SynInversionSteps.UntilConverged), (d.InversionStepsFor(3), d.InversionStepsFor(2)));
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(3));
         Assert.Equal(new[] { 100, 100, 25 }, d.IterationsFor(2));
         var r = new SynOptions();
@@ -37,6 +38,11 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Equal(RegPS.Engine.Resampling.Interpolation.BSpline, r.ImageLevelInterpolation);
         Assert.Null(r.Reinversion);
         Assert.Equal(SynStepSmoothing.Interpolated, r.StepSmoothing);
+        Assert.Null(r.InversionSteps);
+        Assert.Equal((SynInversionSteps.OneOnFinerLevels, SynInversionSteps.UntilConverged), (r.InversionStepsFor(3), r.InversionStepsFor(2)));
+        Assert.Equal(SynInversionSteps.OneOnFinerLevels, (r with { InversionSteps = SynInversionSteps.OneOnFinerLevels }).InversionStepsFor(2));
+        Assert.Throws<ArgumentException>(() => SynRegistration.Register(SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1),
+            SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1), null, r with { InversionSteps = (SynInversionSteps)9 }));
         Assert.Throws<ArgumentException>(() => SynRegistration.Register(SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1),
             SynTestData.Phantom(Grid.Create3D(12, 12, 12), 1), null, r with { StepSmoothing = (SynStepSmoothing)5 }));
         Assert.Equal((SynReinversion.ImageLevelLast, SynReinversion.EveryIteration), (r.ReinversionFor(3), r.ReinversionFor(2)));
@@ -139,6 +145,26 @@ public class SynPresetTests(Xunit.Abstractions.ITestOutputHelper output)
         var early = SynRegistration.Register(st, mv, null, new SynOptions { StopAtConvergence = true, OptTol = 1e9, EnergyWindow = 3, LevelIterations = new[] { 10, 10, 10 } });
         Assert.True(early.IterationsPerLevel[2] < 10, $"the image level ran {early.IterationsPerLevel[2]} of 10");
         Assert.True(SynTestData.MeanRoundTripVoxels(early, st) < 0.05, $"round trip after an early stop {SynTestData.MeanRoundTripVoxels(early, st):0.0000} vox");
+    }
+
+    /// <summary>
+    /// The two inversion rules on the 3D phantom at 2x2x3 mm: one fixed-point iteration per inversion on the levels after
+    /// the coarsest gives another map (the rule runs) that is as accurate as iterating every inversion until it
+    /// converges, and whose forward and backward fields are as much each other's inverse.
+    /// </summary>
+    [Fact]
+    public void OneInversionStepOnFinerLevels_KeepsTheAccuracyAndTheInverse()
+    {
+        var (st, mv, e) = WarpedPhantom2x2x3();
+        var converged = SynRegistration.Register(st, mv, null, new SynOptions { InversionSteps = SynInversionSteps.UntilConverged });
+        var one = SynRegistration.Register(st, mv, null, new SynOptions());
+        double errConverged = SynTestData.MedianResidualVoxels(converged, st, e), errOne = SynTestData.MedianResidualVoxels(one, st, e);
+        double rtConverged = SynTestData.MeanRoundTripVoxels(converged, st), rtOne = SynTestData.MeanRoundTripVoxels(one, st);
+        output.WriteLine($"UntilConverged: median error {errConverged:0.0000} vox, round trip {rtConverged:0.0000}; OneOnFinerLevels: {errOne:0.0000} vox, round trip {rtOne:0.0000}");
+        Assert.NotEqual(converged.Forward.Values.ToArray(), one.Forward.Values.ToArray());
+        Assert.True(errOne < errConverged + 0.01, $"OneOnFinerLevels {errOne:0.0000} vox vs UntilConverged {errConverged:0.0000}");
+        Assert.True(rtOne < 0.05 && rtOne < 2 * rtConverged + 0.005, $"round trip {rtOne:0.0000} vox (UntilConverged {rtConverged:0.0000})");
+        Assert.Equal(0, one.FoldedVoxels);
     }
 
     /// <summary>
