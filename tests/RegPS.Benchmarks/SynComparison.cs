@@ -43,7 +43,8 @@ namespace RegPS.Benchmarks;
 ///        compare syn --one CASEDIR [--threads N] [--again] [Preset=Dipy] [NAME=VALUE ...]
 ///                                   (one RegPS run: reads static.nii/moving.nii, writes regps_forward.raw, JSON;
 ///                                    NAME=VALUE sets a SynOptions property, e.g. Radius=4 LevelIterations=30,20,5;
-///                                    --again registers the pair a second time and reports that time too)
+///                                    --again registers the pair a second time and reports that time too;
+///                                    --jit-trace N lists what the JIT compiler compiled during the registration)
 ///        compare syn --micro | --micro2d | --micro-size WxHxD [--threads N]  (per-kernel cost; FILTER=TEXT in the environment times only the kernels whose names contain TEXT)
 ///        compare syn --jit-cost     (how long the JIT compiler takes for each of the engine's fully optimised kernels)
 /// </summary>
@@ -67,7 +68,8 @@ public sealed class SynComparison : IComparison
         }
         if (args.Contains("--micro")) { Micro(threadsN, 128, 128, 62); return Micro(threadsN, 32, 32, 24); }
         if (args.Contains("--micro2d")) return Micro(threadsN, 181, 217, 1);
-        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)), Option(args, "--out") ?? "regps", args.Contains("--again"));
+        if (Option(args, "--one") is { } one) return RunOne(one, threadsN, args.Where(a => a.Contains('=', StringComparison.Ordinal)), Option(args, "--out") ?? "regps", args.Contains("--again"),
+            Option(args, "--jit-trace") is { } jt ? int.Parse(jt, CultureInfo.InvariantCulture) : 0);
 
         string data = Option(args, "--data") ?? Option(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "regps-syn-bench2");
         bool big = args.Contains("--big");
@@ -297,14 +299,16 @@ public sealed class SynComparison : IComparison
     }
 
     /// <summary>One RegPS run on a case folder: read the NIfTI files, register (the default, or Preset=Dipy and other NAME=VALUE settings), write WHO_forward.raw, print JSON.</summary>
-    private static int RunOne(string dir, int threads, IEnumerable<string> settings, string who, bool registerAgain)
+    private static int RunOne(string dir, int threads, IEnumerable<string> settings, string who, bool registerAgain, int jitTrace = 0)
     {
         var st = NiftiReader.Read(Path.Combine(dir, "static.nii"));
         var mv = NiftiReader.Read(Path.Combine(dir, "moving.nii"));
+        using var trace = jitTrace > 0 ? new JitTrace(jitTrace) : null;
         var jit0 = System.Runtime.JitInfo.GetCompilationTime();
         var sw = Stopwatch.StartNew();
         var map = SynRegistration.Register(st, mv, null, WithSettings(new SynOptions { MaxDegreeOfParallelism = threads }, settings));
         sw.Stop();
+        trace?.Report();
         double jit = (System.Runtime.JitInfo.GetCompilationTime() - jit0).TotalSeconds;
         double? again = null;
         if (registerAgain)
@@ -547,4 +551,42 @@ public sealed class SynComparison : IComparison
         File.WriteAllBytes(path, bytes);
     }
 
+}
+
+/// <summary>
+/// What the JIT compiler compiles during a registration (`compare syn --one DIR --jit-trace N`): the runtime's JIT
+/// events, each method's time from its jitting-started to its load event on the same thread, summed per optimisation
+/// tier (2 fully optimised, 3 tier 0, 4 tier 1, 5 on-stack replacement, 6 tier 0 instrumented) and per thread, and the
+/// N slowest methods, on standard error. The listener's own methods show up too.
+/// </summary>
+internal sealed class JitTrace(int top) : System.Diagnostics.Tracing.EventListener
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, (DateTime Start, int Thread)> _start = new();
+    private readonly System.Collections.Concurrent.ConcurrentBag<(string Name, double Ms, long Tier, int Thread)> _done = new();
+    protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+    {
+        if (source.Name == "Microsoft-Windows-DotNETRuntime") EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x10);
+    }
+    protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+    {
+        if (e.EventName is null || e.Payload is null) return;
+        if (e.EventName.StartsWith("MethodJittingStarted", StringComparison.Ordinal))
+            _start[Convert.ToInt64(e.Payload[e.PayloadNames!.IndexOf("MethodID")])] = (e.TimeStamp, (int)e.OSThreadId);
+        else if (e.EventName.StartsWith("MethodLoadVerbose", StringComparison.Ordinal))
+        {
+            long id = Convert.ToInt64(e.Payload[e.PayloadNames!.IndexOf("MethodID")]);
+            long flags = Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("MethodFlags")]);
+            string name = e.Payload[e.PayloadNames.IndexOf("MethodNamespace")] + "::" + e.Payload[e.PayloadNames.IndexOf("MethodName")];
+            if (_start.TryRemove(id, out var st)) _done.Add((name, (e.TimeStamp - st.Start).TotalMilliseconds, (flags >> 7) & 7, st.Thread));
+        }
+    }
+    public void Report()
+    {
+        // the runtime hands events to listeners on its own thread: give it time to pass on the last ones
+        System.Threading.Thread.Sleep(500);
+        var all = _done.ToList();
+        foreach (var g in all.GroupBy(d => d.Tier)) Console.Error.WriteLine($"tier {g.Key}: {g.Count()} methods, {g.Sum(d => d.Ms):0} ms");
+        foreach (var g in all.GroupBy(d => d.Thread)) Console.Error.WriteLine($"thread {g.Key}: {g.Count()} methods, {g.Sum(d => d.Ms):0} ms");
+        foreach (var d in all.OrderByDescending(d => d.Ms).Take(top)) Console.Error.WriteLine($"{d.Ms,8:0.0} ms t{d.Tier} th{d.Thread} {d.Name}");
+    }
 }
