@@ -526,12 +526,15 @@ public sealed class SynComparison : IComparison
         var sums = new double[5 * n];
         T("box sums r=4", () => RegPS.Engine.Metrics.CrossCorrelationMetric.BoxSums(img, img2, mx, my, mz, 4, sums, threads));
         T("cc steps (incl smooth)", () => cc.ComputeSteps(img, img2, fg, b, c, threads));
-        var ccDefault = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3);
+        // SyN's default metric: radius 2, sigma 5 cut at 3 sigma, the 3D smoothing interpolated between every second row
+        var ccDefault = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3, interpolatedSmoothing: true);
         T("cc steps r2 s5 t3", () => ccDefault.ComputeSteps(img, img2, fg, b, c, threads));
+        var ccExact = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3);
+        T("cc steps r2 s5 t3 exact smoothing", () => ccExact.ComputeSteps(img, img2, fg, b, c, threads));
         if (mz > 1)
         {
-            var ccStream = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3) { StreamSlices = true };
-            var ccWhole = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3) { StreamSlices = false };
+            var ccStream = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3, interpolatedSmoothing: true) { StreamSlices = true };
+            var ccWhole = new RegPS.Engine.Metrics.CrossCorrelationMetric(2, 5, grid.NY * grid.NZ, 3, interpolatedSmoothing: true) { StreamSlices = false };
             T("cc steps r2 s5 t3 streamed", () => ccStream.ComputeSteps(img, img2, fg, b, c, threads));
             T("cc steps r2 s5 t3 whole volume", () => ccWhole.ComputeSteps(img, img2, fg, b, c, threads));
         }
