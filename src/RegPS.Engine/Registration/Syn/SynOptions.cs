@@ -69,9 +69,10 @@ public enum SynStepSmoothing
     Exact,
     /// <summary>
     /// 3D volumes, sigma of at least 3 voxels: the same Gaussian computed exactly on every second slice and every second
-    /// row, and interpolated between them (4-point midpoint interpolation along y, then z), for a third of the
-    /// arithmetic. At sigma 5 the interpolation is off by about 1e-3 of the smoothed field; measured on nine known warps
-    /// of a 2x2x3 mm T1: the same mean error as Exact. 2D images and smaller sigmas are smoothed exactly.
+    /// row, and interpolated between them along y, then z (the cubic through the 4 nearest coarse rows), for a third of
+    /// the filter's arithmetic. At sigma 5 it is within 0.1-0.3% (rms) of the full filter; measured on nine known warps
+    /// of a 2x2x3 mm T1: 0.1301 against 0.1300 mm, Colin27 at 1 mm 0.0304 both ways. 2D images and smaller sigmas are
+    /// smoothed exactly (the SSD metric's steps too).
     /// </summary>
     Interpolated,
 }

@@ -29,7 +29,8 @@ namespace RegPS.Engine.Registration;
 /// voxel each) and 2 warped images; the two smoothed inputs are full size (4 bytes per voxel each). DIPY's preset at
 /// 193x229x193: about 88 bytes per voxel, 0.75 GB; RegPS's default there: 8 bytes per voxel for the smoothed inputs,
 /// 1/8 of the rest, then the two final fields (24 bytes per voxel), about 0.35 GB. The CC metric keeps its window sums for a
-/// ring of 2r+5 slices in 3D and for the whole image only in 2D (5 doubles per pixel).
+/// ring of 2r+5 slices in 3D and for the whole image only in 2D (5 doubles per pixel); its interpolated smoothing keeps
+/// 3/4 of a field per step as scratch (18 bytes per voxel of the finest optimised level for both).
 /// Only the first volume of a 4D input is registered.
 /// </summary>
 public static class SynRegistration
