@@ -62,56 +62,77 @@ internal static class FieldWarp
 
     private readonly struct CubicRows(CubicImage image, double[] a, float[] d, int nx, int ny, float[] dst, bool groups) : IRowOperation
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public unsafe void Invoke(int r)
+        // the 2D rows, the 3D rows and the 3D voxel-at-a-time code are separate methods: a 3D warp compiles neither the
+        // 2D code nor two inlined copies of the voxel-at-a-time code (the JIT compiler's time for this kernel, paid by a
+        // process's first registration, halves; the same operations, the same bits)
+        public void Invoke(int r)
+        {
+            if (image.Grid.Dimension == 2) Row2D(r);
+            else Row3D(r);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private unsafe void Row2D(int r)
+        {
+            int j = r % ny, k = r / ny;
+            int o = r * nx;
+            int sx = image.Grid.NX, sy = image.Grid.NY;
+            fixed (float* pc = image.Coefficients, ps = image.Samples)
+            {
+                double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
+                double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
+                double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
+                var spline = new Metrics.CubicBSpline2(pc, ps, sx, sy);
+                for (int i = 0; i < nx; i++, o++)
+                {
+                    double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
+                    double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
+                    double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
+                    double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
+                    // a 2D image: points off its plane are outside, as the trilinear rule has them
+                    dst[o] = z > -1 && z < 1 ? (float)((1 - Math.Abs(z)) * spline.Value(x, y, 0)) : 0f;
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private unsafe void Row3D(int r)
         {
             int j = r % ny, k = r / ny;
             int o = r * nx;
             int sx = image.Grid.NX, sy = image.Grid.NY, sz = image.Grid.NZ;
             fixed (float* pc = image.Coefficients, ps = image.Samples, pd = d, pdst = dst)
             {
-                if (image.Grid.Dimension == 2)
+                var outside = new Metrics.Trilinear(ps, sx, sy, sz);
+                var one = new CubicVoxel(a, j, k, sx, sy, sz);
+                int px = image.PaddedNX;
+                long plane = (long)px * image.PaddedNY;
+                int i = 0;
+                if (groups)
                 {
-                    double a00 = a[0], a01 = a[1], a02 = a[2], a03 = a[3], a10 = a[4], a11 = a[5], a12 = a[6], a13 = a[7], a20 = a[8], a21 = a[9], a22 = a[10], a23 = a[11];
-                    double m00 = a[12], m01 = a[13], m02 = a[14], m10 = a[15], m11 = a[16], m12 = a[17], m20 = a[18], m21 = a[19], m22 = a[20];
-                    double bx = a01 * j + a02 * k + a03, by = a11 * j + a12 * k + a13, bz = a21 * j + a22 * k + a23;
-                    var spline = new Metrics.CubicBSpline2(pc, ps, sx, sy);
-                    for (int i = 0; i < nx; i++, o++)
+                    // 4 voxels at a time: points, tap offsets and weights computed in lanes with the operations of
+                    // the voxel-at-a-time code (same bits); a group with a point outside the box goes through that
+                    // code voxel by voxel
+                    var g = new CubicGroup(a, j, k, sx, sy, sz, px, plane);
+                    float* wts = stackalloc float[48];
+                    long* offs = stackalloc long[4];
+                    for (; i + 4 <= nx && 3L * (o + 4) + 1 <= d.Length; i += 4, o += 4)
                     {
-                        double dx = d[3 * o], dy = d[3 * o + 1], dz = d[3 * o + 2];
-                        double x = bx + a00 * i + m00 * dx + m01 * dy + m02 * dz;
-                        double y = by + a10 * i + m10 * dx + m11 * dy + m12 * dz;
-                        double z = bz + a20 * i + m20 * dx + m21 * dy + m22 * dz;
-                        // a 2D image: points off its plane are outside, as the trilinear rule has them
-                        dst[o] = z > -1 && z < 1 ? (float)((1 - Math.Abs(z)) * spline.Value(x, y, 0)) : 0f;
+                        if (g.Prepare(pd + 3 * o, i, wts, offs))
+                            Vector128.Store(CubicGroup.Sum(pc, plane, px, wts, offs), pdst + o);
+                        else
+                            OneByOne(one, pc, plane, px, outside, pd, pdst, o, i, 4);
                     }
                 }
-                else
-                {
-                    var outside = new Metrics.Trilinear(ps, sx, sy, sz);
-                    var one = new CubicVoxel(a, j, k, sx, sy, sz);
-                    int px = image.PaddedNX;
-                    long plane = (long)px * image.PaddedNY;
-                    int i = 0;
-                    if (groups)
-                    {
-                        // 4 voxels at a time: points, tap offsets and weights computed in lanes with the operations of
-                        // the voxel-at-a-time code below (same bits); a group with a point outside the box goes through
-                        // that code voxel by voxel
-                        var g = new CubicGroup(a, j, k, sx, sy, sz, px, plane);
-                        float* wts = stackalloc float[48];
-                        long* offs = stackalloc long[4];
-                        for (; i + 4 <= nx && 3L * (o + 4) + 1 <= d.Length; i += 4, o += 4)
-                        {
-                            if (g.Prepare(pd + 3 * o, i, wts, offs))
-                                Vector128.Store(CubicGroup.Sum(pc, plane, px, wts, offs), pdst + o);
-                            else
-                                for (int l = 0; l < 4; l++) pdst[o + l] = one.Value(pc, plane, px, outside, pd + 3 * (o + l), i + l);
-                        }
-                    }
-                    for (; i < nx; i++, o++) pdst[o] = one.Value(pc, plane, px, outside, pd + 3 * o, i);
-                }
+                if (i < nx) OneByOne(one, pc, plane, px, outside, pd, pdst, o, i, nx - i);
             }
+        }
+
+        /// <summary>Voxels i .. i+count-1 of the row (output index o ..) one at a time.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+        private static unsafe void OneByOne(in CubicVoxel one, float* pc, long plane, int px, in Metrics.Trilinear outside, float* pd, float* pdst, int o, int i, int count)
+        {
+            for (int l = 0; l < count; l++) pdst[o + l] = one.Value(pc, plane, px, outside, pd + 3 * (o + l), i + l);
         }
     }
 
