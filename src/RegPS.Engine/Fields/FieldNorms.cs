@@ -13,6 +13,7 @@ namespace RegPS.Engine.Fields;
 internal static class FieldNorms
 {
     /// <summary>Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ZeroBoundary(float[] f, FieldGrid g)
     {
         int nx = g.NX, ny = g.NY, nz = g.NZ;
@@ -32,6 +33,7 @@ internal static class FieldNorms
     }
 
     /// <summary>Largest voxel-unit length |W v| over the field (row partials, order-independent max).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
     {
         int nx = g.NX;

@@ -28,6 +28,8 @@ internal static class FieldInversion
     /// iterations, when the mean residual is at most tol voxels, or when the largest is at most maxTol voxels
     /// (ITK's InvertDisplacementFieldImageFilter criterion). q is scratch of the same size as p.
     /// </summary>
+    // its loop runs hot from the first call: compiled optimised once (not tier 0, then on-stack replacement, then tier 1)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (int Iterations, double Mean, double Max) Invert(float[] d, FieldGrid g, int maxIter, double tol, double maxTol,
         float[] p, float[] q, double[] rowSum, double[] rowMax, int maxDegree, VectorPath path = VectorPath.Widest)
     {

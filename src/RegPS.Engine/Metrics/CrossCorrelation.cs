@@ -477,6 +477,7 @@ internal sealed class CrossCorrelationMetric : ISynStepMetric
 
     private static int Clipped(int p, int n, int r) => Math.Min(p + r, n - 1) - Math.Max(p - r, 0) + 1;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double ComputeSteps(float[] I, float[] J, FieldGrid g, float[] u, float[] v, int maxDegree)
     {
         int nx = g.NX, ny = g.NY, nz = g.NZ, r = _radius;

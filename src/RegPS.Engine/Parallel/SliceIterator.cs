@@ -151,6 +151,7 @@ internal sealed class SpinTeam
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryRun(int count, int degree, RangeWork body)
     {
         if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
@@ -177,6 +178,8 @@ internal sealed class SpinTeam
         }
     }
 
+    // its loop runs hot from the first call: compiled optimised once (not tier 0, then on-stack replacement, then tier 1)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Loop(int id)
     {
         var me = _workers[id];
