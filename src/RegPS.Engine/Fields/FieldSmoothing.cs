@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using RegPS.Engine.Filters;
 using RegPS.Engine.Parallel;
 
@@ -174,7 +176,8 @@ internal static class FieldSmoothing
     /// dst[m] = sum_t w[t] * src[offs[t] + m] for m in [0, dst.Length), for a symmetric kernel (w[t] = w[taps-1-t], as
     /// every Gaussian kernel here is): the centre tap first, then each mirrored pair added before one fused multiply-add,
     /// about half the arithmetic of the plain sum. Taps are accumulated in a register per SIMD block (one store per
-    /// block), then a scalar tail with the same operation order.
+    /// block), then a scalar tail with the same operation order. Each tap is one fused multiply-add where the hardware
+    /// has it (x64 FMA3, arm64); elsewhere a multiply and an add (<see cref="MulAdd(Vector{float}, Vector{float}, Vector{float})"/>).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static void Convolve(Span<float> dst, float[] src, ReadOnlySpan<int> offs, float[] w)
@@ -199,10 +202,10 @@ internal static class FieldSmoothing
                     var wt = new Vector<float>(w[t]);
                     ref float lo = ref Unsafe.Add(ref s0, offs[t] + m);
                     ref float hi = ref Unsafe.Add(ref s0, offs[taps - 1 - t] + m);
-                    a0 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo) + Vector.LoadUnsafe(ref hi), a0);
-                    a1 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)vc) + Vector.LoadUnsafe(ref hi, (nuint)vc), a1);
-                    a2 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(2 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(2 * vc)), a2);
-                    a3 = Vector.FusedMultiplyAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(3 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(3 * vc)), a3);
+                    a0 = MulAdd(wt, Vector.LoadUnsafe(ref lo) + Vector.LoadUnsafe(ref hi), a0);
+                    a1 = MulAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)vc) + Vector.LoadUnsafe(ref hi, (nuint)vc), a1);
+                    a2 = MulAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(2 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(2 * vc)), a2);
+                    a3 = MulAdd(wt, Vector.LoadUnsafe(ref lo, (nuint)(3 * vc)) + Vector.LoadUnsafe(ref hi, (nuint)(3 * vc)), a3);
                 }
                 a0.CopyTo(dst.Slice(m)); a1.CopyTo(dst.Slice(m + vc)); a2.CopyTo(dst.Slice(m + 2 * vc)); a3.CopyTo(dst.Slice(m + 3 * vc));
             }
@@ -210,7 +213,7 @@ internal static class FieldSmoothing
             {
                 var acc = wc * Vector.LoadUnsafe(ref s0, (nuint)(oc + m));
                 for (int t = 0; t < r; t++)
-                    acc = Vector.FusedMultiplyAdd(new Vector<float>(w[t]),
+                    acc = MulAdd(new Vector<float>(w[t]),
                         Vector.LoadUnsafe(ref s0, (nuint)(offs[t] + m)) + Vector.LoadUnsafe(ref s0, (nuint)(offs[taps - 1 - t] + m)), acc);
                 acc.CopyTo(dst.Slice(m));
             }
@@ -218,8 +221,23 @@ internal static class FieldSmoothing
         for (; m < n; m++)
         {
             float acc = w[r] * src[offs[r] + m];
-            for (int t = 0; t < r; t++) acc = MathF.FusedMultiplyAdd(w[t], src[offs[t] + m] + src[offs[taps - 1 - t] + m], acc);
+            for (int t = 0; t < r; t++) acc = MulAdd(w[t], src[offs[t] + m] + src[offs[taps - 1 - t] + m], acc);
             dst[m] = acc;
         }
     }
+
+    /// <summary>
+    /// a * b + c: one fused multiply-add (one rounding) where the hardware has it (x64 FMA3, arm64); elsewhere a multiply
+    /// and an add, since .NET computes the fused result there in software, about 20 times slower (the update smoothing of
+    /// a 2x2x3 mm step took 400 instead of 22 ns per voxel with FMA turned off). The vector and scalar forms decide
+    /// alike, so a machine's vector and scalar paths give the same bits either way.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> MulAdd(Vector<float> a, Vector<float> b, Vector<float> c)
+        => Fma.IsSupported || AdvSimd.Arm64.IsSupported ? Vector.FusedMultiplyAdd(a, b, c) : a * b + c;
+
+    /// <inheritdoc cref="MulAdd(Vector{float}, Vector{float}, Vector{float})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float MulAdd(float a, float b, float c)
+        => Fma.IsSupported || AdvSimd.Arm64.IsSupported ? MathF.FusedMultiplyAdd(a, b, c) : a * b + c;
 }
