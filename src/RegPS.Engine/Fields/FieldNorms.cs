@@ -12,47 +12,41 @@ namespace RegPS.Engine.Fields;
 /// <summary>What SyN's step needs besides composition: zeroing the faces, and the largest vector length in voxels.</summary>
 internal static class FieldNorms
 {
-    /// <summary>Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step.</summary>
+    /// <summary>
+    /// Zeroes the vectors on the outer voxel layer of every face (x and y faces only in 2D), as DIPY does to each step,
+    /// and returns the largest voxel-unit length |W v| of the field then. One parallel pass over the rows: each row
+    /// zeroes its own face voxels (the whole row on a y or z face), then takes its largest length (row partials,
+    /// order-independent max), the same values as zeroing the faces first and measuring afterwards.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ZeroBoundary(float[] f, FieldGrid g)
+    public static double ZeroFacesAndMaxNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
     {
-        int nx = g.NX, ny = g.NY, nz = g.NZ;
-        for (int k = 0; k < nz; k++)
-            for (int j = 0; j < ny; j++)
-            {
-                int row = 3 * (k * ny + j) * nx;
-                bool whole = j == 0 || j == ny - 1 || (!g.TwoD && (k == 0 || k == nz - 1));
-                if (whole) Array.Clear(f, row, 3 * nx);
-                else
-                {
-                    f[row] = f[row + 1] = f[row + 2] = 0;
-                    int e = row + 3 * (nx - 1);
-                    f[e] = f[e + 1] = f[e + 2] = 0;
-                }
-            }
-    }
-
-    /// <summary>Largest voxel-unit length |W v| over the field (row partials, order-independent max).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static double MaxVoxelNorm(float[] f, FieldGrid g, double[] rowMax, int maxDegree)
-    {
-        int nx = g.NX;
-        var w = g.W;
-        SliceIterator.Run(g.Rows, new MaxRows(f, nx, w, rowMax), maxDegree);
+        SliceIterator.Run(g.Rows, new MaxRows(f, g.NX, g.NY, g.NZ, g.TwoD, g.W, rowMax), maxDegree);
         double max = 0;
         for (int r = 0; r < g.Rows; r++) if (rowMax[r] > max) max = rowMax[r];
         return max;
     }
 
-    private readonly struct MaxRows(float[] f, int nx, double[] w, double[] rowMax) : IRowOperation
+    private readonly struct MaxRows(float[] f, int nx, int ny, int nz, bool twoD, double[] w, double[] rowMax) : IRowOperation
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Invoke(int r)
         {
+            int j = r % ny, k = r / ny;
+            int o = 3 * r * nx;
+            if (j == 0 || j == ny - 1 || (!twoD && (k == 0 || k == nz - 1)))
+            {
+                Array.Clear(f, o, 3 * nx);
+                rowMax[r] = 0;
+                return;
+            }
+            f[o] = f[o + 1] = f[o + 2] = 0;
+            int e = o + 3 * (nx - 1);
+            f[e] = f[e + 1] = f[e + 2] = 0;
             // the largest squared length, square-rooted once: sqrt is correctly rounded and monotonic, so this is
             // exactly the largest of the per-voxel lengths
             double m = 0;
-            int o = 3 * r * nx, i = 0;
+            int i = 0;
             if (Vector256.IsHardwareAccelerated) i = MaxSquaredNormSimd(f, o, nx, w, ref m);
             else if (Vector128.IsHardwareAccelerated) i = MaxSquaredNormSimd128(f, o, nx, w, ref m);
             o += 3 * i;

@@ -204,8 +204,7 @@ public static class SynRegistration
     /// </summary>
     private static void Step(float[] field, float[] step, FieldGrid g, double t, SynStepScaling scaling, ref double largest, double[] rowMax, int deg)
     {
-        FieldNorms.ZeroBoundary(step, g);
-        double nrm = FieldNorms.MaxVoxelNorm(step, g, rowMax, deg);
+        double nrm = FieldNorms.ZeroFacesAndMaxNorm(step, g, rowMax, deg);
         if (nrm > largest) largest = nrm;
         double den = scaling == SynStepScaling.LevelMaximum ? largest : nrm;
         // the normalisation 1/den is folded into the composition weight (one pass less than scaling the step)
