@@ -60,15 +60,13 @@ internal sealed class DecimatedSmoothing
             if (_slices[f] is null || _slices[f].LongLength < sliceFloats) _slices[f] = new float[sliceFloats];
             if (_rows[f] is null || _rows[f].LongLength < rowFloats) _rows[f] = new float[rowFloats];
         }
-        var wx = Weights(sigma[0], truncate);
-        var wy = Weights(sigma[1], truncate);
-        var wz = Weights(sigma[2], truncate);
+        var wx = FieldSmoothing.Weights(sigma[0], truncate);
+        var wy = FieldSmoothing.Weights(sigma[1], truncate);
+        var wz = FieldSmoothing.Weights(sigma[2], truncate);
         SliceIterator.Run(nf * ny, new ZPass(fields, _slices, nx, ny, nz, mz, wz), maxDegree);
         SliceIterator.Run(nf * mz, new YxPass(_slices, _rows, nx, ny, mz, my, wy, wx, Stencils(ny)), maxDegree);
         SliceIterator.Run(nf * nz, new ZInterpolation(_slices, fields, nx, ny, nz, Stencils(nz)), maxDegree);
     }
-
-    private static float[] Weights(double sigma, double truncate) => Gaussian.Kernel(sigma, truncate).Select(v => (float)v).ToArray();
 
     /// <summary>
     /// z pass of field f's y row j, at the coarse slices only: slices[f][kc, j, :] = sum_t w[t] field[reflect(k + t), j, :]
@@ -81,7 +79,7 @@ internal sealed class DecimatedSmoothing
         public void Invoke(int task)
         {
             int f = task / ny, j = task % ny;
-            int rowLen = 3 * nx, r = w.Length / 2;
+            int rowLen = 3 * nx;
             int sliceLen = rowLen * ny;
             var src = fields[f];
             var dst = slices[f];
@@ -95,7 +93,7 @@ internal sealed class DecimatedSmoothing
                 for (int kc = 0; kc < mz; kc++)
                 {
                     int k = Position(kc, nz);
-                    for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(k + t, nz) * rowLen;
+                    FieldSmoothing.ReflectedTaps(offs, k, nz, rowLen);
                     FieldSmoothing.Convolve(dst.AsSpan((kc * ny + j) * rowLen, rowLen), column, offs, w);
                 }
             }
@@ -115,7 +113,7 @@ internal sealed class DecimatedSmoothing
         public void Invoke(int task)
         {
             int f = task / mz, kc = task % mz;
-            int rowLen = 3 * nx, r = wy.Length / 2;
+            int rowLen = 3 * nx;
             var s = slices[f];
             var q = rows[f];
             int sBase = kc * ny * rowLen, qBase = kc * my * rowLen;
@@ -123,7 +121,7 @@ internal sealed class DecimatedSmoothing
             for (int jc = 0; jc < my; jc++)
             {
                 int j = Position(jc, ny);
-                for (int t = -r; t <= r; t++) offs[t + r] = sBase + Gaussian.Reflect(j + t, ny) * rowLen;
+                FieldSmoothing.ReflectedTaps(offs, j, ny, rowLen, sBase);
                 int row = kc * my + jc;
                 FieldSmoothing.Convolve(q.AsSpan(row * rowLen, rowLen), s, offs, wy);
                 FieldSmoothing.SmoothXRow(q, 3, nx, row, wx, q.AsSpan(row * rowLen, rowLen));

@@ -71,7 +71,6 @@ internal static class FieldSmoothing
         if (sigma.Length > 2 && sigma[2] > 0 && nz > 1)
         {
             var w = Weights(sigma[2], truncate);
-            int r = w.Length / 2;
             int sliceLen = rowLen * ny;
             SliceIterator.For(nf * ny, maxDegree, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (task) =>
             {
@@ -84,7 +83,7 @@ internal static class FieldSmoothing
                     Span<int> offs = stackalloc int[w.Length];
                     for (int k = 0; k < nz; k++)
                     {
-                        for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(k + t, nz) * rowLen;
+                        ReflectedTaps(offs, k, nz, rowLen);
                         Convolve(f.AsSpan(k * sliceLen + j * rowLen, rowLen), copy, offs, w);
                     }
                 }
@@ -129,7 +128,6 @@ internal static class FieldSmoothing
     private static void SmoothYSlice(float[] f, int comps, int nx, int ny, int k, float[] w, float[] wx)
     {
         int rowLen = nx * comps;
-        int r = w.Length / 2;
         int sliceLen = rowLen * ny;
         var copy = ArrayPool<float>.Shared.Rent(sliceLen);
         try
@@ -138,7 +136,7 @@ internal static class FieldSmoothing
             Span<int> offs = stackalloc int[w.Length];
             for (int j = 0; j < ny; j++)
             {
-                for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(j + t, ny) * rowLen;
+                ReflectedTaps(offs, j, ny, rowLen);
                 Convolve(f.AsSpan(k * sliceLen + j * rowLen, rowLen), copy, offs, w);
             }
         }
@@ -154,7 +152,6 @@ internal static class FieldSmoothing
     private static void SmoothYBlock(float[] f, int comps, int nx, int ny, int k, int x0, int width, float[] w)
     {
         int rowLen = nx * comps, segLen = width * comps;
-        int r = w.Length / 2;
         int start = k * rowLen * ny + x0 * comps;
         var copy = ArrayPool<float>.Shared.Rent(segLen * ny);
         try
@@ -163,14 +160,25 @@ internal static class FieldSmoothing
             Span<int> offs = stackalloc int[w.Length];
             for (int j = 0; j < ny; j++)
             {
-                for (int t = -r; t <= r; t++) offs[t + r] = Gaussian.Reflect(j + t, ny) * segLen;
+                ReflectedTaps(offs, j, ny, segLen);
                 Convolve(f.AsSpan(start + j * rowLen, segLen), copy, offs, w);
             }
         }
         finally { ArrayPool<float>.Shared.Return(copy); }
     }
 
-    private static float[] Weights(double sigma, double truncate) => Gaussian.Kernel(sigma, truncate).Select(v => (float)v).ToArray();
+    /// <summary>The Gaussian's taps as floats: radius round(truncate * sigma), scipy's weights (<see cref="Gaussian.Kernel"/>).</summary>
+    internal static float[] Weights(double sigma, double truncate) => Gaussian.Kernel(sigma, truncate).Select(v => (float)v).ToArray();
+
+    /// <summary>
+    /// The taps' offsets for output position i of an axis of n lines stride floats apart, from start: offs[t + r] =
+    /// start + reflect(i + t) * stride for t in [-r, r] (scipy's 'reflect'), r = offs.Length / 2.
+    /// </summary>
+    internal static void ReflectedTaps(Span<int> offs, int i, int n, int stride, int start = 0)
+    {
+        int r = offs.Length / 2;
+        for (int t = -r; t <= r; t++) offs[t + r] = start + Gaussian.Reflect(i + t, n) * stride;
+    }
 
     /// <summary>
     /// dst[m] = sum_t w[t] * src[offs[t] + m] for m in [0, dst.Length), for a symmetric kernel (w[t] = w[taps-1-t], as
